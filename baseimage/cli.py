@@ -1,0 +1,166 @@
+"""The ``baseimage`` command line: one subcommand per user action, ``--help`` on each."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from baseimage import __version__
+from baseimage.settings import Settings, load_settings
+from tasks.errors import BaseImageError, ConfigError
+from tasks.images.reference import parse_reference
+from tasks.registry.http import HttpTransport, RetryPolicy
+from tasks.registry.models import Platform
+from tasks.registry.session import RegistrySession
+from tasks.scan import ScanRow, ScanTarget, discover, scan
+
+EXIT_OK = 0
+EXIT_ERROR = 2
+
+
+def _mirror(text: str) -> tuple[str, str]:
+    registry, sep, url = text.partition("=")
+    if not sep or not registry or not url.startswith(("http://", "https://")):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected REGISTRY=URL, e.g. docker.io=http://127.0.0.1:5000"
+        )
+    try:
+        parse_reference(f"{registry}/x")
+    except BaseImageError as exc:
+        raise argparse.ArgumentTypeError(f"{registry!r} is not a registry host") from exc
+    return registry, url
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="baseimage",
+        description="Keep GPU training base images (nvidia/cuda, NGC PyTorch) current, safe and proven.",
+    )
+    parser.add_argument("--version", action="version", version=f"baseimage {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log registry requests")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p_scan = sub.add_parser(
+        "scan",
+        help="list every base image in the managed Dockerfiles and what the registry says",
+        description=(
+            "List every FROM of the managed Dockerfiles (or of the Dockerfiles and directories "
+            "given) with file:line, the parsed CUDA/NGC tag and, where a registry or mirror is "
+            "reachable, digest, CUDA_VERSION, end-of-life flag and platforms."
+        ),
+    )
+    p_scan.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                        help="Dockerfiles or directories (default: the images in the config)")  # fmt: skip
+    _common(p_scan)
+    p_scan.add_argument("--json", action="store_true", help="print one JSON object per FROM, as a list")
+    p_scan.add_argument("--no-registry", action="store_true", help="parse only; ask no registry")
+    p_scan.set_defaults(handler=cmd_scan)
+    return parser
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, metavar="FILE",
+                   help="policy file (default: $BASEIMAGE_CONFIG or config/policy.yaml)")  # fmt: skip
+    p.add_argument("--mirror", action="append", type=_mirror, default=[], metavar="REGISTRY=URL",
+                   help="reach REGISTRY through URL (repeatable), e.g. docker.io=http://127.0.0.1:5000")  # fmt: skip
+
+
+def registry_session(settings: Settings, mirrors: Sequence[tuple[str, str]] = ()) -> RegistrySession:
+    """A session from the config, with command-line mirrors taking precedence."""
+    reg = settings.registries
+    transport = HttpTransport(
+        retry=RetryPolicy(attempts=reg.attempts),
+        timeout=(min(5.0, reg.timeout_s), reg.timeout_s),
+        max_concurrency=reg.concurrency,
+    )
+    return RegistrySession(
+        mirrors={**reg.mirrors, **dict(mirrors)},
+        credentials=settings.registry_credentials(),
+        transport=transport,
+        platform=Platform.parse(reg.platform),
+    )
+
+
+def _targets(settings: Settings, paths: Sequence[Path]) -> list[ScanTarget]:
+    if paths:
+        return [ScanTarget(p, str(p)) for p in discover(paths)]
+    targets = []
+    for image in settings.images:
+        path = settings.path(image.dockerfile)
+        label = str(image.dockerfile) if not image.dockerfile.is_absolute() else str(path)
+        targets.append(ScanTarget(path, label, image.build_args))
+    return targets
+
+
+def cmd_scan(args: argparse.Namespace, out: Console, err: Console) -> int:
+    settings = load_settings(args.config)
+    targets = _targets(settings, args.paths)
+    session = None if args.no_registry else registry_session(settings, args.mirror)
+    with Progress(TextColumn("[bold]registry lookups"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=True,
+                  disable=args.json or not err.is_terminal) as progress:  # fmt: skip
+        task = progress.add_task("lookups", total=None)
+
+        def advance(_ref: object, _lookup: object) -> None:
+            progress.advance(task)
+
+        rows = scan(targets, session, settings.registries.concurrency, on_lookup=advance)
+    if args.json:
+        out.print_json(json.dumps([row.to_json() for row in rows]))
+    else:
+        out.print(render_table(rows))
+        unreachable = sorted({r.reference.registry for r in rows
+                              if r.reference and r.lookup.status == "unreachable"})  # fmt: skip
+        for registry in unreachable:
+            err.print(f"[yellow]registry {registry} was unreachable: showing parsed references only; "
+                      f"use --mirror {registry}=URL where a mirror exists[/]")  # fmt: skip
+    return EXIT_OK
+
+
+def render_table(rows: Sequence[ScanRow]) -> Table:
+    table = Table(title="Base images", show_lines=False)
+    for column in ("location", "image", "parsed", "digest", "CUDA_VERSION", "EOL", "platforms", "note"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        data = row.to_json()
+        parsed = ""
+        if data["cuda"]:
+            c = data["cuda"]
+            parsed = f"CUDA {c['version']} {c['extra'] + ' ' if c['extra'] else ''}{c['flavor']} {c['os']}{c['os_version']}"
+        elif data["ngc"]:
+            parsed = f"NGC {data['ngc']['release']} py{data['ngc']['python']}"
+        eol = {True: "[red]yes[/]", False: "no", None: "?"}[data["end_of_life"]]
+        note = data["skip_reason"] or (data["registry_status"] if data["registry_status"] != "ok" else "")
+        table.add_row(f"{data['file']}:{data['line']}", str(data["image"]), parsed,
+                      (data["digest"] or "")[:19], data["cuda_version"] or "", eol,
+                      ", ".join(data["platforms"]), note)  # fmt: skip
+    return table
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")  # fmt: skip
+    out = Console(soft_wrap=True)
+    err = Console(stderr=True)
+    try:
+        return int(args.handler(args, out, err))
+    except ConfigError as exc:
+        err.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
+        return EXIT_ERROR
+    except BaseImageError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

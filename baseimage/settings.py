@@ -1,0 +1,190 @@
+"""Typed settings from ``config/policy.yaml`` and the environment (the only module that reads it).
+
+A bad file gives an error that names the file, the key, its line and what is allowed.
+Secrets are never in the file: it names environment variables that hold them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from tasks.errors import ConfigError
+from tasks.images.reference import parse_reference
+from tasks.registry.auth import Credentials
+from tasks.registry.models import Platform
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_ENV = "BASEIMAGE_CONFIG"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ManagedImage(_Model):
+    """One managed Dockerfile and the requirements file that goes with it."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
+    dockerfile: Path
+    requirements: Path | None = None
+    track: Literal["cuda", "ngc"]
+    pin_minor: Annotated[str | None, Field(pattern=r"^\d+\.\d+$")] = None
+    python: Annotated[str, Field(pattern=r"^3\.\d+$")] = "3.11"
+    build_args: dict[str, str] = Field(default_factory=dict)
+
+
+class Fleet(_Model):
+    min_driver: Annotated[int, Field(ge=400, le=1000)] = 535
+
+
+class RegistryCredentials(_Model):
+    username: str
+    password_env: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")]
+
+
+class Registries(_Model):
+    concurrency: Annotated[int, Field(ge=1, le=64)] = 8
+    timeout_s: Annotated[float, Field(gt=0, le=300)] = 20.0
+    attempts: Annotated[int, Field(ge=1, le=10)] = 4
+    platform: str = "linux/amd64"
+    mirrors: dict[str, str] = Field(default_factory=dict)
+    credentials: dict[str, RegistryCredentials] = Field(default_factory=dict)
+
+    @field_validator("mirrors")
+    @classmethod
+    def _mirror_urls(cls, value: dict[str, str]) -> dict[str, str]:
+        for registry, url in value.items():
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"mirror for {registry} must be an http:// or https:// URL, got {url!r}")
+        return value
+
+    @field_validator("platform")
+    @classmethod
+    def _platform(cls, value: str) -> str:
+        Platform.parse(value)
+        return value
+
+
+class Policy(_Model):
+    allow_major_upgrade: bool = False
+    require_gpu: bool = True
+    gpu_utilization_min_percent: Annotated[float, Field(ge=0, le=100)] = 10.0
+
+
+class Approvals(_Model):
+    timeout_s: Annotated[int, Field(ge=1)] = 86400
+    required_for: list[Literal["update", "production"]] = Field(
+        default_factory=lambda: ["update", "production"]
+    )
+
+    @field_validator("required_for")
+    @classmethod
+    def _production_always(cls, value: list[str]) -> list[str]:
+        if "production" not in value:
+            raise ValueError("'production' approval cannot be switched off")
+        return value
+
+
+class Environment(_Model):
+    docker_host: str | None = None
+    compose_file: Path
+    project: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+    service: str = "training"
+    health_url: str
+    soak_hours: Annotated[float, Field(gt=0, le=168)] = 24.0
+
+
+class Settings(_Model):
+    version: Literal[1] = 1
+    repository: Path = Path("..")
+    images: list[ManagedImage]
+    fleet: Fleet = Field(default_factory=Fleet)
+    registries: Registries = Field(default_factory=Registries)
+    policy: Policy = Field(default_factory=Policy)
+    approvals: Approvals = Field(default_factory=Approvals)
+    environments: dict[str, Environment] = Field(default_factory=dict)
+    source: Path = Path("config/policy.yaml")
+
+    @property
+    def root(self) -> Path:
+        """The repository the managed paths are relative to."""
+        return (self.source.parent / self.repository).resolve()
+
+    def path(self, relative: Path) -> Path:
+        return relative if relative.is_absolute() else self.root / relative
+
+    def registry_credentials(self, environ: dict[str, str] | None = None) -> dict[str, Credentials]:
+        """Credentials per registry, passwords read from the environment variables named."""
+        env = os.environ if environ is None else environ
+        found = {}
+        for registry, creds in self.registries.credentials.items():
+            password = env.get(creds.password_env)
+            if password:
+                found[registry] = Credentials(creds.username, password)
+        return found
+
+
+def default_config_path() -> Path:
+    """``$BASEIMAGE_CONFIG``, else ``./config/policy.yaml``, else this checkout's own."""
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV])
+    local = Path.cwd() / "config" / "policy.yaml"
+    return local if local.exists() else PROJECT_ROOT / "config" / "policy.yaml"
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
+    """1-based line of the YAML node at `loc`, as deep as the path exists."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == key), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+        else:
+            break
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in error["loc"]).replace(".[", "[")
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif error["type"] == "literal_error":
+        message = f"{error['input']!r} is not allowed; {message[0].lower()}{message[1:]}"
+    return f"{loc or '(top level)'}: {message}"
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Load and validate the policy file; every problem becomes a ConfigError naming key and line."""
+    path = path or default_config_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror}; pass --config FILE") from exc
+    try:
+        data = yaml.safe_load(text)
+        tree = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with at least 'images:'")
+    try:
+        settings = Settings.model_validate({**data, "source": path})
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            line = _line_of(tree, tuple(error["loc"]))
+            problems.append(f"{path}:{line}: {_describe(dict(error))}" if line else f"{path}: {_describe(dict(error))}")
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems)) from exc
+    return settings

@@ -1,0 +1,1 @@
+"""Units of work: pure domain modules (no Prefect) and the thin task wrappers beside them."""

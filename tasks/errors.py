@@ -1,0 +1,52 @@
+"""The project's exception tree: every error a user can meet derives from BaseImageError.
+
+Messages name the object and the place (file:line, image reference, URL) and, where there is
+one, what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class BaseImageError(Exception):
+    """Root of every error this project raises on purpose."""
+
+
+class ConfigError(BaseImageError):
+    """A configuration file or value is missing or invalid."""
+
+
+class ImageReferenceError(BaseImageError):
+    """An image reference does not follow the OCI/Docker reference grammar."""
+
+
+class TagError(BaseImageError):
+    """A tag does not follow the CUDA or NGC tag scheme it was parsed as."""
+
+
+class DockerfileError(BaseImageError):
+    """A Dockerfile cannot be read or rewritten as asked."""
+
+
+class RegistryError(BaseImageError):
+    """A registry request failed; `url` names the request that failed."""
+
+    def __init__(self, message: str, *, url: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+        self.status = status
+
+
+class RegistryAuthError(RegistryError):
+    """The registry refused the credentials (401/403); retrying will not help."""
+
+
+class RegistryTransientError(RegistryError):
+    """429, 5xx, timeouts and connection errors that persisted through every retry."""
+
+
+class RegistryUnreachableError(RegistryTransientError):
+    """The registry could not be connected to at all (DNS, refused, no route)."""
+
+
+class RegistryProtocolError(RegistryError):
+    """The registry answered, but with something that is not what the API promises."""

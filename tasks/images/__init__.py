@@ -1,0 +1,1 @@
+"""Image references and the CUDA / NGC tag models (pure, no I/O)."""

@@ -1,0 +1,166 @@
+"""The CUDA and NGC tag models, their ordering and the "same track" predicate (pure).
+
+CUDA tags: ``<x.y.z>-[<extra>-]<flavor>-<os><os_version>`` (NVIDIA's ``doc/supported-tags.md``),
+extra one of ``cudnn8`` (<= 12.2.2), ``cudnn9`` (12.3.2), ``cudnn`` (unnumbered, >= 12.4.1) or
+``tensorrt``. NGC tags: ``YY.MM-py3`` with an optional ``-igpu`` variant.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal, TypeVar
+
+from tasks.errors import TagError
+
+Flavor = Literal["base", "runtime", "devel"]
+FLAVORS: tuple[Flavor, ...] = ("base", "runtime", "devel")
+
+_CUDA_TAG = re.compile(
+    r"^(?P<version>\d+\.\d+\.\d+)"
+    r"(?:-(?P<extra>cudnn\d*|tensorrt))?"
+    r"-(?P<flavor>base|runtime|devel)"
+    r"-(?P<os>ubuntu|ubi|rockylinux|centos|oraclelinux|amzn|azl|cm|opensuse)"
+    r"(?P<os_version>\d+(?:\.\d+)?)$"
+)
+_NGC_TAG = re.compile(r"^(?P<yy>\d{2})\.(?P<mm>\d{2})-py(?P<py>\d)(?:-(?P<variant>igpu))?$")
+
+
+def extra_family(extra: str | None) -> str | None:
+    """cudnn8, cudnn9 and cudnn are one family: NVIDIA renamed the same variant twice."""
+    if extra is None:
+        return None
+    return "cudnn" if extra.startswith("cudnn") else extra
+
+
+@dataclass(frozen=True)
+class CudaTag:
+    """A parsed ``nvidia/cuda`` tag."""
+
+    version: tuple[int, int, int]
+    flavor: Flavor
+    os: str
+    os_version: str
+    extra: str | None = None
+
+    @classmethod
+    def parse(cls, tag: str) -> CudaTag:
+        """Parse `tag` or raise TagError naming the tag and the expected scheme."""
+        match = _CUDA_TAG.match(tag)
+        if match is None:
+            raise TagError(
+                f"{tag!r} is not a CUDA image tag: expected "
+                "'<major>.<minor>.<patch>-[cudnn|cudnn8|cudnn9|tensorrt-]<base|runtime|devel>"
+                "-<os><version>', e.g. '12.6.3-cudnn-runtime-ubuntu22.04'"
+            )
+        major, minor, patch = (int(p) for p in match["version"].split("."))
+        flavor = match["flavor"]
+        extra = match["extra"]
+        if extra is not None and flavor == "base":
+            raise TagError(f"{tag!r} is not a CUDA image tag: {extra} exists only for runtime/devel")
+        return cls((major, minor, patch), flavor, match["os"], match["os_version"], extra)  # type: ignore[arg-type]
+
+    @classmethod
+    def try_parse(cls, tag: str | None) -> CudaTag | None:
+        """Parse, or None when `tag` is not a CUDA tag."""
+        if tag is None:
+            return None
+        try:
+            return cls.parse(tag)
+        except TagError:
+            return None
+
+    @property
+    def version_str(self) -> str:
+        return ".".join(str(p) for p in self.version)
+
+    @property
+    def minor(self) -> tuple[int, int]:
+        """``(12, 6)`` for 12.6.3: what PyTorch's ``cu126`` and the driver tables key on."""
+        return self.version[0], self.version[1]
+
+    @property
+    def os_label(self) -> str:
+        return f"{self.os}{self.os_version}"
+
+    @property
+    def track(self) -> tuple[str | None, str, str]:
+        """What must stay equal across an update: extra family, flavor and OS."""
+        return (extra_family(self.extra), self.flavor, self.os_label)
+
+    def same_track(self, other: CudaTag) -> bool:
+        """True when `other` is the same image line (cudnn8/cudnn9/cudnn count as one)."""
+        return self.track == other.track
+
+    def __str__(self) -> str:
+        extra = f"{self.extra}-" if self.extra else ""
+        return f"{self.version_str}-{extra}{self.flavor}-{self.os_label}"
+
+    def __lt__(self, other: CudaTag) -> bool:
+        return self.sort_key < other.sort_key
+
+    @property
+    def sort_key(self) -> tuple[tuple[int, int, int], str, str, str, str]:
+        return (self.version, self.extra or "", self.flavor, self.os, self.os_version)
+
+
+@dataclass(frozen=True)
+class NgcTag:
+    """A parsed NGC framework tag such as ``25.04-py3`` or ``25.04-py3-igpu``."""
+
+    year: int
+    month: int
+    python_major: int = 3
+    variant: str | None = None
+
+    @classmethod
+    def parse(cls, tag: str) -> NgcTag:
+        """Parse `tag` or raise TagError naming the tag and the expected scheme."""
+        match = _NGC_TAG.match(tag)
+        if match is None:
+            raise TagError(
+                f"{tag!r} is not an NGC tag: expected 'YY.MM-py3' or 'YY.MM-py3-igpu', "
+                "e.g. '25.04-py3'"
+            )
+        month = int(match["mm"])
+        if not 1 <= month <= 12:
+            raise TagError(f"{tag!r} is not an NGC tag: month {match['mm']} is not 01-12")
+        return cls(2000 + int(match["yy"]), month, int(match["py"]), match["variant"])
+
+    @classmethod
+    def try_parse(cls, tag: str | None) -> NgcTag | None:
+        """Parse, or None when `tag` is not an NGC tag."""
+        if tag is None:
+            return None
+        try:
+            return cls.parse(tag)
+        except TagError:
+            return None
+
+    @property
+    def release(self) -> str:
+        """``25.04``: the name NVIDIA's release notes use."""
+        return f"{self.year % 100:02d}.{self.month:02d}"
+
+    def same_track(self, other: NgcTag) -> bool:
+        return (self.python_major, self.variant) == (other.python_major, other.variant)
+
+    @property
+    def sort_key(self) -> tuple[int, int, int, str]:
+        return (self.year, self.month, self.python_major, self.variant or "")
+
+    def __lt__(self, other: NgcTag) -> bool:
+        return self.sort_key < other.sort_key
+
+    def __str__(self) -> str:
+        variant = f"-{self.variant}" if self.variant else ""
+        return f"{self.release}-py{self.python_major}{variant}"
+
+
+TagT = TypeVar("TagT", CudaTag, NgcTag)
+
+
+def newest_on_track(current: TagT, candidates: list[TagT]) -> TagT | None:
+    """The highest candidate on `current`'s track, or None when there is none."""
+    same = [c for c in candidates if c.same_track(current)]  # type: ignore[arg-type]
+    return max(same, key=lambda c: c.sort_key) if same else None

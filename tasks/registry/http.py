@@ -1,0 +1,146 @@
+"""HTTP for registry calls: status sorted in one place, retries with back-off, bounded concurrency.
+
+429, 5xx, timeouts and connection errors are transient and retried (honouring ``Retry-After``);
+401/403 are auth problems for the caller to handle; 404 is "not found", not an error.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import enum
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import requests
+
+from tasks.errors import RegistryTransientError, RegistryUnreachableError
+
+log = logging.getLogger(__name__)
+
+
+class Outcome(enum.Enum):
+    OK = "ok"
+    NOT_FOUND = "not found"
+    AUTH = "auth"
+    TRANSIENT = "transient"
+    CLIENT_ERROR = "client error"
+
+
+def classify(status: int) -> Outcome:
+    """The one place that decides what an HTTP status means for a registry call."""
+    if status == 429 or status >= 500:
+        return Outcome.TRANSIENT
+    if status in (401, 403):
+        return Outcome.AUTH
+    if status == 404:
+        return Outcome.NOT_FOUND
+    if 200 <= status < 400:
+        return Outcome.OK
+    return Outcome.CLIENT_ERROR
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """Parse ``Retry-After`` (delta seconds or an HTTP date); None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+@dataclass
+class RetryPolicy:
+    attempts: int = 4  # total tries, the first included
+    backoff: float = 0.5  # first delay; doubles each retry
+    max_delay: float = 30.0  # cap for back-off and for Retry-After
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        base = self.backoff * (2 ** (attempt - 1))
+        if retry_after is not None:
+            base = max(base, retry_after)
+        return min(base, self.max_delay)
+
+
+@dataclass
+class HttpTransport:
+    """A requests session shared by one run's registry clients; counts every request it sends."""
+
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout: tuple[float, float] = (5.0, 30.0)
+    max_concurrency: int = 8
+    sleep: Callable[[float], None] = time.sleep
+    session: requests.Session = field(default_factory=requests.Session)
+    sent: list[tuple[str, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._slots = threading.BoundedSemaphore(self.max_concurrency)
+        self._lock = threading.Lock()
+        self.session.headers["User-Agent"] = "baseimage/0.1 (+registry client)"
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+    ) -> requests.Response:
+        """Send with retries on transient failures; returns the final non-transient response."""
+        last_problem = ""
+        unreachable = False
+        for attempt in range(1, self.retry.attempts + 1):
+            retry_after = None
+            try:
+                with self._slots:
+                    with self._lock:
+                        self.sent.append((method, url))
+                    response = self.session.request(
+                        method, url, headers=dict(headers or {}), auth=auth, timeout=self.timeout
+                    )
+            except requests.ConnectionError as exc:
+                last_problem, unreachable = f"cannot connect ({_root_cause(exc)})", True
+                if _is_name_resolution(exc):
+                    break  # the host has no address here: retrying cannot help
+            except requests.Timeout:
+                last_problem, unreachable = f"timed out after {self.timeout[1]:g} s", False
+            else:
+                if classify(response.status_code) is not Outcome.TRANSIENT:
+                    return response
+                last_problem, unreachable = f"HTTP {response.status_code}", False
+                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+            if attempt < self.retry.attempts:
+                delay = self.retry.delay(attempt, retry_after)
+                log.info("%s %s: %s; retry %d in %.1f s", method, url, last_problem, attempt, delay)
+                self.sleep(delay)
+        error = RegistryUnreachableError if unreachable else RegistryTransientError
+        raise error(
+            f"{method} {url}: {last_problem} after {attempt} attempt{'s' if attempt > 1 else ''}; "
+            "check the network or the mirror in config/policy.yaml",
+            url=url,
+        )
+
+
+def _is_name_resolution(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, socket.gaierror) or type(seen).__name__ == "NameResolutionError":
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _root_cause(exc: BaseException) -> str:
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        nxt = exc.__cause__ or exc.__context__
+        assert nxt is not None
+        exc = nxt
+    text = str(exc)
+    return text.split("] ", 1)[-1] if text else type(exc).__name__

@@ -1,0 +1,17 @@
+"""NVIDIA NGC (nvcr.io) specifics: tokens from ``/proxy_auth``; with an NGC API key the basic
+user is the literal ``$oauthtoken``."""
+
+from __future__ import annotations
+
+from tasks.registry.auth import Challenge, Credentials
+from tasks.registry.client import Endpoint
+
+NAME = "nvcr.io"
+API_URL = "https://nvcr.io"
+CHALLENGE = Challenge("bearer", {"realm": "https://nvcr.io/proxy_auth", "service": "nvcr.io"})
+API_KEY_USER = "$oauthtoken"
+
+
+def endpoint(api_key: str | None = None) -> Endpoint:
+    credentials = Credentials(API_KEY_USER, api_key) if api_key else None
+    return Endpoint(NAME, API_URL, credentials, CHALLENGE)

@@ -1,0 +1,187 @@
+"""One run's view of every registry: mirrors, credentials, a shared transport and memoisation.
+
+Within a session no request is made twice: tag lists, manifests and configs are memoised by
+what they name (concurrent callers of the same key wait for the first), and a registry that
+could not be reached is not tried again in the same run.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from tasks.errors import RegistryError, RegistryProtocolError, RegistryUnreachableError
+from tasks.images.reference import DOCKER_HUB, ImageReference
+from tasks.registry import dockerhub, nvcr
+from tasks.registry.auth import Credentials, TokenCache
+from tasks.registry.client import Endpoint, RegistryClient
+from tasks.registry.http import HttpTransport
+from tasks.registry.models import Descriptor, ImageConfig, Manifest, Platform
+
+T = TypeVar("T")
+LINUX_AMD64 = Platform("linux", "amd64")
+
+
+class Memo:
+    """Thread-safe memo with in-flight de-duplication; failures are remembered too."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._futures: dict[Hashable, Future[object]] = {}
+
+    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
+        with self._lock:
+            future = self._futures.get(key)
+            owner = future is None
+            if future is None:
+                future = self._futures[key] = Future()
+        if owner:
+            try:
+                future.set_result(compute())
+            except BaseException as exc:  # re-raised below and to every waiter
+                future.set_exception(exc)
+        return future.result()  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What the registry says about one reference, read without pulling layers."""
+
+    reference: ImageReference
+    digest: str
+    media_type: str
+    platforms: tuple[Platform, ...]
+    config: ImageConfig | None
+    compressed_size: int
+
+    @property
+    def env(self) -> dict[str, str]:
+        return self.config.env if self.config else {}
+
+    @property
+    def cuda_version(self) -> str | None:
+        return self.env.get("CUDA_VERSION")
+
+    @property
+    def end_of_life(self) -> bool:
+        """NVIDIA sets ``NVIDIA_CUDA_END_OF_LIFE`` (non-empty) on runtime images of EOL releases."""
+        return bool(self.env.get("NVIDIA_CUDA_END_OF_LIFE"))
+
+
+def endpoint_url_for_mirror(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"mirror URL {url!r} must be http:// or https:// with a host")
+    return url.rstrip("/")
+
+
+class RegistrySession:
+    """Registry access for one run; build one per flow run or CLI call."""
+
+    def __init__(
+        self,
+        mirrors: Mapping[str, str] | None = None,
+        credentials: Mapping[str, Credentials] | None = None,
+        transport: HttpTransport | None = None,
+        platform: Platform = LINUX_AMD64,
+    ) -> None:
+        self.mirrors = {k: endpoint_url_for_mirror(v) for k, v in (mirrors or {}).items()}
+        self.credentials = dict(credentials or {})
+        self.transport = transport or HttpTransport()
+        self.tokens = TokenCache()
+        self.platform = platform
+        self._memo = Memo()
+        self._unreachable: dict[str, RegistryUnreachableError] = {}
+
+    def endpoint(self, registry: str) -> Endpoint:
+        """Where `registry`'s API is reached: its mirror if configured, else its own host."""
+        credentials = self.credentials.get(registry)
+        if registry in self.mirrors:
+            return Endpoint(registry, self.mirrors[registry], credentials)
+        if registry == DOCKER_HUB:
+            return dockerhub.endpoint(credentials)
+        if registry == nvcr.NAME:
+            return nvcr.endpoint(credentials.password if credentials else None)
+        host = registry.split(":")[0]
+        # Docker itself talks plain HTTP to loopback registries; everything else is HTTPS.
+        scheme = "http" if host in ("localhost", "127.0.0.1", "[::1]") else "https"
+        return Endpoint(registry, f"{scheme}://{registry}", credentials)
+
+    def client(self, registry: str) -> RegistryClient:
+        return self._memo.get(
+            ("client", registry),
+            lambda: RegistryClient(self.endpoint(registry), self.transport, self.tokens),
+        )
+
+    def _guarded(self, registry: str, call: Callable[[], T]) -> T:
+        known = self._unreachable.get(registry)
+        if known is not None:
+            raise known
+        try:
+            return call()
+        except RegistryUnreachableError as exc:
+            self._unreachable[registry] = exc
+            raise
+
+    def tags(self, registry: str, repository: str) -> list[str] | None:
+        """All tags of a repository (None when the repository does not exist)."""
+        return self._memo.get(
+            ("tags", registry, repository),
+            lambda: self._guarded(registry, lambda: self.client(registry).list_tags(repository)),
+        )
+
+    def manifest(self, registry: str, repository: str, reference: str) -> Manifest | None:
+        return self._memo.get(
+            ("manifest", registry, repository, reference),
+            lambda: self._guarded(
+                registry, lambda: self.client(registry).get_manifest(repository, reference)
+            ),
+        )
+
+    def config(self, registry: str, repository: str, descriptor: Descriptor) -> ImageConfig:
+        return self._memo.get(
+            ("config", registry, repository, descriptor.digest),
+            lambda: self._guarded(
+                registry, lambda: self.client(registry).get_config(repository, descriptor)
+            ),
+        )
+
+    def inspect(self, ref: ImageReference) -> ImageInfo | None:
+        """Digest, platforms and the config of this session's platform; None if not found."""
+        top = self.manifest(ref.registry, ref.repository, ref.reference)
+        if top is None:
+            return None
+        manifest: Manifest | None = top
+        platforms: tuple[Platform, ...] = ()
+        if top.is_index:
+            platforms = top.platforms
+            chosen = next(
+                (d for d in top.manifests if d.platform and d.platform.matches(self.platform)), None
+            )
+            manifest = (
+                self.manifest(ref.registry, ref.repository, chosen.digest) if chosen else None
+            )
+            if chosen and manifest is None:
+                raise RegistryProtocolError(
+                    f"{ref}: index names {chosen.digest} for {self.platform}, which is missing"
+                )
+        config = None
+        if manifest is not None and manifest.config is not None:
+            config = self.config(ref.registry, ref.repository, manifest.config)
+            if not top.is_index:
+                platforms = (Platform(config.os, config.architecture),)
+        return ImageInfo(
+            reference=ref,
+            digest=top.digest,
+            media_type=top.media_type,
+            platforms=platforms,
+            config=config,
+            compressed_size=manifest.compressed_size if manifest else 0,
+        )
+
+
+__all__ = ["ImageInfo", "Memo", "RegistryError", "RegistrySession"]

@@ -1,0 +1,166 @@
+"""Scan: every base image of the managed (or given) Dockerfiles, parsed, and what the registry
+says about it. Each unique reference is looked up once, with bounded concurrency."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tasks.dockerfile.parser import BaseImage, read_dockerfile
+from tasks.errors import (
+    DockerfileError,
+    RegistryAuthError,
+    RegistryError,
+    RegistryUnreachableError,
+)
+from tasks.images.reference import ImageReference
+from tasks.images.tags import CudaTag, NgcTag
+from tasks.registry.session import ImageInfo, RegistrySession
+
+_SKIP_DIRS = {".git", ".venv", "node_modules", "__pycache__", ".mypy_cache", ".ruff_cache"}
+
+
+def is_dockerfile_name(name: str) -> bool:
+    """Dockerfile, Dockerfile.<variant>, <name>.Dockerfile; backups (``.bak``) are not managed."""
+    lower = name.lower()
+    if lower.endswith((".bak", ".orig", "~")):
+        return False
+    return lower == "dockerfile" or lower.startswith("dockerfile.") or lower.endswith(".dockerfile")
+
+
+def discover(paths: Iterable[Path]) -> list[Path]:
+    """Files as given; directories searched recursively for Dockerfiles. Sorted, no repeats."""
+    found: dict[Path, None] = {}
+    for path in paths:
+        if path.is_dir():
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS)
+                for name in sorted(files):
+                    if is_dockerfile_name(name):
+                        found[Path(root) / name] = None
+        elif path.exists():
+            found[path] = None
+        else:
+            raise DockerfileError(f"{path}: no such file or directory")
+    return list(found)
+
+
+@dataclass(frozen=True)
+class ScanTarget:
+    path: Path
+    label: str
+    build_args: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """The registry's answer for one reference, or why there is none."""
+
+    status: str  # ok | not found | unreachable | auth error | error | skipped
+    info: ImageInfo | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ScanRow:
+    base: BaseImage
+    lookup: Lookup
+
+    @property
+    def reference(self) -> ImageReference | None:
+        return self.base.reference
+
+    def to_json(self) -> dict[str, Any]:
+        ref = self.base.reference
+        info = self.lookup.info
+        cuda = CudaTag.try_parse(ref.tag) if ref else None
+        ngc = NgcTag.try_parse(ref.tag) if ref and cuda is None else None
+        env = info.env if info else {}
+        return {
+            "file": self.base.file,
+            "line": self.base.line,
+            "image": self.base.image if self.base.image is not None else self.base.raw,
+            "registry": ref.registry if ref else None,
+            "repository": ref.repository if ref else None,
+            "tag": ref.tag if ref else None,
+            "pinned_digest": ref.digest if ref else None,
+            "stage": self.base.stage,
+            "alias": self.base.alias,
+            "platform": self.base.platform,
+            "kind": "cuda" if cuda else "ngc" if ngc else None,
+            "cuda": _cuda_json(cuda),
+            "ngc": _ngc_json(ngc),
+            "registry_status": self.lookup.status,
+            "registry_error": self.lookup.error,
+            "digest": info.digest if info else None,
+            "media_type": info.media_type if info else None,
+            "cuda_version": info.cuda_version if info else None,
+            "end_of_life": info.end_of_life if info else None,
+            "cudnn_version": env.get("NV_CUDNN_VERSION"),
+            "require_cuda": env.get("NVIDIA_REQUIRE_CUDA"),
+            "platforms": [str(p) for p in info.platforms] if info else [],
+            "skip_reason": self.base.skip_reason,
+        }
+
+
+def _cuda_json(tag: CudaTag | None) -> dict[str, Any] | None:
+    if tag is None:
+        return None
+    return {"version": tag.version_str, "extra": tag.extra, "flavor": tag.flavor,
+            "os": tag.os, "os_version": tag.os_version}  # fmt: skip
+
+
+def _ngc_json(tag: NgcTag | None) -> dict[str, Any] | None:
+    if tag is None:
+        return None
+    return {"release": tag.release, "python": tag.python_major, "variant": tag.variant}
+
+
+def lookup(session: RegistrySession, ref: ImageReference) -> Lookup:
+    """Ask the registry about `ref`; every failure becomes a status, never an exception."""
+    try:
+        info = session.inspect(ref)
+    except RegistryUnreachableError as exc:
+        return Lookup("unreachable", error=str(exc))
+    except RegistryAuthError as exc:
+        return Lookup("auth error", error=str(exc))
+    except RegistryError as exc:
+        return Lookup("error", error=str(exc))
+    if info is None:
+        return Lookup("not found", error=f"{ref} does not exist in {ref.registry}")
+    return Lookup("ok", info=info)
+
+
+def scan(
+    targets: Sequence[ScanTarget],
+    session: RegistrySession | None,
+    concurrency: int = 8,
+    on_lookup: Callable[[ImageReference, Lookup], None] | None = None,
+) -> list[ScanRow]:
+    """Parse every target and look up each unique reference once (none when `session` is None)."""
+    bases: list[BaseImage] = []
+    for target in targets:
+        bases.extend(read_dockerfile(target.path, target.build_args, target.label).bases)
+    unique = list(dict.fromkeys(b.reference for b in bases if b.reference is not None))
+    results: dict[ImageReference, Lookup] = {}
+    if session is not None and unique:
+
+        def run(ref: ImageReference) -> None:
+            results[ref] = lookup(session, ref)
+            if on_lookup:
+                on_lookup(ref, results[ref])
+
+        with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(unique)))) as pool:
+            list(pool.map(run, unique))
+    skipped = Lookup("skipped", error="registry lookups are off")
+    rows = []
+    for base in bases:
+        if base.reference is None:
+            rows.append(ScanRow(base, Lookup("skipped", error=base.skip_reason)))
+        else:
+            rows.append(ScanRow(base, results.get(base.reference, skipped)))
+    return rows
