@@ -42,7 +42,8 @@ def _mirror(text: str) -> tuple[str, str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="baseimage",
-        description="Keep GPU training base images (nvidia/cuda, NGC PyTorch) current, safe and proven.",
+        description="Keep GPU training base images (nvidia/cuda, NGC PyTorch) current, safe "
+        "and proven.",
     )
     parser.add_argument("--version", action="version", version=f"baseimage {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log registry requests")
@@ -57,23 +58,42 @@ def build_parser() -> argparse.ArgumentParser:
             "reachable, digest, CUDA_VERSION, end-of-life flag and platforms."
         ),
     )
-    p_scan.add_argument("paths", nargs="*", type=Path, metavar="PATH",
-                        help="Dockerfiles or directories (default: the images in the config)")  # fmt: skip
+    p_scan.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="PATH",
+        help="Dockerfiles or directories (default: the images in the config)",
+    )
     _common(p_scan)
-    p_scan.add_argument("--json", action="store_true", help="print one JSON object per FROM, as a list")
+    p_scan.add_argument(
+        "--json", action="store_true", help="print one JSON object per FROM, as a list"
+    )
     p_scan.add_argument("--no-registry", action="store_true", help="parse only; ask no registry")
     p_scan.set_defaults(handler=cmd_scan)
     return parser
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, metavar="FILE",
-                   help="policy file (default: $BASEIMAGE_CONFIG or config/policy.yaml)")  # fmt: skip
-    p.add_argument("--mirror", action="append", type=_mirror, default=[], metavar="REGISTRY=URL",
-                   help="reach REGISTRY through URL (repeatable), e.g. docker.io=http://127.0.0.1:5000")  # fmt: skip
+    p.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="policy file (default: $BASEIMAGE_CONFIG or config/policy.yaml)",
+    )
+    p.add_argument(
+        "--mirror",
+        action="append",
+        type=_mirror,
+        default=[],
+        metavar="REGISTRY=URL",
+        help="reach REGISTRY through URL (repeatable), e.g. docker.io=http://127.0.0.1:5000",
+    )
 
 
-def registry_session(settings: Settings, mirrors: Sequence[tuple[str, str]] = ()) -> RegistrySession:
+def registry_session(
+    settings: Settings, mirrors: Sequence[tuple[str, str]] = ()
+) -> RegistrySession:
     """A session from the config, with command-line mirrors taking precedence."""
     reg = settings.registries
     transport = HttpTransport(
@@ -104,9 +124,15 @@ def cmd_scan(args: argparse.Namespace, out: Console, err: Console) -> int:
     settings = load_settings(args.config)
     targets = _targets(settings, args.paths)
     session = None if args.no_registry else registry_session(settings, args.mirror)
-    with Progress(TextColumn("[bold]registry lookups"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err, transient=True,
-                  disable=args.json or not err.is_terminal) as progress:  # fmt: skip
+    with Progress(
+        TextColumn("[bold]registry lookups"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=args.json or not err.is_terminal,
+    ) as progress:
         task = progress.add_task("lookups", total=None)
 
         def advance(_ref: object, _lookup: object) -> None:
@@ -117,41 +143,65 @@ def cmd_scan(args: argparse.Namespace, out: Console, err: Console) -> int:
         out.print_json(json.dumps([row.to_json() for row in rows]))
     else:
         out.print(render_table(rows))
-        unreachable = sorted({r.reference.registry for r in rows
-                              if r.reference and r.lookup.status == "unreachable"})  # fmt: skip
+        unreachable = sorted(
+            {r.reference.registry for r in rows if r.reference and r.lookup.status == "unreachable"}
+        )
         for registry in unreachable:
-            err.print(f"[yellow]registry {registry} was unreachable: showing parsed references only; "
-                      f"use --mirror {registry}=URL where a mirror exists[/]")  # fmt: skip
+            err.print(
+                f"[yellow]registry {registry} was unreachable: showing parsed references only; "
+                f"use --mirror {registry}=URL where a mirror exists[/]"
+            )
     return EXIT_OK
 
 
 def render_table(rows: Sequence[ScanRow]) -> Table:
     table = Table(title="Base images", show_lines=False)
-    for column in ("location", "image", "parsed", "digest", "CUDA_VERSION", "EOL", "platforms", "note"):
+    for column in (
+        "location",
+        "image",
+        "parsed",
+        "digest",
+        "CUDA_VERSION",
+        "EOL",
+        "platforms",
+        "note",
+    ):
         table.add_column(column, overflow="fold")
     for row in rows:
         data = row.to_json()
         parsed = ""
-        if data["cuda"]:
-            c = data["cuda"]
-            parsed = f"CUDA {c['version']} {c['extra'] + ' ' if c['extra'] else ''}{c['flavor']} {c['os']}{c['os_version']}"
-        elif data["ngc"]:
-            parsed = f"NGC {data['ngc']['release']} py{data['ngc']['python']}"
+        if row.cuda:
+            parts = (row.cuda.version_str, row.cuda.extra, row.cuda.flavor, row.cuda.os_label)
+            parsed = "CUDA " + " ".join(p for p in parts if p)
+        elif row.ngc:
+            parsed = f"NGC {row.ngc.release} py{row.ngc.python_major}"
         eol = {True: "[red]yes[/]", False: "no", None: "?"}[data["end_of_life"]]
-        note = data["skip_reason"] or (data["registry_status"] if data["registry_status"] != "ok" else "")
-        table.add_row(f"{data['file']}:{data['line']}", str(data["image"]), parsed,
-                      (data["digest"] or "")[:19], data["cuda_version"] or "", eol,
-                      ", ".join(data["platforms"]), note)  # fmt: skip
+        note = data["skip_reason"] or (
+            data["registry_status"] if data["registry_status"] != "ok" else ""
+        )
+        table.add_row(
+            f"{data['file']}:{data['line']}",
+            str(data["image"]),
+            parsed,
+            (data["digest"] or "")[:19],
+            data["cuda_version"] or "",
+            eol,
+            ", ".join(data["platforms"]),
+            note,
+        )
     return table
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")  # fmt: skip
-    out = Console(soft_wrap=True)
-    err = Console(stderr=True)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    # Piped output is read by people and tools alike: wide tables, unwrapped messages.
+    out = Console(width=None if sys.stdout.isatty() else 200)
+    err = Console(stderr=True, soft_wrap=True)
     try:
         return int(args.handler(args, out, err))
     except ConfigError as exc:

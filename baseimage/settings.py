@@ -14,7 +14,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tasks.errors import ConfigError
-from tasks.images.reference import parse_reference
 from tasks.registry.auth import Credentials
 from tasks.registry.models import Platform
 
@@ -60,7 +59,9 @@ class Registries(_Model):
     def _mirror_urls(cls, value: dict[str, str]) -> dict[str, str]:
         for registry, url in value.items():
             if not url.startswith(("http://", "https://")):
-                raise ValueError(f"mirror for {registry} must be an http:// or https:// URL, got {url!r}")
+                raise ValueError(
+                    f"mirror for {registry} must be an http:// or https:// URL, got {url!r}"
+                )
         return value
 
     @field_validator("platform")
@@ -78,9 +79,7 @@ class Policy(_Model):
 
 class Approvals(_Model):
     timeout_s: Annotated[int, Field(ge=1)] = 86400
-    required_for: list[Literal["update", "production"]] = Field(
-        default_factory=lambda: ["update", "production"]
-    )
+    required_for: list[Literal["update", "production"]] = ["update", "production"]
 
     @field_validator("required_for")
     @classmethod
@@ -154,7 +153,9 @@ def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
 
 
 def _describe(error: dict[str, Any]) -> str:
-    loc = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in error["loc"]).replace(".[", "[")
+    loc = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in error["loc"]).replace(
+        ".[", "["
+    )
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         message = "unknown key"
@@ -164,12 +165,14 @@ def _describe(error: dict[str, Any]) -> str:
 
 
 def load_settings(path: Path | None = None) -> Settings:
-    """Load and validate the policy file; every problem becomes a ConfigError naming key and line."""
+    """Load and validate the policy file; each problem is a ConfigError naming key and line."""
     path = path or default_config_path()
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config: {exc.strerror}; pass --config FILE") from exc
+        raise ConfigError(
+            f"{path}: cannot read config: {exc.strerror}; pass --config FILE"
+        ) from exc
     try:
         data = yaml.safe_load(text)
         tree = yaml.compose(text)
@@ -185,6 +188,10 @@ def load_settings(path: Path | None = None) -> Settings:
         problems = []
         for error in exc.errors():
             line = _line_of(tree, tuple(error["loc"]))
-            problems.append(f"{path}:{line}: {_describe(dict(error))}" if line else f"{path}: {_describe(dict(error))}")
+            problems.append(
+                f"{path}:{line}: {_describe(dict(error))}"
+                if line
+                else f"{path}: {_describe(dict(error))}"
+            )
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems)) from exc
     return settings

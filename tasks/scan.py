@@ -74,11 +74,18 @@ class ScanRow:
     def reference(self) -> ImageReference | None:
         return self.base.reference
 
+    @property
+    def cuda(self) -> CudaTag | None:
+        return CudaTag.try_parse(self.base.reference.tag) if self.base.reference else None
+
+    @property
+    def ngc(self) -> NgcTag | None:
+        return NgcTag.try_parse(self.base.reference.tag) if self.base.reference else None
+
     def to_json(self) -> dict[str, Any]:
         ref = self.base.reference
         info = self.lookup.info
-        cuda = CudaTag.try_parse(ref.tag) if ref else None
-        ngc = NgcTag.try_parse(ref.tag) if ref and cuda is None else None
+        cuda, ngc = self.cuda, self.ngc
         env = info.env if info else {}
         return {
             "file": self.base.file,
@@ -110,8 +117,13 @@ class ScanRow:
 def _cuda_json(tag: CudaTag | None) -> dict[str, Any] | None:
     if tag is None:
         return None
-    return {"version": tag.version_str, "extra": tag.extra, "flavor": tag.flavor,
-            "os": tag.os, "os_version": tag.os_version}  # fmt: skip
+    return {
+        "version": tag.version_str,
+        "extra": tag.extra,
+        "flavor": tag.flavor,
+        "os": tag.os,
+        "os_version": tag.os_version,
+    }
 
 
 def _ngc_json(tag: NgcTag | None) -> dict[str, Any] | None:

@@ -64,10 +64,13 @@ def _network_guard(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
 
 # ---------------------------------------------------------------- docker tier
 
+
 def _unavailable(what: str) -> None:
     message = f"{what} (docker tier)"
     if IN_CI:
-        pytest.fail(f"{message}: in CI the docker tier must run; scripts/test starts dockerd", pytrace=False)
+        pytest.fail(
+            f"{message}: in CI the docker tier must run; scripts/test starts dockerd", pytrace=False
+        )
     pytest.skip(message)
 
 
@@ -89,8 +92,9 @@ def docker_client() -> Iterator[Any]:
     client.close()
 
 
-def _registry(tmp_path_factory: pytest.TempPathFactory, name: str,
-              auth: tuple[str, str] | None) -> LocalRegistry:  # fmt: skip
+def _registry(
+    tmp_path_factory: pytest.TempPathFactory, name: str, auth: tuple[str, str] | None
+) -> LocalRegistry:
     try:
         return LocalRegistry(tmp_path_factory.mktemp(name), auth=auth).start()
     except RuntimeError as exc:
@@ -139,4 +143,6 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not _docker_outcomes:
         return
     parts = ", ".join(f"{n} {k}" for k, n in sorted(_docker_outcomes.items()))
-    terminalreporter.write_line(f"docker tier: {sum(_docker_outcomes.values())} tests ran ({parts})")
+    terminalreporter.write_line(
+        f"docker tier: {sum(_docker_outcomes.values())} tests ran ({parts})"
+    )

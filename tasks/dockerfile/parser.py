@@ -20,12 +20,20 @@ from tasks.images.reference import ImageReference, parse_reference
 # BuildKit defines these in the global scope; their values depend on the build host.
 PLATFORM_ARGS = frozenset(
     {
-        "BUILDPLATFORM", "BUILDOS", "BUILDARCH", "BUILDVARIANT",
-        "TARGETPLATFORM", "TARGETOS", "TARGETARCH", "TARGETVARIANT",
+        "BUILDPLATFORM",
+        "BUILDOS",
+        "BUILDARCH",
+        "BUILDVARIANT",
+        "TARGETPLATFORM",
+        "TARGETOS",
+        "TARGETARCH",
+        "TARGETVARIANT",
     }
-)  # fmt: skip
-_VAR = re.compile(r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:[-+])(?P<word>[^}]*))?\}"
-                  r"|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))")  # fmt: skip
+)
+_VAR = re.compile(
+    r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:[-+])(?P<word>[^}]*))?\}"
+    r"|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))"
+)
 
 
 @dataclass(frozen=True)
@@ -143,8 +151,11 @@ class Dockerfile:
 
 def _tokens(text: str, start: int) -> list[tuple[str, int, int]]:
     """Whitespace-separated tokens of text[start:], quotes kept, with logical spans."""
-    return [(m[0], m.start(), m.end()) for m in re.finditer(r"(?:\"[^\"]*\"|'[^']*'|\S)+", text)
-            if m.start() >= start]  # fmt: skip
+    return [
+        (m[0], m.start(), m.end())
+        for m in re.finditer(r"(?:\"[^\"]*\"|'[^']*'|\S)+", text)
+        if m.start() >= start
+    ]
 
 
 def _parse_arg(instr: Instruction, args: dict[str, ArgDefault]) -> None:
@@ -153,14 +164,20 @@ def _parse_arg(instr: Instruction, args: dict[str, ArgDefault]) -> None:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
             continue
         if not eq:
-            args[name] = ArgDefault(name, args[name].default if name in args else None,
-                                    instr.line, args[name].span if name in args else None)  # fmt: skip
+            args[name] = ArgDefault(
+                name,
+                args[name].default if name in args else None,
+                instr.line,
+                args[name].span if name in args else None,
+            )
             continue
         value_start = start + len(name) + 1
         value_end = value_start + len(value)
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
             value, value_start, value_end = value[1:-1], value_start + 1, value_end - 1
-        args[name] = ArgDefault(name, value, instr.line, instr.physical_span(value_start, value_end))
+        args[name] = ArgDefault(
+            name, value, instr.line, instr.physical_span(value_start, value_end)
+        )
 
 
 def parse_dockerfile(
@@ -168,7 +185,9 @@ def parse_dockerfile(
 ) -> Dockerfile:
     """Parse Dockerfile `text` (as read, CRLF and all); `path` only labels the results."""
     lexed = lex(text)
-    result = Dockerfile(path=path, text=text, escape=lexed.escape, build_args=dict(build_args or {}))
+    result = Dockerfile(
+        path=path, text=text, escape=lexed.escape, build_args=dict(build_args or {})
+    )
     aliases: set[str] = set()
     seen_from = False
     for instr in lexed.instructions:
@@ -196,22 +215,33 @@ def _parse_from(df: Dockerfile, instr: Instruction, stage: int, aliases: set[str
     raw, start, end = tokens[0]
     rest = [t[0] for t in tokens[1:]]
     if rest and not (len(rest) == 2 and rest[0].lower() == "as"):
-        return replace(base, raw=raw, skip_reason=f"unexpected text after the image: {' '.join(rest)!r}")
+        return replace(
+            base, raw=raw, skip_reason=f"unexpected text after the image: {' '.join(rest)!r}"
+        )
     parts = template(raw, df.escape)
     variables = tuple(p.name for p in parts if isinstance(p, VarRef))
-    base = replace(base, raw=raw, alias=rest[1] if rest else None, variables=variables,
-                   raw_span=instr.physical_span(start, end))  # fmt: skip
+    base = replace(
+        base,
+        raw=raw,
+        alias=rest[1] if rest else None,
+        variables=variables,
+        raw_span=instr.physical_span(start, end),
+    )
     platform_vars = sorted(set(variables) & PLATFORM_ARGS - set(df.args))
     if platform_vars:
         return replace(base, skip_reason=f"FROM depends on build-platform ARG {platform_vars[0]}")
     undeclared = [v for v in variables if v not in df.args]
     if undeclared:
-        return replace(base, skip_reason=f"FROM uses ARG {undeclared[0]}, which is not declared "
-                       "before the first FROM")  # fmt: skip
+        return replace(
+            base,
+            skip_reason=f"FROM uses ARG {undeclared[0]}, which is not declared "
+            "before the first FROM",
+        )
     image, missing = expand(parts, df.arg_values())
     if missing:
-        return replace(base, skip_reason=f"FROM uses unset ARG {missing[0]} "
-                       "(no default, no --build-arg)")  # fmt: skip
+        return replace(
+            base, skip_reason=f"FROM uses unset ARG {missing[0]} (no default, no --build-arg)"
+        )
     base = replace(base, image=image)
     if image.lower() == "scratch":
         return replace(base, skip_reason="scratch: no base image")
@@ -223,8 +253,9 @@ def _parse_from(df: Dockerfile, instr: Instruction, stage: int, aliases: set[str
         return replace(base, skip_reason=str(exc))
 
 
-def read_dockerfile(path: Path, build_args: Mapping[str, str] | None = None,
-                    label: str | None = None) -> Dockerfile:  # fmt: skip
+def read_dockerfile(
+    path: Path, build_args: Mapping[str, str] | None = None, label: str | None = None
+) -> Dockerfile:
     """Read and parse `path`; bytes are kept exactly (CRLF, non-UTF-8 bytes) for rewriting."""
     try:
         data = path.read_bytes()

@@ -28,7 +28,9 @@ def new_image_text(base: BaseImage, new: ImageReference) -> str:
     ``docker.io/nvidia/cuda:…`` keeps its registry.
     """
     if base.image is None or base.reference is None:
-        raise DockerfileError(f"{base.location}: cannot rewrite a skipped FROM ({base.skip_reason})")
+        raise DockerfileError(
+            f"{base.location}: cannot rewrite a skipped FROM ({base.skip_reason})"
+        )
     old = base.reference
     if (old.registry, old.repository) != (new.registry, new.repository):
         raise DockerfileError(
@@ -123,7 +125,9 @@ def _verify(dockerfile: Dockerfile, base: BaseImage, text: str, target: str) -> 
     """Re-parse the result: the FROM must now name `target` and nothing else may have moved."""
     after = parse_dockerfile(text, dockerfile.path, dockerfile.build_args)
     if len(after.bases) != len(dockerfile.bases) or after.bases[base.stage].image != target:
-        raise DockerfileError(f"{base.location}: rewrite did not produce {target!r}; file left as is")
+        raise DockerfileError(
+            f"{base.location}: rewrite did not produce {target!r}; file left as is"
+        )
     values = dict(dockerfile.arg_values())
     expand(template(base.raw, dockerfile.escape), values)  # the template itself still expands
     parse_reference(target)

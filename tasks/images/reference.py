@@ -69,7 +69,9 @@ class ImageReference:
         return text
 
 
-_TAG_RULE = "a tag is 1-128 characters of letters, digits, '_', '.' and '-', not starting with '.' or '-'"
+_TAG_RULE = (
+    "a tag is 1-128 characters of letters, digits, '_', '.' and '-', not starting with '.' or '-'"
+)
 
 
 def parse_reference(text: str) -> ImageReference:
@@ -113,9 +115,7 @@ def parse_reference(text: str) -> ImageReference:
         )
     for component in path.split("/"):
         if not component:
-            raise ImageReferenceError(
-                f"invalid image reference {original!r}: empty path component"
-            )
+            raise ImageReferenceError(f"invalid image reference {original!r}: empty path component")
         if component.lower() != component:
             raise ImageReferenceError(
                 f"invalid image reference {original!r}: repository name must be lowercase"

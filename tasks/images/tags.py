@@ -57,7 +57,9 @@ class CudaTag:
         flavor = match["flavor"]
         extra = match["extra"]
         if extra is not None and flavor == "base":
-            raise TagError(f"{tag!r} is not a CUDA image tag: {extra} exists only for runtime/devel")
+            raise TagError(
+                f"{tag!r} is not a CUDA image tag: {extra} exists only for runtime/devel"
+            )
         return cls((major, minor, patch), flavor, match["os"], match["os_version"], extra)  # type: ignore[arg-type]
 
     @classmethod
@@ -162,5 +164,5 @@ TagT = TypeVar("TagT", CudaTag, NgcTag)
 
 def newest_on_track(current: TagT, candidates: list[TagT]) -> TagT | None:
     """The highest candidate on `current`'s track, or None when there is none."""
-    same = [c for c in candidates if c.same_track(current)]  # type: ignore[arg-type]
+    same = [c for c in candidates if c.same_track(current)]
     return max(same, key=lambda c: c.sort_key) if same else None

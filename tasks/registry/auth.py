@@ -83,9 +83,10 @@ class TokenCache:
             )
             self.fetched += 1
             if classify(response.status_code) is Outcome.AUTH:
+                who = "the configured credentials" if credentials else "anonymous access"
                 raise RegistryAuthError(
-                    f"token service {realm} refused {'the configured credentials' if credentials else 'anonymous access'} "
-                    f"for {scope} (HTTP {response.status_code})",
+                    f"token service {realm} refused {who} for {scope} "
+                    f"(HTTP {response.status_code})",
                     url=realm,
                     status=response.status_code,
                 )
@@ -101,7 +102,8 @@ class TokenCache:
                 expires_in = max(60, int(data.get("expires_in") or 60))
             except (ValueError, AttributeError, TypeError) as exc:
                 raise RegistryProtocolError(
-                    f"token service {realm} answered something that is not a token: {exc}", url=realm
+                    f"token service {realm} answered something that is not a token: {exc}",
+                    url=realm,
                 ) from exc
             if not token:
                 raise RegistryProtocolError(f"token service {realm} answered no token", url=realm)

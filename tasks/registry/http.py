@@ -64,7 +64,7 @@ class RetryPolicy:
     max_delay: float = 30.0  # cap for back-off and for Retry-After
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
-        base = self.backoff * (2 ** (attempt - 1))
+        base = float(self.backoff * 2 ** (attempt - 1))
         if retry_after is not None:
             base = max(base, retry_after)
         return min(base, self.max_delay)

@@ -81,11 +81,19 @@ def busybox_path() -> Path:
     found = shutil.which("busybox")
     if found:
         return Path(found)
-    raise FileNotFoundError("busybox not found: install Debian's busybox-static (scripts/test does)")
+    raise FileNotFoundError(
+        "busybox not found: install Debian's busybox-static (scripts/test does)"
+    )
 
 
-def _add(tar: tarfile.TarFile, name: str, data: bytes | None = None, mode: int = 0o644,
-         kind: bytes = tarfile.REGTYPE, link: str = "") -> None:  # fmt: skip
+def _add(
+    tar: tarfile.TarFile,
+    name: str,
+    data: bytes | None = None,
+    mode: int = 0o644,
+    kind: bytes = tarfile.REGTYPE,
+    link: str = "",
+) -> None:
     info = tarfile.TarInfo(name)
     info.mtime = 1704067200  # fixed: the same bytes, hence the same digest, every run
     info.mode = mode
@@ -103,7 +111,15 @@ def build_layer() -> tuple[bytes, str]:
     """(gzipped layer, diff_id): a tiny runnable rootfs with NVIDIA's entrypoint scripts."""
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for directory in ("bin", "tmp", "opt", "opt/nvidia", "opt/nvidia/entrypoint.d", "proc", "etc"):
+        for directory in (
+            "bin",
+            "tmp",
+            "opt",
+            "opt/nvidia",
+            "opt/nvidia/entrypoint.d",
+            "proc",
+            "etc",
+        ):
             _add(tar, directory, mode=0o755, kind=tarfile.DIRTYPE)
         _add(tar, "bin/busybox", busybox_path().read_bytes(), 0o755)
         for applet in APPLETS:
@@ -111,10 +127,12 @@ def build_layer() -> tuple[bytes, str]:
         _add(tar, "etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n")
         _add(tar, "opt/nvidia/nvidia_entrypoint.sh", ENTRYPOINT.encode(), 0o755)
         parts = {
-            "10-banner.sh": BANNER, "15-container-copyright.txt": COPYRIGHT,
-            "30-container-license.txt": LICENSE, "50-gpu-driver-check.sh": DRIVER_CHECK,
+            "10-banner.sh": BANNER,
+            "15-container-copyright.txt": COPYRIGHT,
+            "30-container-license.txt": LICENSE,
+            "50-gpu-driver-check.sh": DRIVER_CHECK,
             "90-deprecated-image.sh": DEPRECATED,
-        }  # fmt: skip
+        }
         for name, body in parts.items():
             _add(tar, f"opt/nvidia/entrypoint.d/{name}", body.encode(), 0o644)
     tar_bytes = raw.getvalue()

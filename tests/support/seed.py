@@ -15,8 +15,8 @@ from urllib.parse import urljoin
 
 import requests
 
-from tasks.registry.session import Memo
 from tasks.registry.models import DOCKER_CONFIG, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST
+from tasks.registry.session import Memo
 from tests.support.rootfs import build_layer
 from tests.support.universe import FixtureImage
 
@@ -50,21 +50,35 @@ class RegistryWriter:
 
     def _push_blob(self, repo: str, data: bytes, digest: str) -> str:
         # Single-request monolithic upload (distribution spec: POST ...?digest=).
-        done = self.session.post(f"{self.url}/v2/{repo}/blobs/uploads/?digest={digest}", data=data,
-                                 headers={"Content-Type": "application/octet-stream"}, timeout=60)  # fmt: skip
+        done = self.session.post(
+            f"{self.url}/v2/{repo}/blobs/uploads/?digest={digest}",
+            data=data,
+            headers={"Content-Type": "application/octet-stream"},
+            timeout=60,
+        )
         if done.status_code == 202:  # the registry wants the two-step upload
             location = urljoin(self.url, done.headers["Location"])
             sep = "&" if "?" in location else "?"
-            done = self.session.put(f"{location}{sep}digest={digest}", data=data, timeout=60,
-                                    headers={"Content-Type": "application/octet-stream"})  # fmt: skip
+            done = self.session.put(
+                f"{location}{sep}digest={digest}",
+                data=data,
+                timeout=60,
+                headers={"Content-Type": "application/octet-stream"},
+            )
         done.raise_for_status()
         return digest
 
     def push_manifest(self, repo: str, reference: str, body: bytes, media_type: str) -> str:
-        response = self.session.put(f"{self.url}/v2/{repo}/manifests/{reference}", data=body,
-                                    headers={"Content-Type": media_type}, timeout=30)  # fmt: skip
+        response = self.session.put(
+            f"{self.url}/v2/{repo}/manifests/{reference}",
+            data=body,
+            headers={"Content-Type": media_type},
+            timeout=30,
+        )
         if response.status_code >= 400:
-            raise RuntimeError(f"push {repo}:{reference}: HTTP {response.status_code} {response.text}")
+            raise RuntimeError(
+                f"push {repo}:{reference}: HTTP {response.status_code} {response.text}"
+            )
         return digest_of(body)
 
 
@@ -130,23 +144,40 @@ def seed(writer: RegistryWriter, images: list[FixtureImage], workers: int = 8) -
             manifest = {
                 "schemaVersion": 2,
                 "mediaType": OCI_MANIFEST,
-                "config": {"mediaType": OCI_CONFIG if image.multi_arch else DOCKER_CONFIG,
-                           "digest": config_digests[arch], "size": len(config)},
+                "config": {
+                    "mediaType": OCI_CONFIG if image.multi_arch else DOCKER_CONFIG,
+                    "digest": config_digests[arch],
+                    "size": len(config),
+                },
                 "layers": [layer_desc],
-            }  # fmt: skip
+            }
             body = json.dumps(manifest, sort_keys=True).encode()
             reference = digest_of(body) if image.multi_arch else image.tag
-            platform_digests[arch] = writer.push_manifest(image.repository, reference, body, OCI_MANIFEST)
-            entries.append({"mediaType": OCI_MANIFEST, "digest": platform_digests[arch], "size": len(body),
-                            "platform": {"architecture": arch, "os": "linux",
-                                         **({"variant": "v8"} if arch == "arm64" else {})}})  # fmt: skip
+            platform_digests[arch] = writer.push_manifest(
+                image.repository, reference, body, OCI_MANIFEST
+            )
+            entries.append(
+                {
+                    "mediaType": OCI_MANIFEST,
+                    "digest": platform_digests[arch],
+                    "size": len(body),
+                    "platform": {
+                        "architecture": arch,
+                        "os": "linux",
+                        **({"variant": "v8"} if arch == "arm64" else {}),
+                    },
+                }
+            )
         if image.multi_arch:
-            index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries},
-                               sort_keys=True).encode()  # fmt: skip
+            index = json.dumps(
+                {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}, sort_keys=True
+            ).encode()
             digest = writer.push_manifest(image.repository, image.tag, index, OCI_INDEX)
         else:
             digest = platform_digests["amd64"]
-        return SeededImage(image.repository, image.tag, digest, platform_digests, config_digests, image.env)
+        return SeededImage(
+            image.repository, image.tag, digest, platform_digests, config_digests, image.env
+        )
 
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=workers) as pool:

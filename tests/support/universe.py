@@ -13,39 +13,128 @@ from dataclasses import dataclass, field
 
 RELEASES = [
     "11.8.0",
-    "12.0.0", "12.0.1", "12.1.0", "12.1.1", "12.2.0", "12.2.2",
-    "12.3.0", "12.3.1", "12.3.2", "12.4.0", "12.4.1", "12.5.0", "12.5.1",
-    "12.6.0", "12.6.1", "12.6.2", "12.6.3", "12.8.0", "12.8.1", "12.9.0", "12.9.1",
-    "13.0.0", "13.0.1", "13.0.2", "13.1.0",
-]  # fmt: skip
+    "12.0.0",
+    "12.0.1",
+    "12.1.0",
+    "12.1.1",
+    "12.2.0",
+    "12.2.2",
+    "12.3.0",
+    "12.3.1",
+    "12.3.2",
+    "12.4.0",
+    "12.4.1",
+    "12.5.0",
+    "12.5.1",
+    "12.6.0",
+    "12.6.1",
+    "12.6.2",
+    "12.6.3",
+    "12.8.0",
+    "12.8.1",
+    "12.9.0",
+    "12.9.1",
+    "13.0.0",
+    "13.0.1",
+    "13.0.2",
+    "13.1.0",
+]
 
 # Releases NVIDIA rebuilt with NVIDIA_CUDA_END_OF_LIFE=1 (dist/end-of-life/*/runtime in the CIC repo).
 EOL_FLAGGED = {"12.0.0", "12.1.0"}
 # `unsupported.release_label` of manifests/cuda.yaml: "Newer version available".
-SUPERSEDED = {"12.0.0", "12.1.0", "12.2.0", "12.3.0", "12.3.1", "12.4.0", "12.5.0",
-              "12.6.0", "12.6.1", "12.6.2", "12.8.0", "12.9.0", "13.0.0", "13.0.1"}  # fmt: skip
+SUPERSEDED = {
+    "12.0.0",
+    "12.1.0",
+    "12.2.0",
+    "12.3.0",
+    "12.3.1",
+    "12.4.0",
+    "12.5.0",
+    "12.6.0",
+    "12.6.1",
+    "12.6.2",
+    "12.8.0",
+    "12.9.0",
+    "13.0.0",
+    "13.0.1",
+}
 
-CUDNN8 = {"11.8.0", "12.0.1", "12.1.0", "12.1.1", "12.2.2"}
+CUDNN8 = {"11.8.0", "12.0.0", "12.0.1", "12.1.0", "12.1.1", "12.2.2"}
 CUDNN9 = {"12.3.2"}
-CUDNN = {"12.4.1", "12.5.1", "12.6.0", "12.6.1", "12.6.2", "12.6.3", "12.8.0", "12.8.1",
-         "12.9.0", "12.9.1", "13.0.0", "13.0.1", "13.0.2", "13.1.0"}  # fmt: skip
+CUDNN = {
+    "12.4.1",
+    "12.5.1",
+    "12.6.0",
+    "12.6.1",
+    "12.6.2",
+    "12.6.3",
+    "12.8.0",
+    "12.8.1",
+    "12.9.0",
+    "12.9.1",
+    "13.0.0",
+    "13.0.1",
+    "13.0.2",
+    "13.1.0",
+}
 TENSORRT = {"13.0.0"}
 
-CUDART = {"11.8": "11.8.89-1", "12.0": "12.0.146-1", "12.4": "12.4.127-1", "12.6": "12.6.77-1",
-          "12.8.0": "12.8.57-1", "12.8.1": "12.8.90-1", "12.9.0": "12.9.37-1",
-          "12.9.1": "12.9.79-1", "13.0.0": "13.0.48-1", "13.0.1": "13.0.88-1"}  # fmt: skip
-CUDNN_VERSION = {"11.8.0": "8.9.6.50", "12.1.1": "8.9.0.131", "12.2.2": "8.9.6.50",
-                 "12.3.2": "9.0.0.312", "12.4.1": "9.1.0.70-1", "12.5.1": "9.2.1.18-1",
-                 "12.6.3": "9.5.1.17-1", "12.8.0": "9.7.0.66-1", "12.8.1": "9.8.0.87-1",
-                 "12.9.0": "9.9.0.52-1", "12.9.1": "9.10.2.21-1", "13.0.0": "9.12.0.46-1"}  # fmt: skip
+CUDART = {
+    "11.8": "11.8.89-1",
+    "12.0": "12.0.146-1",
+    "12.4": "12.4.127-1",
+    "12.6": "12.6.77-1",
+    "12.8.0": "12.8.57-1",
+    "12.8.1": "12.8.90-1",
+    "12.9.0": "12.9.37-1",
+    "12.9.1": "12.9.79-1",
+    "13.0.0": "13.0.48-1",
+    "13.0.1": "13.0.88-1",
+}
+CUDNN_VERSION = {
+    "11.8.0": "8.9.6.50",
+    "12.1.1": "8.9.0.131",
+    "12.2.2": "8.9.6.50",
+    "12.3.2": "9.0.0.312",
+    "12.4.1": "9.1.0.70-1",
+    "12.5.1": "9.2.1.18-1",
+    "12.6.3": "9.5.1.17-1",
+    "12.8.0": "9.7.0.66-1",
+    "12.8.1": "9.8.0.87-1",
+    "12.9.0": "9.9.0.52-1",
+    "12.9.1": "9.10.2.21-1",
+    "13.0.0": "9.12.0.46-1",
+}
 # Driver branches each release's NVIDIA_REQUIRE_CUDA lists (facts §1.4, by minor).
-DRIVER_BRANCHES = {"11.8": [470], "12.0": [470], "12.1": [470, 525], "12.2": [470, 525],
-                   "12.3": [470, 525, 535], "12.4": [470, 525, 535], "12.5": [470, 535, 550],
-                   "12.6": [470, 535, 550], "12.8": [470, 535, 550, 560, 565],
-                   "12.9": [535, 550, 560, 565, 570], "13.0": [535, 550, 565, 570, 575],
-                   "13.1": [535, 550, 570, 575, 580]}  # fmt: skip
-BRANDS = ["unknown", "grid", "tesla", "nvidia", "quadro", "quadrortx", "nvidiartx",
-          "vapps", "vpc", "vcs", "vws", "cloudgaming"]  # fmt: skip
+DRIVER_BRANCHES = {
+    "11.8": [470],
+    "12.0": [470],
+    "12.1": [470, 525],
+    "12.2": [470, 525],
+    "12.3": [470, 525, 535],
+    "12.4": [470, 525, 535],
+    "12.5": [470, 535, 550],
+    "12.6": [470, 535, 550],
+    "12.8": [470, 535, 550, 560, 565],
+    "12.9": [535, 550, 560, 565, 570],
+    "13.0": [535, 550, 565, 570, 575],
+    "13.1": [535, 550, 570, 575, 580],
+}
+BRANDS = [
+    "unknown",
+    "grid",
+    "tesla",
+    "nvidia",
+    "quadro",
+    "quadrortx",
+    "nvidiartx",
+    "vapps",
+    "vpc",
+    "vcs",
+    "vws",
+    "cloudgaming",
+]
 NCCL = {"11": "2.15.5-1", "12": "2.23.4-1", "13": "2.27.7-1"}
 MAINTAINER = "NVIDIA CORPORATION <cudatools@nvidia.com>"
 
@@ -99,7 +188,10 @@ def cuda_env(version: str, flavor: str, extra: str | None, arch: str = "amd64") 
         "PATH": "/usr/local/nvidia/bin:/usr/local/cuda/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "NVARCH": "x86_64" if arch == "amd64" else "sbsa",
         "NVIDIA_REQUIRE_CUDA": _require_cuda(version),
-        "NV_CUDA_CUDART_VERSION": CUDART.get(version, CUDART.get(_minor(version), f"{_minor(version)}.{40 + int(version.split('.')[2])}-1")),
+        "NV_CUDA_CUDART_VERSION": CUDART.get(
+            version,
+            CUDART.get(_minor(version), f"{_minor(version)}.{40 + int(version.split('.')[2])}-1"),
+        ),
         "CUDA_VERSION": version,
         "LD_LIBRARY_PATH": "/usr/local/nvidia/lib:/usr/local/nvidia/lib64",
         "NVIDIA_VISIBLE_DEVICES": "all",
@@ -184,11 +276,28 @@ def ngc_images() -> list[FixtureImage]:
                 "NVIDIA_PRODUCT_NAME": "PyTorch",
             }
             labels = {"com.nvidia.build.ref": "fixture", "org.opencontainers.image.version": ubuntu}
-            images.append(FixtureImage("nvidia/pytorch", f"{release}-py3", env, labels,
-                                       ["/opt/nvidia/nvidia_entrypoint.sh"], ["/bin/sh"], True))  # fmt: skip
+            images.append(
+                FixtureImage(
+                    "nvidia/pytorch",
+                    f"{release}-py3",
+                    env,
+                    labels,
+                    ["/opt/nvidia/nvidia_entrypoint.sh"],
+                    ["/bin/sh"],
+                    True,
+                )
+            )
             if release in ("25.04", "25.08", "26.02"):
-                images.append(FixtureImage("nvidia/pytorch", f"{release}-py3-igpu", env, labels,
-                                           ["/opt/nvidia/nvidia_entrypoint.sh"], ["/bin/sh"]))  # fmt: skip
+                images.append(
+                    FixtureImage(
+                        "nvidia/pytorch",
+                        f"{release}-py3-igpu",
+                        env,
+                        labels,
+                        ["/opt/nvidia/nvidia_entrypoint.sh"],
+                        ["/bin/sh"],
+                    )
+                )
     return images
 
 

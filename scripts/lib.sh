@@ -1,0 +1,56 @@
+# shellcheck shell=bash
+# Shared set-up for scripts/review and scripts/test: Debian packages, the venv, dockerd.
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV="$REPO_ROOT/.venv"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# ensure_debian CMD:PACKAGE ... installs each package whose command is missing.
+ensure_debian() {
+  local missing=() pair cmd pkg
+  for pair in "$@"; do
+    cmd=${pair%%:*}; pkg=${pair#*:}
+    if [[ $cmd == /* ]]; then [[ -e $cmd ]] || missing+=("$pkg")
+    else command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg"); fi
+  done
+  [[ ${#missing[@]} -eq 0 ]] && return 0
+  log "installing Debian packages: ${missing[*]}"
+  local sudo=""
+  [[ $(id -u) -ne 0 ]] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# ensure_venv EXTRAS: a venv with the project installed editable with those extras; reinstalled
+# only when pyproject.toml or the extras change.
+ensure_venv() {
+  local extras=$1 stamp want
+  want="$(sha256sum "$REPO_ROOT/pyproject.toml" | cut -c1-16)-$extras"
+  stamp="$VENV/.baseimage-install"
+  if [[ ! -x $VENV/bin/python ]]; then
+    log "creating $VENV"
+    python3 -m venv "$VENV"
+  fi
+  if [[ ! -f $stamp ]] || [[ $(cat "$stamp") != "$want" ]]; then
+    log "installing baseimage[$extras] into $VENV (first time: a few minutes)"
+    "$VENV/bin/python" -m pip install -q --upgrade pip
+    "$VENV/bin/python" -m pip install -q -e "$REPO_ROOT[$extras]"
+    echo "$want" > "$stamp"
+  fi
+}
+
+# ensure_dockerd: a daemon reachable by `docker`, started loopback-only when none runs.
+ensure_dockerd() {
+  if docker info >/dev/null 2>&1; then return 0; fi
+  log "starting dockerd (no bridge, no iptables: containers use host networking)"
+  local logfile=${TMPDIR:-/tmp}/baseimage-dockerd.log
+  setsid dockerd --bridge=none --iptables=false --ip6tables=false >"$logfile" 2>&1 < /dev/null &
+  for _ in $(seq 1 120); do
+    docker info >/dev/null 2>&1 && return 0
+    sleep 0.5
+  done
+  log "dockerd did not come up; its log ($logfile) ends with:"
+  tail -n 20 "$logfile" >&2
+  return 1
+}

@@ -1,0 +1,195 @@
+"""``baseimage scan``: offline it lists parsed references and says the registry was unreachable;
+with mirrors to a seeded registry it reports the right digests, CUDA versions and EOL flags."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from baseimage.cli import build_parser, main
+from tests.conftest import REPO_ROOT
+from tests.support.registry_server import LocalRegistry
+from tests.support.seed import Seeded
+
+FIXTURES = REPO_ROOT / "tests" / "fixtures" / "dockerfiles"
+REQUIRED_KEYS = {
+    "file",
+    "line",
+    "image",
+    "tag",
+    "digest",
+    "cuda_version",
+    "end_of_life",
+    "platforms",
+    "skip_reason",
+}
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> list[dict[str, object]]:
+    assert main(["scan", "--json", *argv]) == 0
+    return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
+
+
+def test_offline_scan_lists_parsed_references(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(REPO_ROOT)
+    rows = run_json(capsys)
+    assert [(r["file"], r["line"], r["image"]) for r in rows] == [
+        ("dockerfiles/training/Dockerfile", 4, "nvidia/cuda:12.6.0-runtime-ubuntu22.04"),
+        ("dockerfiles/training/Dockerfile.ngc", 3, "nvcr.io/nvidia/pytorch:25.04-py3"),
+        ("dockerfiles/training/Dockerfile.cuda126", 4, "nvidia/cuda:12.6.0-runtime-ubuntu22.04"),
+    ]
+    for row in rows:
+        assert row.keys() >= REQUIRED_KEYS
+        assert row["registry_status"] == "unreachable"
+        assert row["digest"] is None and row["end_of_life"] is None and row["platforms"] == []
+    assert rows[0]["cuda"] == {
+        "version": "12.6.0",
+        "extra": None,
+        "flavor": "runtime",
+        "os": "ubuntu",
+        "os_version": "22.04",
+    }
+    assert rows[1]["ngc"] == {"release": "25.04", "python": 3, "variant": None}
+
+
+def test_offline_table_says_the_registry_was_unreachable(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(REPO_ROOT)
+    assert main(["scan"]) == 0
+    captured = capsys.readouterr()
+    assert "dockerfiles/training/Dockerfile:4" in captured.out
+    assert "unreachable" in captured.out
+    assert "registry docker.io was unreachable" in captured.err
+    assert "registry nvcr.io was unreachable" in captured.err
+
+
+def test_scan_of_paths_without_registry(capsys: pytest.CaptureFixture[str]) -> None:
+    rows = run_json(capsys, "--no-registry", str(FIXTURES))
+    assert len(rows) == 29
+    assert {r["registry_status"] for r in rows} == {"skipped"}
+    by_file = {(Path(str(r["file"])).name, r["line"]): r for r in rows}
+    assert by_file[("scratch.Dockerfile", 1)]["skip_reason"] == "scratch: no base image"
+    assert by_file[("arg_tag.Dockerfile", 4)]["tag"] == "12.6.0-runtime-ubuntu22.04"
+
+
+def test_bad_mirror_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["scan", "--mirror", "docker.io"])
+    assert info.value.code == 2
+    assert (
+        "'docker.io': expected REGISTRY=URL, e.g. docker.io=http://127.0.0.1:5000"
+        in capsys.readouterr().err
+    )
+
+
+def test_bad_config_exits_2_with_the_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "policy.yaml"
+    bad.write_text("images: []\nfleet: {min_driver: x}\n")
+    assert main(["scan", "--config", str(bad)]) == 2
+    assert f"{bad}:2: fleet.min_driver: Input should be a valid integer" in capsys.readouterr().err
+
+
+def test_missing_path_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["scan", str(tmp_path / "missing")]) == 2
+    assert f"{tmp_path / 'missing'}: no such file or directory" in capsys.readouterr().err
+
+
+def test_every_subcommand_has_help(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = build_parser()
+    subcommands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    assert "scan" in subcommands
+    for name in subcommands:
+        with pytest.raises(SystemExit) as info:
+            main([name, "--help"])
+        assert info.value.code == 0
+        assert f"usage: baseimage {name}" in capsys.readouterr().out
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "BASEIMAGE_CONFIG"}
+    return subprocess.run(
+        [sys.executable, "-m", "baseimage.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.docker
+def test_scan_with_mirrors_reports_digests_and_eol(registry: LocalRegistry, seeded: Seeded) -> None:
+    done = _cli(
+        "scan",
+        "--mirror",
+        f"docker.io={registry.url}",
+        "--mirror",
+        f"nvcr.io={registry.url}",
+        "--json",
+        cwd=REPO_ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    main_row, ngc_row, pinned_row = rows
+    expected = seeded["nvidia/cuda:12.6.0-runtime-ubuntu22.04"]
+    assert main_row["digest"] == pinned_row["digest"] == expected.digest
+    assert main_row["cuda_version"] == "12.6.0" and main_row["end_of_life"] is False
+    assert main_row["platforms"] == ["linux/amd64", "linux/arm64/v8"]
+    assert main_row["registry_status"] == "ok"
+    assert ngc_row["digest"] == seeded["nvidia/pytorch:25.04-py3"].digest
+    assert ngc_row["cuda_version"] == "12.9.0"
+
+
+@pytest.mark.docker
+def test_scan_of_given_paths_finds_the_eol_image(
+    tmp_path: Path, registry: LocalRegistry, seeded: Seeded
+) -> None:
+    (tmp_path / "svc").mkdir()
+    (tmp_path / "svc" / "Dockerfile").write_text(
+        "ARG CUDA=12.1.0\nFROM nvidia/cuda:${CUDA}-runtime-ubuntu22.04 AS old\n"
+        "FROM nvidia/cuda:12.6.3-cudnn-devel-ubuntu24.04\nFROM old\nFROM nvidia/cuda:12.6.3-runtime-ubuntu22.04\n"
+    )
+    (tmp_path / "svc" / "Dockerfile.bak").write_text("FROM nvidia/cuda:11.8.0-base-ubuntu22.04\n")
+    (tmp_path / "ngc.Dockerfile").write_text(
+        "FROM nvcr.io/nvidia/pytorch:24.10-py3\nFROM nvidia/cuda:9.9.9-base-ubuntu22.04\n"
+    )
+    done = _cli(
+        "scan",
+        str(tmp_path),
+        "--mirror",
+        f"docker.io={registry.url}",
+        "--mirror",
+        f"nvcr.io={registry.url}",
+        "--json",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = {(Path(r["file"]).name, r["line"]): r for r in json.loads(done.stdout)}
+    assert set(rows) == {
+        ("ngc.Dockerfile", 1),
+        ("ngc.Dockerfile", 2),
+        ("Dockerfile", 2),
+        ("Dockerfile", 3),
+        ("Dockerfile", 4),
+        ("Dockerfile", 5),
+    }
+    eol = rows[("Dockerfile", 2)]
+    assert (eol["end_of_life"], eol["cuda_version"]) == (True, "12.1.0")
+    assert eol["digest"] == seeded["nvidia/cuda:12.1.0-runtime-ubuntu22.04"].digest
+    assert rows[("Dockerfile", 3)]["end_of_life"] is False
+    assert rows[("Dockerfile", 3)]["cudnn_version"] == "9.5.1.17-1"
+    assert rows[("Dockerfile", 4)]["skip_reason"] == "refers to the earlier build stage 'old'"
+    assert rows[("ngc.Dockerfile", 1)]["cuda_version"] == "12.6.2"
+    missing = rows[("ngc.Dockerfile", 2)]
+    assert missing["registry_status"] == "not found" and missing["digest"] is None
