@@ -22,21 +22,26 @@ ensure_debian() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# ensure_venv EXTRAS: a venv with the project installed editable with those extras; reinstalled
-# only when pyproject.toml or the extras change.
+# ensure_venv EXTRAS: a venv with the project installed editable with (at least) those extras;
+# reinstalled when pyproject.toml changes or an extra is missing.
 ensure_venv() {
-  local extras=$1 stamp want
-  want="$(sha256sum "$REPO_ROOT/pyproject.toml" | cut -c1-16)-$extras"
+  local extras=$1 stamp hash installed="" extra
+  hash=$(sha256sum "$REPO_ROOT/pyproject.toml" | cut -c1-16)
   stamp="$VENV/.baseimage-install"
   if [[ ! -x $VENV/bin/python ]]; then
     log "creating $VENV"
     python3 -m venv "$VENV"
   fi
-  if [[ ! -f $stamp ]] || [[ $(cat "$stamp") != "$want" ]]; then
+  [[ -f $stamp ]] && read -r stamp_hash installed < "$stamp" || stamp_hash=""
+  local ok=1
+  [[ $stamp_hash == "$hash" ]] || ok=0
+  for extra in ${extras//,/ }; do [[ ,$installed, == *,$extra,* ]] || ok=0; done
+  if [[ $ok -eq 0 ]]; then
+    [[ $stamp_hash == "$hash" && -n $installed ]] && extras="$installed,$extras"
     log "installing baseimage[$extras] into $VENV (first time: a few minutes)"
     "$VENV/bin/python" -m pip install -q --upgrade pip
     "$VENV/bin/python" -m pip install -q -e "$REPO_ROOT[$extras]"
-    echo "$want" > "$stamp"
+    echo "$hash $extras" > "$stamp"
   fi
 }
 
