@@ -20,7 +20,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tasks.workload import data, device, model, onnx_check, train  # noqa: E402
+from tasks.workload import data, device, model, onnx_check, train
 
 
 def _best_of(fn: Any, repeats: int, sync: Any) -> float:
@@ -54,7 +54,6 @@ def bench(samples: int, repeats: int, steps: int, force_cpu: bool) -> dict[str, 
     src = xp.ones(nbytes // 4, dtype=xp.float32)
     dst = xp.empty_like(src)
     copy_s = _best_of(lambda: xp.copyto(dst, src), repeats, sync)
-    del src, dst
 
     net = model.build_model()
     x = train.to_torch(batch.images[:4096], where)

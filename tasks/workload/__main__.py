@@ -26,10 +26,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.steps < 2 or args.batch_size < 1 or args.train_samples < args.batch_size:
         parser.error("--steps must be >= 2 and --train-samples >= --batch-size >= 1")
-    config = WorkloadConfig(steps=args.steps, batch_size=args.batch_size,
-                            train_samples=args.train_samples, seed=args.seed,
-                            require_gpu=args.require_gpu, device=args.device,
-                            out_dir=args.out.resolve().parent)  # fmt: skip
+    config = WorkloadConfig(
+        steps=args.steps,
+        batch_size=args.batch_size,
+        train_samples=args.train_samples,
+        seed=args.seed,
+        require_gpu=args.require_gpu,
+        device=args.device,
+        out_dir=args.out.resolve().parent,
+    )
     try:
         result = run(config)
     except GpuRequiredError as exc:
@@ -38,10 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     tmp = args.out.with_name(args.out.name + ".tmp")
     tmp.write_text(json.dumps(result, indent=2) + "\n")
     tmp.replace(args.out)
-    summary = (f"device={result['device']} data={result['data']['backend']} "
-               f"loss {result['training']['loss_first']:.3f}->{result['training']['loss_last']:.3f} "
-               f"accuracy={result['evaluation']['accuracy']:.2f} onnx={result['onnx']['provider']} "
-               f"max|diff|={result['onnx']['max_abs_diff']:.2e} ok={result['ok']}")  # fmt: skip
+    summary = (
+        f"device={result['device']} data={result['data']['backend']} "
+        f"loss {result['training']['loss_first']:.3f}->{result['training']['loss_last']:.3f} "
+        f"accuracy={result['evaluation']['accuracy']:.2f} onnx={result['onnx']['provider']} "
+        f"max|diff|={result['onnx']['max_abs_diff']:.2e} ok={result['ok']}"
+    )
     print(summary)
     if not result["ok"]:
         failed = [name for name, ok in result["checks"].items() if not ok]

@@ -35,15 +35,28 @@ def export(model: Any, sample: Any, path: Path) -> str:
         # torch.export-based one is used where it is gone.
         warnings.simplefilter("ignore", DeprecationWarning)
         try:
-            torch.onnx.export(model, (sample,), str(path), input_names=["images"],
-                              output_names=["logits"], opset_version=17, dynamo=False,
-                              dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}})  # fmt: skip
+            torch.onnx.export(
+                model,
+                (sample,),
+                str(path),
+                input_names=["images"],
+                output_names=["logits"],
+                opset_version=17,
+                dynamo=False,
+                dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}},
+            )
             return "torchscript"
         except (TypeError, RuntimeError, AttributeError):
             batch = torch.export.Dim("batch", min=1, max=4096)
-            torch.onnx.export(model, (sample,), str(path), input_names=["images"],
-                              output_names=["logits"], dynamo=True,
-                              dynamic_shapes={"x": {0: batch}})  # fmt: skip
+            torch.onnx.export(
+                model,
+                (sample,),
+                str(path),
+                input_names=["images"],
+                output_names=["logits"],
+                dynamo=True,
+                dynamic_shapes={"x": {0: batch}},
+            )
             return "dynamo"
 
 
@@ -90,5 +103,15 @@ def check(model: Any, images: Any, device: str, path: Path) -> OnnxResult:
 
     torch_ms = _timed(run_torch)
     ort_ms = _timed(lambda: session.run(["logits"], {"images": feed}))
-    return OnnxResult(str(path), exporter, True, provider, requested, diff, diff <= TOLERANCE,
-                      bool(dynamic_ok), torch_ms, ort_ms)  # fmt: skip
+    return OnnxResult(
+        str(path),
+        exporter,
+        True,
+        provider,
+        requested,
+        diff,
+        diff <= TOLERANCE,
+        bool(dynamic_ok),
+        torch_ms,
+        ort_ms,
+    )

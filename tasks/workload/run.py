@@ -62,8 +62,14 @@ def run(config: WorkloadConfig) -> dict[str, Any]:
     train_set = data.generate(
         xp, config.seed, 0, config.train_samples, config.image_size, config.classes
     )
-    test_set = data.generate(xp, config.seed, config.train_samples, config.test_samples,
-                             config.image_size, config.classes)  # fmt: skip
+    test_set = data.generate(
+        xp,
+        config.seed,
+        config.train_samples,
+        config.test_samples,
+        config.image_size,
+        config.classes,
+    )
     x_train, y_train = (
         train.to_torch(train_set.images, where),
         train.to_torch(train_set.labels, where),
@@ -99,7 +105,7 @@ def run(config: WorkloadConfig) -> dict[str, Any]:
             "bytes": train_set.nbytes,
             "seconds": train_set.seconds,
             "gb_per_s": train_set.gb_per_s,
-        },  # fmt: skip
+        },
         "training": {
             "steps": config.steps,
             "batch_size": config.batch_size,
@@ -111,7 +117,7 @@ def run(config: WorkloadConfig) -> dict[str, Any]:
             "images_per_s": trained.images_per_s,
             "peak_memory_bytes": trained.peak_memory_bytes,
             "peak_memory_kind": trained.peak_memory_kind,
-        },  # fmt: skip
+        },
         "evaluation": {"accuracy": accuracy, "samples": config.test_samples},
         "onnx": {**asdict(exported), "tolerance": onnx_check.TOLERANCE},
     }

@@ -35,8 +35,9 @@ def to_torch(array: Any, device: str) -> Any:
     return torch.from_numpy(array).to(device)
 
 
-def train(model: Any, images: Any, labels: Any, steps: int, batch_size: int, device: str,
-          lr: float = 2e-3) -> TrainResult:  # fmt: skip
+def train(
+    model: Any, images: Any, labels: Any, steps: int, batch_size: int, device: str, lr: float = 2e-3
+) -> TrainResult:
     import torch
 
     model.to(device).train()
