@@ -112,15 +112,15 @@ def main() -> int:
     samples = args.samples or (65536 if gpu else 4096)
     steps = args.steps or (50 if gpu else 10)
     result = bench(samples, args.repeats, steps, args.cpu)
+    where = result["gpu_name"] if result["device"] == "cuda" else "cpu"
+    print(f"device: {result['device']} ({where}), data: {result['data_backend']}")
     print(
-        f"device: {result['device']} ({result['gpu_name'] or 'cpu'}), data: {result['data_backend']}"
+        f"synthetic data: {result['generation_gb_per_s']:.2f} GB/s vs copy "
+        f"{result['copy_gb_per_s']:.2f} GB/s -> ratio {result['generation_vs_copy']:.3f}"
     )
     print(
-        f"synthetic data: {result['generation_gb_per_s']:.2f} GB/s vs copy {result['copy_gb_per_s']:.2f} GB/s"
-        f" -> ratio {result['generation_vs_copy']:.3f}"
-    )
-    print(
-        f"training: {result['training_images_per_s']:.0f} images/s (batch {result['training_batch_size']})"
+        f"training: {result['training_images_per_s']:.0f} images/s "
+        f"(batch {result['training_batch_size']})"
     )
     print(
         f"inference (batch {result['inference_batch']}): ORT {result['ort_latency_ms']:.2f} ms "

@@ -31,7 +31,7 @@ def to_torch(array: Any, device: str) -> Any:
         and device == "cuda"
         and not hasattr(array, "__array_interface__")
     ):
-        return torch.from_dlpack(array)
+        return torch.utils.dlpack.from_dlpack(array)
     return torch.from_numpy(array).to(device)
 
 

@@ -1,0 +1,1 @@
+"""Services the managed images run."""
