@@ -98,6 +98,36 @@ class Environment(_Model):
     soak_hours: Annotated[float, Field(gt=0, le=168)] = 24.0
 
 
+class ValidationContainer(_Model):
+    """One container of the candidate's service during validation."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
+    command: list[str] | None = None  # None: the image's own CMD
+    gpu: bool = False
+
+
+class Validation(_Model):
+    """How the validate flow runs the candidate (host networking, loopback ports)."""
+
+    port: Annotated[int, Field(ge=1024, le=65535)] = 18080
+    base_path: str = ""  # prefix of /health, /train, ... on that port
+    health_timeout_s: Annotated[float, Field(gt=0)] = 180
+    train_steps: Annotated[int, Field(ge=2)] = 40
+    train_timeout_s: Annotated[float, Field(gt=0)] = 900
+    redis_image: str | None = "redis:7-alpine"
+    redis_port: Annotated[int, Field(ge=1024, le=65535)] = 16379
+    containers: list[ValidationContainer] = [
+        ValidationContainer(name="api", command=["uvicorn", "services.training.api:app", "--host",
+                                                 "127.0.0.1", "--port", "18080"]),
+        ValidationContainer(name="worker", gpu=True, command=["celery", "-A", "services.training.worker",
+                                                              "worker", "--concurrency", "1"]),
+    ]  # fmt: skip
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.base_path}"
+
+
 class Settings(_Model):
     version: Literal[1] = 1
     repository: Path = Path("..")
@@ -107,6 +137,7 @@ class Settings(_Model):
     policy: Policy = Field(default_factory=Policy)
     approvals: Approvals = Field(default_factory=Approvals)
     environments: dict[str, Environment] = Field(default_factory=dict)
+    validation: Validation = Field(default_factory=Validation)
     source: Path = Path("config/policy.yaml")
 
     @property

@@ -1,1 +1,1 @@
-"""x"""
+"""Prefect flows: composition of the tasks into the policy's phases."""

@@ -50,3 +50,36 @@ class RegistryUnreachableError(RegistryTransientError):
 
 class RegistryProtocolError(RegistryError):
     """The registry answered, but with something that is not what the API promises."""
+
+
+class BuildError(BaseImageError):
+    """``docker build`` failed; `log_tail` holds the last lines of the build log."""
+
+    def __init__(self, message: str, log_tail: list[str]) -> None:
+        super().__init__(message + ("\n  " + "\n  ".join(log_tail) if log_tail else ""))
+        self.log_tail = log_tail
+
+
+class ContainerError(BaseImageError):
+    """A container exited or kept restarting; carries its exit status and log tail."""
+
+    def __init__(self, message: str, exit_code: int | None, log_tail: list[str]) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.log_tail = log_tail
+
+
+class HealthCheckError(BaseImageError):
+    """The service did not answer healthy before its deadline."""
+
+
+class TrainingJobError(BaseImageError):
+    """The sample training job failed or did not finish in time."""
+
+
+class ModelCheckError(BaseImageError):
+    """The exported ONNX model is missing or invalid."""
+
+
+class GpuUnavailableError(BaseImageError):
+    """A GPU check was required (policy ``require_gpu``) and no GPU is usable."""

@@ -85,10 +85,11 @@ def docker_client() -> Iterator[Any]:
     except Exception as exc:  # any failure here means "no daemon" to the tier logic
         _unavailable(f"Docker daemon not reachable: {exc}")
     yield client
-    for container in client.containers.list(all=True, filters={"label": TEST_LABEL}):
-        container.remove(force=True)
-    for image in client.images.list(filters={"label": TEST_LABEL}):
-        client.images.remove(image.id, force=True)
+    for label in (TEST_LABEL, "baseimage.validation"):  # also what an aborted flow left behind
+        for container in client.containers.list(all=True, filters={"label": label}):
+            container.remove(force=True)
+        for image in client.images.list(filters={"label": label}):
+            client.images.remove(image.id, force=True)
     client.close()
 
 

@@ -1,0 +1,149 @@
+"""The validation checks (the policy's testing phase), pure of Prefect: GPU detection with
+nvidia-smi, service health, the sample training job through the API, the exported ONNX model,
+GPU utilisation, and the deprecation banner in start-up logs."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import requests
+
+from tasks.containers import ensure_running, log_tail
+from tasks.errors import HealthCheckError, ModelCheckError, TrainingJobError
+
+Status = Literal["passed", "failed", "skipped"]
+
+
+@dataclass
+class CheckResult:
+    name: str
+    status: Status
+    message: str
+    data: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+# ---------------------------------------------------------------- nvidia-smi
+
+
+@dataclass(frozen=True)
+class GpuReport:
+    driver_version: str
+    cuda_version: str
+    gpus: list[str]
+
+
+_SMI_HEADER = re.compile(r"Driver Version:\s*([\d.]+)\s+CUDA Version:\s*([\d.]+)")
+_SMI_GPU = re.compile(r"^\|\s+(\d+)\s+(.+?)\s+(?:On|Off)\s+\|")
+
+
+def parse_nvidia_smi(text: str) -> GpuReport:
+    """Driver, CUDA version and GPU names from ``nvidia-smi``'s default table."""
+    header = _SMI_HEADER.search(text)
+    if header is None:
+        raise ValueError(
+            f"nvidia-smi output has no 'Driver Version ... CUDA Version' line: {text[:200]!r}"
+        )
+    gpus = [m[2].strip() for line in text.splitlines() if (m := _SMI_GPU.match(line))]
+    return GpuReport(header[1], header[2], gpus)
+
+
+# ---------------------------------------------------------------- service
+
+
+def wait_healthy(base_url: str, deadline_s: float, containers: list[Any], interval_s: float = 0.5,
+                 session: requests.Session | None = None) -> dict[str, Any]:  # fmt: skip
+    """Poll ``/health`` until 200; a container that exits or restarts fails at once."""
+    http = session or requests.Session()
+    deadline = time.monotonic() + deadline_s
+    last = "no answer yet"
+    while True:
+        for container in containers:
+            ensure_running(container)
+        try:
+            response = http.get(f"{base_url}/health", timeout=5)
+            if response.status_code == 200:
+                return response.json()  # type: ignore[no-any-return]
+            last = f"HTTP {response.status_code}: {response.text[:200]}"
+        except requests.RequestException as exc:
+            last = f"{type(exc).__name__}: {exc}"
+        if time.monotonic() >= deadline:
+            raise HealthCheckError(
+                f"{base_url}/health not healthy within {deadline_s:g} s; last answer: {last}"
+            )
+        time.sleep(interval_s)
+
+
+def run_training(base_url: str, steps: int, timeout_s: float, containers: list[Any],
+                 interval_s: float = 0.5) -> dict[str, Any]:  # fmt: skip
+    """POST ``/train`` and wait for the job; returns the job body (state SUCCESS)."""
+    response = requests.post(f"{base_url}/train", json={"steps": steps}, timeout=30)
+    if response.status_code not in (200, 202):
+        raise TrainingJobError(
+            f"POST {base_url}/train: HTTP {response.status_code}: {response.text[:300]}"
+        )
+    job_id = str(response.json()["job_id"])
+    deadline = time.monotonic() + timeout_s
+    state = "PENDING"
+    while time.monotonic() < deadline:
+        for container in containers:
+            ensure_running(container)
+        body: dict[str, Any] = requests.get(f"{base_url}/jobs/{job_id}", timeout=30).json()
+        state = body.get("state", "?")
+        if state == "SUCCESS":
+            return body
+        if state == "FAILURE":
+            raise TrainingJobError(
+                f"training job {job_id} failed: {body.get('error', 'no error given')}"
+            )
+        time.sleep(interval_s)
+    raise TrainingJobError(f"training job {job_id} still {state} after {timeout_s:g} s")
+
+
+def verify_model(base_url: str, job: dict[str, Any], dest: Path) -> dict[str, Any]:
+    """Fetch the job's ONNX model, run ``onnx.checker`` and an ONNX Runtime session on it."""
+    import numpy as np
+    import onnx
+    import onnxruntime
+
+    url = f"{base_url}{job.get('model_url') or '/models/' + str(job['job_id']) + '.onnx'}"
+    response = requests.get(url, timeout=60)
+    if response.status_code != 200:
+        raise ModelCheckError(f"GET {url}: HTTP {response.status_code}")
+    dest.write_bytes(response.content)
+    try:
+        onnx.checker.check_model(str(dest))
+        session = onnxruntime.InferenceSession(str(dest), providers=["CPUExecutionProvider"])
+        feed = {}
+        for item in session.get_inputs():
+            shape = [2 if not isinstance(d, int) else d for d in item.shape]
+            feed[item.name] = np.zeros(shape, dtype=np.float32)
+        outputs = session.run(None, feed)
+    except Exception as exc:  # onnx and ORT raise their own types; all mean "invalid model"
+        raise ModelCheckError(f"{url}: not a valid ONNX model: {exc}") from exc
+    return {
+        "bytes": len(response.content),
+        "inputs": list(feed),
+        "output_shapes": [list(o.shape) for o in outputs],
+    }
+
+
+def gpu_utilization(job: dict[str, Any], threshold_percent: float) -> CheckResult:
+    util = (job.get("result") or {}).get("gpu_utilization") or {}
+    peak = util.get("peak_percent")
+    if not util.get("available") or peak is None:
+        return CheckResult("gpu-utilization", "failed",
+                           f"no GPU utilisation samples from the worker: {util.get('problem') or 'none reported'}",
+                           util)  # fmt: skip
+    ok = float(peak) >= threshold_percent
+    return CheckResult("gpu-utilization", "passed" if ok else "failed",
+                       f"peak {peak:.0f}% (mean {util.get('mean_percent') or 0:.0f}%) vs threshold "
+                       f"{threshold_percent:g}%", util)  # fmt: skip
+
+
+def logs_of(containers: list[Any]) -> str:
+    return "\n".join("\n".join(log_tail(c, 400)) for c in containers)
