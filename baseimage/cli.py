@@ -71,6 +71,49 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_scan.add_argument("--no-registry", action="store_true", help="parse only; ask no registry")
     p_scan.set_defaults(handler=cmd_scan)
+
+    p_val = sub.add_parser(
+        "validate",
+        help="build a candidate image and prove it (GPU, health, training, ONNX, banner)",
+        description=(
+            "Run the validate flow here, on Prefect's ephemeral API unless PREFECT_API_URL is "
+            "set: build the candidate, detect the GPU with nvidia-smi, start the service, check "
+            "/health, run a sample training job, verify its ONNX model, check GPU utilisation "
+            "and the start-up logs, then tear everything down. Exit 0 when every check passed, "
+            "1 when one failed."
+        ),
+    )
+    p_val.add_argument("--context", default=".", help="build context (default: the repo root)")
+    p_val.add_argument(
+        "--dockerfile",
+        default="dockerfiles/training/Dockerfile",
+        help="Dockerfile, relative to the context",
+    )
+    p_val.add_argument(
+        "--build-arg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="build argument (repeatable)",
+    )
+    p_val.add_argument("--config", type=Path, metavar="FILE", help="policy file")
+    gpu = p_val.add_mutually_exclusive_group()
+    gpu.add_argument(
+        "--require-gpu",
+        dest="require_gpu",
+        action="store_true",
+        default=None,
+        help="fail when no GPU is usable (the policy's require_gpu by default)",
+    )
+    gpu.add_argument(
+        "--allow-no-gpu",
+        dest="require_gpu",
+        action="store_false",
+        help="skip GPU checks on a host without an NVIDIA runtime",
+    )
+    p_val.add_argument("--out", default="reports", help="where the JSON result goes")
+    p_val.add_argument("--keep-image", action="store_true", help="keep the candidate image")
+    p_val.set_defaults(handler=cmd_validate)
     return parser
 
 
@@ -152,6 +195,36 @@ def cmd_scan(args: argparse.Namespace, out: Console, err: Console) -> int:
                 f"use --mirror {registry}=URL where a mirror exists[/]"
             )
     return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace, out: Console, err: Console) -> int:
+    buildargs = {}
+    for item in args.build_arg:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--build-arg {item!r}: expected KEY=VALUE")
+        buildargs[key] = value
+    load_settings(args.config)  # fail fast, before Prefect starts, on a bad config
+    from flows.validate import validate
+
+    state = validate(
+        context=args.context,
+        dockerfile=args.dockerfile,
+        buildargs=buildargs,
+        config_path=str(args.config) if args.config else None,
+        require_gpu=args.require_gpu,
+        out_dir=args.out,
+        keep_image=args.keep_image,
+        return_state=True,
+    )
+    if state.is_completed():
+        summary = state.result()
+        for check in summary["checks"]:
+            out.print(f"{check['status']:>8}  {check['name']}: {check['message']}", highlight=False)
+        out.print(f"report: {summary['report']}")
+        return EXIT_OK
+    err.print(f"[red]validation failed:[/] {state.message}", highlight=False)
+    return 1
 
 
 def render_table(rows: Sequence[ScanRow]) -> Table:

@@ -117,11 +117,23 @@ class Validation(_Model):
     redis_image: str | None = "redis:7-alpine"
     redis_port: Annotated[int, Field(ge=1024, le=65535)] = 16379
     containers: list[ValidationContainer] = [
-        ValidationContainer(name="api", command=["uvicorn", "services.training.api:app", "--host",
-                                                 "127.0.0.1", "--port", "18080"]),
-        ValidationContainer(name="worker", gpu=True, command=["celery", "-A", "services.training.worker",
-                                                              "worker", "--concurrency", "1"]),
-    ]  # fmt: skip
+        ValidationContainer(
+            name="api",
+            command=[
+                "uvicorn",
+                "services.training.api:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "18080",
+            ],
+        ),
+        ValidationContainer(
+            name="worker",
+            gpu=True,
+            command=["celery", "-A", "services.training.worker", "worker", "--concurrency", "1"],
+        ),
+    ]
 
     @property
     def base_url(self) -> str:

@@ -15,8 +15,9 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.client.schemas.objects import State
 from prefect.context import get_run_context
-from prefect.states import Completed, State
+from prefect.states import Completed
 
 from baseimage.settings import Settings, load_settings
 from tasks import containers
@@ -50,26 +51,48 @@ def _labels(run_label: str) -> dict[str, str]:
 
 
 def _skipped(name: str, reason: str) -> State:
-    return Completed(name="Skipped", message=f"{SKIPPED_NO_GPU} ({reason})",
-                     data=CheckResult(name, "skipped", f"{SKIPPED_NO_GPU}: {reason}"))  # fmt: skip
+    return Completed(
+        name="Skipped",
+        message=f"{SKIPPED_NO_GPU} ({reason})",
+        data=CheckResult(name, "skipped", f"{SKIPPED_NO_GPU}: {reason}"),
+    )
 
 
 @task(name="build-candidate")
-def build_candidate(context: str, dockerfile: str, tag: str, run_label: str,
-                    buildargs: dict[str, str]) -> CheckResult:  # fmt: skip
+def build_candidate(
+    context: str, dockerfile: str, tag: str, run_label: str, buildargs: dict[str, str]
+) -> CheckResult:
     log = get_run_logger()
-    built = containers.build_image(_docker(), Path(context), dockerfile, tag, _labels(run_label), buildargs,
-                                   on_line=lambda line: log.info("build | %s", line))  # fmt: skip
-    return CheckResult("build", "passed", f"built {tag} ({built.image_id[:19]}) in {built.seconds:.1f} s",
-                       {"image_id": built.image_id, "tag": tag}, built.seconds)  # fmt: skip
+    built = containers.build_image(
+        _docker(),
+        Path(context),
+        dockerfile,
+        tag,
+        _labels(run_label),
+        buildargs,
+        on_line=lambda line: log.info("build | %s", line),
+    )
+    return CheckResult(
+        "build",
+        "passed",
+        f"built {tag} ({built.image_id[:19]}) in {built.seconds:.1f} s",
+        {"image_id": built.image_id, "tag": tag},
+        built.seconds,
+    )
 
 
 @task(name="detect-gpu")
 def detect_gpu(image: str, run_label: str, require_gpu: bool) -> CheckResult | State:
     client = _docker()
     try:
-        container = containers.run_container(client, image, f"bi-smi-{run_label[:12]}", _labels(run_label),
-                                             command=["nvidia-smi"], gpu=True)  # fmt: skip
+        container = containers.run_container(
+            client,
+            image,
+            f"bi-smi-{run_label[:12]}",
+            _labels(run_label),
+            command=["nvidia-smi"],
+            gpu=True,
+        )
     except GpuUnavailableError as exc:
         if require_gpu:
             raise GpuUnavailableError(f"policy require_gpu is true and {exc}") from exc
@@ -80,9 +103,12 @@ def detect_gpu(image: str, run_label: str, require_gpu: bool) -> CheckResult | S
     report = parse_nvidia_smi(output)
     if status != 0 or not report.gpus:
         raise GpuUnavailableError(f"nvidia-smi in {image} exited {status} and listed no GPU")
-    return CheckResult("gpu-detect", "passed",
-                       f"{', '.join(report.gpus)}; driver {report.driver_version}, CUDA {report.cuda_version}",
-                       asdict(report))  # fmt: skip
+    return CheckResult(
+        "gpu-detect",
+        "passed",
+        f"{', '.join(report.gpus)}; driver {report.driver_version}, CUDA {report.cuda_version}",
+        asdict(report),
+    )
 
 
 @task(name="start-service")
@@ -95,14 +121,34 @@ def start_service(image: str, settings: Settings, run_label: str, gpu: bool) -> 
     ids = []
     if validation.redis_image:
         env["BASEIMAGE_REDIS_URL"] = f"redis://127.0.0.1:{validation.redis_port}/0"
-        redis = containers.run_container(client, validation.redis_image, f"bi-redis-{run_label[:12]}",
-                                         _labels(run_label), command=["redis-server", "--bind", "127.0.0.1",
-                                         "--port", str(validation.redis_port), "--save", ""])  # fmt: skip
+        redis = containers.run_container(
+            client,
+            validation.redis_image,
+            f"bi-redis-{run_label[:12]}",
+            _labels(run_label),
+            command=[
+                "redis-server",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(validation.redis_port),
+                "--save",
+                "",
+            ],
+        )
         ids.append(redis.id)
     for spec in validation.containers:
-        container = containers.run_container(client, image, f"bi-{spec.name}-{run_label[:12]}", _labels(run_label),
-                                             command=spec.command, environment=env, gpu=spec.gpu and gpu,
-                                             volumes=volumes, restart_retries=3)  # fmt: skip
+        container = containers.run_container(
+            client,
+            image,
+            f"bi-{spec.name}-{run_label[:12]}",
+            _labels(run_label),
+            command=spec.command,
+            environment=env,
+            gpu=spec.gpu and gpu,
+            volumes=volumes,
+            restart_retries=3,
+        )
         ids.append(container.id)
     return ids
 
@@ -125,8 +171,12 @@ def service_health(base_url: str, ids: list[str], deadline_s: float) -> CheckRes
 def startup_logs(ids: list[str]) -> CheckResult:
     banner = find_deprecation_banner(logs_of(_containers(ids)))
     if banner:
-        return CheckResult("startup-logs", "failed", "deprecation banner in start-up logs: " + " / ".join(banner),
-                           {"banner": banner})  # fmt: skip
+        return CheckResult(
+            "startup-logs",
+            "failed",
+            "deprecation banner in start-up logs: " + " / ".join(banner),
+            {"banner": banner},
+        )
     return CheckResult("startup-logs", "passed", "no deprecation banner in start-up logs")
 
 
@@ -135,18 +185,21 @@ def sample_training(base_url: str, ids: list[str], steps: int, timeout_s: float)
     job = run_training(base_url, steps, timeout_s, _containers(ids))
     result = job.get("result") or {}
     training = result.get("training") or {}
-    return CheckResult("training", "passed",
-                       f"job {job['job_id']}: device {result.get('device')}, loss "
-                       f"{training.get('loss_first', float('nan')):.3f} -> {training.get('loss_last', float('nan')):.3f}",
-                       job)  # fmt: skip
+    first, last = training.get("loss_first", float("nan")), training.get("loss_last", float("nan"))
+    message = f"job {job['job_id']}: device {result.get('device')}, loss {first:.3f} -> {last:.3f}"
+    return CheckResult("training", "passed", message, job)
 
 
 @task(name="verify-onnx")
 def verify_onnx(base_url: str, job: dict[str, Any]) -> CheckResult:
     with tempfile.TemporaryDirectory() as tmp:
         data = verify_model(base_url, job, Path(tmp) / "model.onnx")
-    return CheckResult("onnx", "passed", f"model valid ({data['bytes']} bytes), ORT ran it: {data['output_shapes']}",
-                       data)  # fmt: skip
+    return CheckResult(
+        "onnx",
+        "passed",
+        f"model valid ({data['bytes']} bytes), ORT ran it: {data['output_shapes']}",
+        data,
+    )
 
 
 @task(name="gpu-utilization")
@@ -174,10 +227,15 @@ def _outcome(name: str, state: State) -> CheckResult:
 
 
 @flow(name="validate")
-def validate(context: str = ".", dockerfile: str = "dockerfiles/training/Dockerfile",
-             buildargs: dict[str, str] | None = None, config_path: str | None = None,
-             require_gpu: bool | None = None, out_dir: str = "reports",
-             keep_image: bool = False) -> dict[str, Any]:  # fmt: skip
+def validate(
+    context: str = ".",
+    dockerfile: str = "dockerfiles/training/Dockerfile",
+    buildargs: dict[str, str] | None = None,
+    config_path: str | None = None,
+    require_gpu: bool | None = None,
+    out_dir: str = "reports",
+    keep_image: bool = False,
+) -> dict[str, Any]:
     """Validate a candidate image; returns the summary (the run fails if any check failed)."""
     settings = load_settings(Path(config_path) if config_path else None)
     require = settings.policy.require_gpu if require_gpu is None else require_gpu
@@ -193,20 +251,38 @@ def validate(context: str = ".", dockerfile: str = "dockerfiles/training/Dockerf
         return outcome
 
     try:
-        if step("build", build_candidate(context, dockerfile, tag, run_label, buildargs or {},
-                                         return_state=True)).status == "passed":  # fmt: skip
+        if (
+            step(
+                "build",
+                build_candidate(
+                    context, dockerfile, tag, run_label, buildargs or {}, return_state=True
+                ),
+            ).status
+            == "passed"
+        ):
             gpu = step("gpu-detect", detect_gpu(tag, run_label, require, return_state=True))
             has_gpu = gpu.status == "passed"
             started = start_service(tag, settings, run_label, has_gpu, return_state=True)
             if started.is_completed():
                 ids = started.result()
-                health = step("health", service_health(base_url, ids, settings.validation.health_timeout_s,
-                                                       return_state=True))  # fmt: skip
+                health = step(
+                    "health",
+                    service_health(
+                        base_url, ids, settings.validation.health_timeout_s, return_state=True
+                    ),
+                )
                 step("startup-logs", startup_logs(ids, return_state=True))
                 if health.status == "passed":
-                    training = step("training", sample_training(
-                        base_url, ids, settings.validation.train_steps, settings.validation.train_timeout_s,
-                        return_state=True))  # fmt: skip
+                    training = step(
+                        "training",
+                        sample_training(
+                            base_url,
+                            ids,
+                            settings.validation.train_steps,
+                            settings.validation.train_timeout_s,
+                            return_state=True,
+                        ),
+                    )
                     if training.status == "passed":
                         step("onnx", verify_onnx(base_url, training.data, return_state=True))
                         if has_gpu:
@@ -241,9 +317,18 @@ def _report(checks: list[CheckResult], tag: str, out_dir: Path, run_label: str) 
     }
     rows = [{"check": c.name, "status": c.status, "message": c.message} for c in checks]
     create_table_artifact(table=rows, key="validation-checks", description=f"Validation of {tag}")
-    create_markdown_artifact(key="validation-summary", markdown="\n".join(
-        [f"# Validation of `{tag}`: {'passed' if not failed else 'FAILED'}", "", "| check | status | message |",
-         "|---|---|---|", *[f"| {c.name} | {c.status} | {c.message.replace('|', '/')} |" for c in checks]]))  # fmt: skip
+    create_markdown_artifact(
+        key="validation-summary",
+        markdown="\n".join(
+            [
+                f"# Validation of `{tag}`: {'passed' if not failed else 'FAILED'}",
+                "",
+                "| check | status | message |",
+                "|---|---|---|",
+                *[f"| {c.name} | {c.status} | {c.message.replace('|', '/')} |" for c in checks],
+            ]
+        ),
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"validation-{run_label[:12]}.json"
     tmp = path.with_suffix(".json.tmp")

@@ -24,23 +24,39 @@ class Built:
     log_tail: list[str]
 
 
-def build_image(client: Any, context: Path, dockerfile: str, tag: str, labels: Mapping[str, str],
-                buildargs: Mapping[str, str] | None = None,
-                on_line: Callable[[str], None] | None = None) -> Built:  # fmt: skip
+def build_image(
+    client: Any,
+    context: Path,
+    dockerfile: str,
+    tag: str,
+    labels: Mapping[str, str],
+    buildargs: Mapping[str, str] | None = None,
+    on_line: Callable[[str], None] | None = None,
+) -> Built:
     """Build `tag` from `context`; every log line goes to `on_line`; failures raise BuildError."""
     began = time.monotonic()
     tail: deque[str] = deque(maxlen=40)
     image_id = None
     try:
-        stream = client.api.build(path=str(context), dockerfile=dockerfile, tag=tag, labels=dict(labels),
-                                  buildargs=dict(buildargs or {}), network_mode="host", rm=True,
-                                  forcerm=True, decode=True)  # fmt: skip
+        stream = client.api.build(
+            path=str(context),
+            dockerfile=dockerfile,
+            tag=tag,
+            labels=dict(labels),
+            buildargs=dict(buildargs or {}),
+            network_mode="host",
+            rm=True,
+            forcerm=True,
+            decode=True,
+        )
         for chunk in stream:
             if "error" in chunk:
                 message = str(chunk.get("errorDetail", {}).get("message") or chunk["error"]).strip()
                 tail.append(message)
-                raise BuildError(f"docker build of {tag} from {context}/{dockerfile} failed: {message}",
-                                 list(tail))  # fmt: skip
+                raise BuildError(
+                    f"docker build of {tag} from {context}/{dockerfile} failed: {message}",
+                    list(tail),
+                )
             text = chunk.get("stream") or chunk.get("status") or ""
             for line in str(text).splitlines():
                 if line.strip():
@@ -61,18 +77,30 @@ def build_image(client: Any, context: Path, dockerfile: str, tag: str, labels: M
     return Built(image_id, tag, time.monotonic() - began, list(tail))
 
 
-def run_container(client: Any, image: str, name: str, labels: Mapping[str, str], *,
-                  command: list[str] | None = None, environment: Mapping[str, str] | None = None,
-                  gpu: bool = False, volumes: Mapping[str, dict[str, str]] | None = None,
-                  restart_retries: int = 0) -> Any:  # fmt: skip
+def run_container(
+    client: Any,
+    image: str,
+    name: str,
+    labels: Mapping[str, str],
+    *,
+    command: list[str] | None = None,
+    environment: Mapping[str, str] | None = None,
+    gpu: bool = False,
+    volumes: Mapping[str, dict[str, str]] | None = None,
+    restart_retries: int = 0,
+) -> Any:
     """Start a detached container on the host network; GpuUnavailableError when the host has no
     NVIDIA runtime for a GPU request."""
     import docker
 
     kwargs: dict[str, Any] = {
-        "name": name, "labels": dict(labels), "detach": True, "network_mode": "host",
-        "environment": dict(environment or {}), "volumes": dict(volumes or {}),
-    }  # fmt: skip
+        "name": name,
+        "labels": dict(labels),
+        "detach": True,
+        "network_mode": "host",
+        "environment": dict(environment or {}),
+        "volumes": dict(volumes or {}),
+    }
     if command is not None:
         kwargs["command"] = command
     if restart_retries:
@@ -97,7 +125,8 @@ def run_container(client: Any, image: str, name: str, labels: Mapping[str, str],
 
 def log_tail(container: Any, lines: int = 40) -> list[str]:
     try:
-        return container.logs(tail=lines).decode(errors="replace").splitlines()
+        text: str = container.logs(tail=lines).decode(errors="replace")
+        return text.splitlines()
     except Exception:  # the container may already be gone
         return []
 
@@ -110,8 +139,13 @@ def ensure_running(container: Any) -> None:
     if state.get("Status") in ("exited", "dead") or state.get("Restarting") or restarts:
         code = state.get("ExitCode")
         what = f"restarted {restarts} times" if restarts else f"exited with code {code}"
-        raise ContainerError(f"container {container.name} {what} (crash loop)" if restarts
-                             else f"container {container.name} {what}", code, log_tail(container))  # fmt: skip
+        raise ContainerError(
+            f"container {container.name} {what} (crash loop)"
+            if restarts
+            else f"container {container.name} {what}",
+            code,
+            log_tail(container),
+        )
 
 
 def teardown(client: Any, run_label: str, remove_images: bool = True) -> list[str]:

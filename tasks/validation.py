@@ -55,8 +55,13 @@ def parse_nvidia_smi(text: str) -> GpuReport:
 # ---------------------------------------------------------------- service
 
 
-def wait_healthy(base_url: str, deadline_s: float, containers: list[Any], interval_s: float = 0.5,
-                 session: requests.Session | None = None) -> dict[str, Any]:  # fmt: skip
+def wait_healthy(
+    base_url: str,
+    deadline_s: float,
+    containers: list[Any],
+    interval_s: float = 0.5,
+    session: requests.Session | None = None,
+) -> dict[str, Any]:
     """Poll ``/health`` until 200; a container that exits or restarts fails at once."""
     http = session or requests.Session()
     deadline = time.monotonic() + deadline_s
@@ -78,8 +83,9 @@ def wait_healthy(base_url: str, deadline_s: float, containers: list[Any], interv
         time.sleep(interval_s)
 
 
-def run_training(base_url: str, steps: int, timeout_s: float, containers: list[Any],
-                 interval_s: float = 0.5) -> dict[str, Any]:  # fmt: skip
+def run_training(
+    base_url: str, steps: int, timeout_s: float, containers: list[Any], interval_s: float = 0.5
+) -> dict[str, Any]:
     """POST ``/train`` and wait for the job; returns the job body (state SUCCESS)."""
     response = requests.post(f"{base_url}/train", json={"steps": steps}, timeout=30)
     if response.status_code not in (200, 202):
@@ -136,13 +142,20 @@ def gpu_utilization(job: dict[str, Any], threshold_percent: float) -> CheckResul
     util = (job.get("result") or {}).get("gpu_utilization") or {}
     peak = util.get("peak_percent")
     if not util.get("available") or peak is None:
-        return CheckResult("gpu-utilization", "failed",
-                           f"no GPU utilisation samples from the worker: {util.get('problem') or 'none reported'}",
-                           util)  # fmt: skip
+        return CheckResult(
+            "gpu-utilization",
+            "failed",
+            f"no GPU utilisation samples from the worker: {util.get('problem') or 'none reported'}",
+            util,
+        )
     ok = float(peak) >= threshold_percent
-    return CheckResult("gpu-utilization", "passed" if ok else "failed",
-                       f"peak {peak:.0f}% (mean {util.get('mean_percent') or 0:.0f}%) vs threshold "
-                       f"{threshold_percent:g}%", util)  # fmt: skip
+    return CheckResult(
+        "gpu-utilization",
+        "passed" if ok else "failed",
+        f"peak {peak:.0f}% (mean {util.get('mean_percent') or 0:.0f}%) vs threshold "
+        f"{threshold_percent:g}%",
+        util,
+    )
 
 
 def logs_of(containers: list[Any]) -> str:

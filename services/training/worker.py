@@ -26,19 +26,27 @@ class WorkloadFailedError(RuntimeError):
 def create_celery(settings: ServiceSettings) -> Celery:
     app = Celery("baseimage-training", broker=settings.redis_url, backend=settings.redis_url)
     app.conf.update(
-        task_serializer="json", result_serializer="json", accept_content=["json"],
-        task_track_started=True, worker_prefetch_multiplier=1, task_acks_late=True,
-        broker_connection_retry_on_startup=True, result_expires=7 * 24 * 3600,
-    )  # fmt: skip
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_track_started=True,
+        worker_prefetch_multiplier=1,
+        task_acks_late=True,
+        broker_connection_retry_on_startup=True,
+        result_expires=7 * 24 * 3600,
+    )
     metrics = Metrics(Redis.from_url(settings.redis_url))
 
     @app.task(name=TRAIN_TASK, bind=True, shared=False)  # type: ignore[untyped-decorator]
     def train(self: Any, params: dict[str, Any]) -> dict[str, Any]:
         job_id = str(self.request.id)
         work_dir = settings.models_dir / job_id
-        config = WorkloadConfig(steps=int(params.get("steps", settings.default_steps)),
-                                batch_size=int(params.get("batch_size", 32)),
-                                seed=int(params.get("seed", 1234)), out_dir=work_dir)  # fmt: skip
+        config = WorkloadConfig(
+            steps=int(params.get("steps", settings.default_steps)),
+            batch_size=int(params.get("batch_size", 32)),
+            seed=int(params.get("seed", 1234)),
+            out_dir=work_dir,
+        )
         with UtilizationSampler(settings.nvml_interval_s) as samples:
             try:
                 result = run(config)
@@ -48,9 +56,13 @@ def create_celery(settings: ServiceSettings) -> Celery:
                 metrics.task_finished("failure")
                 raise
         metrics.gpu_utilization(samples.mean, samples.peak)
-        result["gpu_utilization"] = {"available": samples.available, "problem": samples.problem,
-                                     "mean_percent": samples.mean, "peak_percent": samples.peak,
-                                     "samples": len(samples.values)}  # fmt: skip
+        result["gpu_utilization"] = {
+            "available": samples.available,
+            "problem": samples.problem,
+            "mean_percent": samples.mean,
+            "peak_percent": samples.peak,
+            "samples": len(samples.values),
+        }
         if not result["ok"]:
             metrics.task_finished("failure")
             failed = [name for name, ok in result["checks"].items() if not ok]

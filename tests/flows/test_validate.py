@@ -22,8 +22,15 @@ def model_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     path = tmp_path_factory.mktemp("model") / "model.onnx"
     net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 10))
-    torch.onnx.export(net, (torch.zeros(1, 3, 8, 8),), str(path), input_names=["images"], output_names=["logits"],
-                      dynamic_axes={"images": {0: "batch"}}, dynamo=False)
+    torch.onnx.export(
+        net,
+        (torch.zeros(1, 3, 8, 8),),
+        str(path),
+        input_names=["images"],
+        output_names=["logits"],
+        dynamic_axes={"images": {0: "batch"}},
+        dynamo=False,
+    )
     return path
 
 
@@ -32,7 +39,9 @@ def candidate(tmp_path: Path, model_onnx: Path) -> Path:
     return write_context(tmp_path / "ctx", model_onnx)
 
 
-def config(tmp_path: Path, port: int, *, require_gpu: bool = False, health_timeout: float = 20) -> Path:
+def config(
+    tmp_path: Path, port: int, *, require_gpu: bool = False, health_timeout: float = 20
+) -> Path:
     path = tmp_path / "policy.yaml"
     path.write_text(f"""
 images:
@@ -55,15 +64,27 @@ validation:
     return path
 
 
-def run_validate(candidate: Path, registry: LocalRegistry, tmp_path: Path, *, base: str = "12.6.3-runtime-ubuntu22.04",
-                 mode: str = "ok", dockerfile: str = "Dockerfile", **config_kw: Any) -> tuple[Any, list[dict[str, Any]]]:
+def run_validate(
+    candidate: Path,
+    registry: LocalRegistry,
+    tmp_path: Path,
+    *,
+    base: str = "12.6.3-runtime-ubuntu22.04",
+    mode: str = "ok",
+    dockerfile: str = "Dockerfile",
+    **config_kw: Any,
+) -> tuple[Any, list[dict[str, Any]]]:
     from flows.validate import validate
 
     port = free_port()
-    state = validate(context=str(candidate), dockerfile=dockerfile,
-                     buildargs={"BASE": f"{registry.host}/nvidia/cuda:{base}", "PORT": str(port), "MODE": mode},
-                     config_path=str(config(tmp_path, port, **config_kw)), out_dir=str(tmp_path / "reports"),
-                     return_state=True)
+    state = validate(
+        context=str(candidate),
+        dockerfile=dockerfile,
+        buildargs={"BASE": f"{registry.host}/nvidia/cuda:{base}", "PORT": str(port), "MODE": mode},
+        config_path=str(config(tmp_path, port, **config_kw)),
+        out_dir=str(tmp_path / "reports"),
+        return_state=True,
+    )
     reports = sorted((tmp_path / "reports").glob("validation-*.json"))
     assert len(reports) == 1, "a JSON result is written whatever the outcome"
     checks = json.loads(reports[0].read_text())["checks"]
@@ -81,35 +102,61 @@ def assert_torn_down(docker_client: Any) -> None:
     assert docker_client.images.list(filters={"label": LABEL}) == []
 
 
-def test_candidate_passes_with_gpu_checks_skipped(prefect_harness: None, docker_client: Any, registry: LocalRegistry,
-                                                  candidate: Path, tmp_path: Path) -> None:
+def test_candidate_passes_with_gpu_checks_skipped(
+    prefect_harness: None,
+    docker_client: Any,
+    registry: LocalRegistry,
+    candidate: Path,
+    tmp_path: Path,
+) -> None:
     state, checks = run_validate(candidate, registry, tmp_path)
     assert state.is_completed(), state.message
-    assert statuses(checks) == {"build": "passed", "gpu-detect": "skipped", "health": "passed",
-                                "startup-logs": "passed", "training": "passed", "onnx": "passed",
-                                "gpu-utilization": "skipped"}
+    assert statuses(checks) == {
+        "build": "passed",
+        "gpu-detect": "skipped",
+        "health": "passed",
+        "startup-logs": "passed",
+        "training": "passed",
+        "onnx": "passed",
+        "gpu-utilization": "skipped",
+    }
     by_name = {c["name"]: c["message"] for c in checks}
     assert by_name["gpu-detect"].startswith("skipped: no GPU")
     assert "ORT ran it: [[2, 10]]" in by_name["onnx"]
     assert_torn_down(docker_client)
 
 
-def test_require_gpu_turns_the_skip_into_a_failure(prefect_harness: None, docker_client: Any,
-                                                   registry: LocalRegistry, candidate: Path, tmp_path: Path) -> None:
+def test_require_gpu_turns_the_skip_into_a_failure(
+    prefect_harness: None,
+    docker_client: Any,
+    registry: LocalRegistry,
+    candidate: Path,
+    tmp_path: Path,
+) -> None:
     state, checks = run_validate(candidate, registry, tmp_path, require_gpu=True)
     assert state.is_failed()
     assert statuses(checks)["gpu-detect"] == "failed"
     message = {c["name"]: c["message"] for c in checks}["gpu-detect"]
-    assert message.startswith("GpuUnavailableError: policy require_gpu is true and no NVIDIA container runtime")
+    assert message.startswith(
+        "GpuUnavailableError: policy require_gpu is true and no NVIDIA container runtime"
+    )
     assert_torn_down(docker_client)
 
 
-def test_deprecated_base_fails_on_the_banner(prefect_harness: None, docker_client: Any, registry: LocalRegistry,
-                                             candidate: Path, tmp_path: Path) -> None:
+def test_deprecated_base_fails_on_the_banner(
+    prefect_harness: None,
+    docker_client: Any,
+    registry: LocalRegistry,
+    candidate: Path,
+    tmp_path: Path,
+) -> None:
     state, checks = run_validate(candidate, registry, tmp_path, base="12.1.0-runtime-ubuntu22.04")
     assert state.is_failed()
     assert statuses(checks)["startup-logs"] == "failed"
-    assert "THIS IMAGE IS DEPRECATED and is scheduled for DELETION." in {c["name"]: c["message"] for c in checks}["startup-logs"]
+    assert (
+        "THIS IMAGE IS DEPRECATED and is scheduled for DELETION."
+        in {c["name"]: c["message"] for c in checks}["startup-logs"]
+    )
     assert statuses(checks)["training"] == "passed"
     assert_torn_down(docker_client)
 
@@ -120,14 +167,23 @@ def test_deprecated_base_fails_on_the_banner(prefect_harness: None, docker_clien
         ("ok", "Dockerfile.broken", "build", "BuildError: docker build of baseimage-candidate:"),
         ("health-fail", "Dockerfile", "health", "HealthCheckError: http://127.0.0.1:"),
         ("crash", "Dockerfile", "health", "ContainerError: container bi-service-"),
-        ("train-fail", "Dockerfile", "training",
-         "TrainingJobError: training job"),
+        ("train-fail", "Dockerfile", "training", "TrainingJobError: training job"),
     ],
 )
-def test_injected_failures_give_a_failed_check(prefect_harness: None, docker_client: Any, registry: LocalRegistry,
-                                                candidate: Path, tmp_path: Path, mode: str, dockerfile: str,
-                                                failed: str, message: str) -> None:
-    state, checks = run_validate(candidate, registry, tmp_path, mode=mode, dockerfile=dockerfile, health_timeout=4)
+def test_injected_failures_give_a_failed_check(
+    prefect_harness: None,
+    docker_client: Any,
+    registry: LocalRegistry,
+    candidate: Path,
+    tmp_path: Path,
+    mode: str,
+    dockerfile: str,
+    failed: str,
+    message: str,
+) -> None:
+    state, checks = run_validate(
+        candidate, registry, tmp_path, mode=mode, dockerfile=dockerfile, health_timeout=4
+    )
     assert state.is_failed()
     assert statuses(checks)[failed] == "failed", checks
     text = {c["name"]: c["message"] for c in checks}[failed]
