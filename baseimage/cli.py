@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -24,6 +25,8 @@ from tasks.scan import ScanRow, ScanTarget, discover, scan
 
 EXIT_OK = 0
 EXIT_ERROR = 2
+EXIT_INCOMPLETE = 3
+EXIT_MIGRATE = 10
 
 
 def _mirror(text: str) -> tuple[str, str]:
@@ -71,6 +74,65 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_scan.add_argument("--no-registry", action="store_true", help="parse only; ask no registry")
     p_scan.set_defaults(handler=cmd_scan)
+
+    p_rev = sub.add_parser(
+        "review",
+        help="the quarterly review: deprecation, new releases, compatibility, advisories, plan",
+        description=(
+            "Review every managed image (or the Dockerfiles given): NVIDIA support state, start-up "
+            "banner, driver fit, PyTorch wheels, CuPy and ONNX Runtime, Ubuntu support, security "
+            "advisories, and a migration plan. Exit 0: nothing to do; 10: migration recommended; "
+            "3: the review could not complete for some image or source; 2: bad input."
+        ),
+    )
+    p_rev.add_argument(
+        "paths", nargs="*", type=Path, metavar="PATH", help="Dockerfiles or directories"
+    )
+    _common(p_rev)
+    p_rev.add_argument(
+        "--sources",
+        choices=["auto", "live", "offline"],
+        default="auto",
+        help="auto: live, or the bundled snapshot (said loudly) when the network is "
+        "unreachable; live: fail clearly instead; offline: replay --offline DIR",
+    )
+    p_rev.add_argument(
+        "--offline", type=Path, metavar="DIR", help="snapshot made by `baseimage snapshot`"
+    )
+    p_rev.add_argument(
+        "--pytorch-index",
+        metavar="URL",
+        help="PyTorch wheel index (default download.pytorch.org/whl)",
+    )
+    p_rev.add_argument(
+        "--osv-db",
+        type=Path,
+        metavar="DIR",
+        help="directory of OSV JSON records (offline advisories)",
+    )
+    p_rev.add_argument(
+        "--fleet-min-driver", type=int, metavar="N", help="oldest driver branch on the GPU hosts"
+    )
+    p_rev.add_argument("--json", action="store_true", help="print the report as JSON")
+    p_rev.add_argument("--out", default="reports", help="where the reports go (default reports/)")
+    p_rev.add_argument(
+        "--no-banner", action="store_true", help="do not run images to look for the banner"
+    )
+    p_rev.add_argument(
+        "--no-docs", action="store_true", help="leave docs/base-image-policy.md as it is"
+    )
+    p_rev.set_defaults(handler=cmd_review)
+
+    p_snap = sub.add_parser(
+        "snapshot",
+        help="record every live response a review needs into DIR, for air-gapped sites",
+        description="Run the review live and record each HTTP response (tokens redacted) into DIR; "
+        "`baseimage review --offline DIR` replays it without a network.",
+    )
+    p_snap.add_argument("directory", type=Path, metavar="DIR")
+    _common(p_snap)
+    p_snap.add_argument("--pytorch-index", metavar="URL", help="PyTorch wheel index")
+    p_snap.set_defaults(handler=cmd_snapshot)
 
     p_val = sub.add_parser(
         "validate",
@@ -195,6 +257,147 @@ def cmd_scan(args: argparse.Namespace, out: Console, err: Console) -> int:
                 f"use --mirror {registry}=URL where a mirror exists[/]"
             )
     return EXIT_OK
+
+
+def _network_down(settings: Settings, mirrors: Sequence[tuple[str, str]]) -> str | None:
+    """Why the live registries are unreachable, or None when they answer (or are mirrored)."""
+    mirrored = {**settings.registries.mirrors, **dict(mirrors)}
+    if "docker.io" in mirrored:
+        return None
+    transport = HttpTransport(retry=RetryPolicy(attempts=1), timeout=(3.0, 5.0))
+    try:
+        transport.request("GET", "https://registry-1.docker.io/v2/")
+    except BaseImageError as exc:
+        return str(exc)
+    return None
+
+
+def _run_review(
+    args: argparse.Namespace,
+    err: Console,
+    settings: Settings,
+    *,
+    sources: str,
+    offline: Path | None,
+    record: Path | None,
+) -> dict[str, Any]:
+    import flows.quarterly_review as review_flow
+
+    with Progress(
+        TextColumn("[bold]reviewing images"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as progress:
+        bar = progress.add_task("", total=len(args.paths) or len(settings.images))
+        review_flow.progress_hook = lambda name, status: progress.update(
+            bar, advance=1, description=f"{name}: {status}"
+        )
+        try:
+            state = review_flow.quarterly_review(
+                paths=[str(p) for p in args.paths] or None,
+                config_path=str(args.config) if args.config else None,
+                sources=sources,
+                offline_dir=str(offline) if offline else None,
+                mirrors=dict(args.mirror),
+                pytorch_index=getattr(args, "pytorch_index", None),
+                osv_db=str(args.osv_db) if getattr(args, "osv_db", None) else None,
+                fleet_min_driver=getattr(args, "fleet_min_driver", None),
+                out_dir=getattr(args, "out", "reports"),
+                check_banner=not getattr(args, "no_banner", False),
+                update_docs=not getattr(args, "no_docs", False),
+                record_dir=str(record) if record else None,
+                return_state=True,
+            )
+        finally:
+            review_flow.progress_hook = None
+    if not state.is_completed():
+        raise BaseImageError(f"the review flow failed: {state.message}")
+    report: dict[str, Any] = state.result()
+    return report
+
+
+def cmd_review(args: argparse.Namespace, out: Console, err: Console) -> int:
+    settings = load_settings(args.config)
+    sources, offline = args.sources, args.offline
+    if offline and sources == "auto":
+        sources = "offline"
+    if sources == "auto":
+        down = _network_down(settings, args.mirror)
+        if down:
+            from flows.quarterly_review import BUNDLED_SNAPSHOT
+
+            err.print(
+                f"[bold yellow]network unreachable ({down}):[/] using the bundled snapshot in "
+                f"{BUNDLED_SNAPSHOT}; its date is in the report. Use --sources live to fail instead.",
+                highlight=False,
+            )
+            sources, offline = "offline", BUNDLED_SNAPSHOT
+        else:
+            sources = "live"
+    report = _run_review(args, err, settings, sources=sources, offline=offline, record=None)
+    if args.json:
+        keep = (
+            "file",
+            "current",
+            "status",
+            "eol",
+            "deprecation_banner",
+            "target",
+            "reasons",
+            "recommended",
+            "image",
+            "line",
+            "action",
+            "errors",
+        )
+        out.print_json(
+            json.dumps(
+                {
+                    "images": [{k: i[k] for k in keep} for i in report["images"]],
+                    "matrix": report["matrix"],
+                    "advisories": report["advisories"],
+                    "recommended": report["recommended"],
+                    "sources": report["sources"],
+                    "files": report["files"],
+                },
+                default=str,
+            )
+        )
+    else:
+        table = Table(title=f"Quarterly review {report['date']}")
+        for column in ("image", "current", "status", "target", "recommended", "why"):
+            table.add_column(column, overflow="fold")
+        for image in report["images"]:
+            table.add_row(
+                image["image"],
+                str(image["current"]),
+                image["status"],
+                str(image["target"] or "-"),
+                "[red]yes[/]" if image["recommended"] else "no",
+                "; ".join((image["reasons"] + image["errors"])[:3]),
+            )
+        out.print(table)
+        out.print(f"sources: {report['sources']}", highlight=False)
+        out.print(f"reports: {', '.join(report['files'].values())}", highlight=False)
+    if not report["complete"]:
+        return EXIT_INCOMPLETE
+    return EXIT_MIGRATE if report["recommended"] else EXIT_OK
+
+
+def cmd_snapshot(args: argparse.Namespace, out: Console, err: Console) -> int:
+    settings = load_settings(args.config)
+    args.paths = []
+    args.out = str(args.directory / "reports")
+    args.no_docs = True
+    args.no_banner = True
+    report = _run_review(args, err, settings, sources="live", offline=None, record=args.directory)
+    out.print(f"snapshot written: {report.get('snapshot')}")
+    return EXIT_OK if report["complete"] else EXIT_INCOMPLETE
 
 
 def cmd_validate(args: argparse.Namespace, out: Console, err: Console) -> int:

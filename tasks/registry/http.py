@@ -86,12 +86,26 @@ class HttpTransport:
         self._lock = threading.Lock()
         self.session.headers["User-Agent"] = "baseimage/0.1 (+registry client)"
 
+    def send(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        auth: tuple[str, str] | None,
+        body: bytes | None,
+    ) -> requests.Response:
+        """One HTTP exchange; subclasses record or replay it (snapshots)."""
+        return self.session.request(
+            method, url, headers=headers, auth=auth, data=body, timeout=self.timeout
+        )
+
     def request(
         self,
         method: str,
         url: str,
         headers: Mapping[str, str] | None = None,
         auth: tuple[str, str] | None = None,
+        body: bytes | None = None,
     ) -> requests.Response:
         """Send with retries on transient failures; returns the final non-transient response."""
         last_problem = ""
@@ -102,9 +116,7 @@ class HttpTransport:
                 with self._slots:
                     with self._lock:
                         self.sent.append((method, url))
-                    response = self.session.request(
-                        method, url, headers=dict(headers or {}), auth=auth, timeout=self.timeout
-                    )
+                    response = self.send(method, url, dict(headers or {}), auth, body)
             except requests.ConnectionError as exc:
                 last_problem, unreachable = f"cannot connect ({_root_cause(exc)})", True
                 if _is_name_resolution(exc):

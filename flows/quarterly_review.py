@@ -1,0 +1,362 @@
+"""The quarterly review (the policy's research phase, scheduled `0 6 4 2,5,8,11 *`): every managed
+image reviewed in parallel (bounded), each source a task retried on transient errors only; one
+failing image or source is reported, not fatal. Writes Markdown and table artifacts,
+``reports/review-<date>.{md,json}`` and ``-matrix.csv``, regenerates the policy document's
+findings and matrix sections, and emits ``baseimage.migration.recommended`` when due."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.events import emit_event
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from baseimage.settings import Settings, load_settings
+from tasks.containers import LABEL
+from tasks.deprecation import find_deprecation_banner
+from tasks.errors import BaseImageError, RegistryTransientError
+from tasks.registry.http import HttpTransport, RetryPolicy
+from tasks.registry.models import Platform
+from tasks.registry.session import RegistrySession
+from tasks.registry.snapshot import RecordingTransport, ReplayTransport
+from tasks.research import osv
+from tasks.research.facts import Facts, load_facts
+from tasks.research.pytorch_index import PyTorchIndex
+from tasks.research.report import findings_markdown, matrix_frame, update_policy_doc, write_reports
+from tasks.research.review import (
+    ImageReview,
+    ReviewSources,
+    managed_bases,
+    review_base,
+    unsupported_releases,
+)
+
+EVENT = "baseimage.migration.recommended"
+BUNDLED_SNAPSHOT = Path(__file__).resolve().parent.parent / "config" / "data" / "snapshot"
+# Set by the command line to draw a progress bar; called with (image, status) as images finish.
+progress_hook: Callable[[str, str], None] | None = None
+
+
+def _transient_only(task: Any, task_run: Any, state: Any) -> bool:
+    try:
+        state.result()
+    except RegistryTransientError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+@dataclass
+class RunContext:
+    settings: Settings
+    facts: Facts
+    session: RegistrySession
+    index: PyTorchIndex
+    sources: ReviewSources
+    transport: HttpTransport
+    osv_db: Path | None
+    live_osv: bool
+
+
+def make_transport(
+    settings: Settings, sources: str, offline_dir: Path | None, record_dir: Path | None
+) -> tuple[HttpTransport, str]:
+    reg = settings.registries
+    common: dict[str, Any] = {
+        "timeout": (min(5.0, reg.timeout_s), reg.timeout_s),
+        "max_concurrency": reg.concurrency,
+    }
+    if sources == "offline":
+        directory = offline_dir or BUNDLED_SNAPSHOT
+        replay = ReplayTransport(directory, retry=RetryPolicy(attempts=1), **common)
+        return (
+            replay,
+            f"offline snapshot {directory} (recorded {replay.recorded}{'; ' + replay.note if replay.note else ''})",
+        )
+    if record_dir is not None:
+        return RecordingTransport(
+            record_dir, retry=RetryPolicy(attempts=reg.attempts), **common
+        ), f"live, recorded to {record_dir}"
+    return HttpTransport(retry=RetryPolicy(attempts=reg.attempts), **common), "live"
+
+
+@task(
+    name="unsupported-releases",
+    retries=2,
+    retry_delay_seconds=[1, 4],
+    retry_condition_fn=_transient_only,
+    cache_policy=NO_CACHE,
+)
+def fetch_unsupported(
+    facts: Facts, transport: HttpTransport, live: bool
+) -> tuple[dict[str, str], str]:
+    try:
+        return unsupported_releases(facts, transport if live else None)
+    except BaseImageError as exc:
+        get_run_logger().warning(
+            "NVIDIA support manifest unavailable (%s): using the bundled table", exc
+        )
+        return unsupported_releases(facts, None)
+
+
+def _banner_check(
+    settings: Settings, mirrors: dict[str, str]
+) -> Callable[[str], tuple[list[str] | None, str]] | None:
+    try:
+        import docker
+
+        client = docker.from_env(timeout=120)
+        client.ping()
+    except Exception as exc:  # no daemon here: the banner check is reported as not run
+        reason = f"not checked: no Docker daemon ({type(exc).__name__})"
+        return lambda ref: (None, reason)
+
+    def check(ref: str) -> tuple[list[str] | None, str]:
+        from tasks.images.reference import parse_reference
+
+        parsed = parse_reference(ref)
+        pull = ref
+        if parsed.registry in mirrors:
+            pull = f"{urlsplit(mirrors[parsed.registry]).netloc}/{parsed.repository}:{parsed.tag}"
+        try:
+            client.images.pull(pull)
+            container = client.containers.run(
+                pull, ["true"], detach=True, network_mode="host", labels={LABEL: "review-banner"}
+            )
+            try:
+                container.wait(timeout=120)
+                log = container.logs().decode(errors="replace")
+            finally:
+                container.remove(force=True)
+        except Exception as exc:  # a pull or run failure is evidence too, not a crash
+            return None, f"not checked: {type(exc).__name__}: {exc}"
+        return find_deprecation_banner(log), f"ran {pull} without a GPU"
+
+    return check
+
+
+@task(
+    name="review-image",
+    retries=2,
+    retry_delay_seconds=[1, 4],
+    retry_condition_fn=_transient_only,
+    cache_policy=NO_CACHE,
+)
+def review_image(
+    name: str,
+    path: str,
+    label: str,
+    build_args: dict[str, str],
+    ctx: RunContext,
+    python: str,
+    pin_minor: str | None,
+    banner: Any,
+) -> list[ImageReview]:
+    reviews = []
+    for base in managed_bases(Path(path), label, build_args):
+        reviews.append(
+            review_base(
+                name,
+                base,
+                ctx.session,
+                ctx.facts,
+                ctx.sources,
+                ctx.index,
+                python=python,
+                fleet_min_driver=ctx.settings.fleet.min_driver,
+                allow_major=ctx.settings.policy.allow_major_upgrade,
+                pin_minor=pin_minor,
+                banner=banner,
+            )
+        )
+    if progress_hook:
+        progress_hook(name, ", ".join(r.status for r in reviews) or "no CUDA/NGC base")
+    return reviews
+
+
+@task(
+    name="advisories",
+    retries=2,
+    retry_delay_seconds=[1, 4],
+    retry_condition_fn=_transient_only,
+    cache_policy=NO_CACHE,
+)
+def advisories(requirements: list[str], ctx: RunContext) -> tuple[list[osv.Advisory], str]:
+    pins: dict[tuple[str, str], osv.Pin] = {}
+    for path in requirements:
+        for pin in osv.parse_pins(Path(path).read_text(encoding="utf-8")):
+            pins[(pin.name, pin.version)] = pin
+    if ctx.osv_db is not None:
+        return osv.offline_advisories(
+            list(pins.values()), ctx.osv_db
+        ), f"OSV records in {ctx.osv_db}"
+    if not ctx.live_osv:
+        return [], "not checked: no --osv-db and OSV is not reachable offline"
+    try:
+        return osv.live_advisories(list(pins.values()), ctx.transport), "OSV live (api.osv.dev)"
+    except BaseImageError as exc:
+        return [], f"not checked: OSV unreachable ({exc}); pass --osv-db DIR"
+
+
+@flow(name="quarterly-review", task_runner=ThreadPoolTaskRunner(max_workers=4))
+def quarterly_review(
+    paths: list[str] | None = None,
+    config_path: str | None = None,
+    sources: str = "live",
+    offline_dir: str | None = None,
+    mirrors: dict[str, str] | None = None,
+    pytorch_index: str | None = None,
+    osv_db: str | None = None,
+    fleet_min_driver: int | None = None,
+    out_dir: str = "reports",
+    check_banner: bool = True,
+    update_docs: bool = True,
+    record_dir: str | None = None,
+) -> dict[str, Any]:
+    """Review every managed image; returns the report (its ``recommended`` says whether to migrate)."""
+    log = get_run_logger()
+    settings = load_settings(Path(config_path) if config_path else None)
+    if fleet_min_driver is not None:
+        settings = settings.model_copy(
+            update={"fleet": settings.fleet.model_copy(update={"min_driver": fleet_min_driver})}
+        )
+    facts = load_facts()
+    transport, description = make_transport(
+        settings,
+        sources,
+        Path(offline_dir) if offline_dir else None,
+        Path(record_dir) if record_dir else None,
+    )
+    all_mirrors = {**settings.registries.mirrors, **(mirrors or {})}
+    session = RegistrySession(
+        mirrors=all_mirrors,
+        credentials=settings.registry_credentials(),
+        transport=transport,
+        platform=Platform.parse(settings.registries.platform),
+    )
+    unsupported, from_where = fetch_unsupported(facts, transport, sources != "offline")
+    ctx = RunContext(
+        settings,
+        facts,
+        session,
+        PyTorchIndex(pytorch_index or facts.pytorch_index_url, transport),
+        ReviewSources(sources, description, unsupported, from_where),
+        transport,
+        Path(osv_db) if osv_db else None,
+        sources != "offline",
+    )
+    log.info("sources: %s; NVIDIA support list: %s", description, from_where)
+    banner = _banner_check(settings, all_mirrors) if check_banner else None
+
+    targets = [
+        (
+            i.name,
+            str(settings.path(i.dockerfile)),
+            str(i.dockerfile),
+            i.build_args,
+            i.python,
+            i.pin_minor,
+        )
+        for i in settings.images
+    ]
+    if paths:
+        from tasks.scan import discover
+
+        targets = [
+            (Path(p).stem.lower() or "image", str(p), str(p), {}, "3.11", None)
+            for p in discover([Path(x) for x in paths])
+        ]
+    futures = [
+        review_image.submit(name, path, label, args, ctx, python, pin, banner)
+        for name, path, label, args, python, pin in targets
+    ]
+    requirements = (
+        sorted({str(settings.path(i.requirements)) for i in settings.images if i.requirements})
+        if not paths
+        else []
+    )
+    advisory_future = advisories.submit(requirements, ctx)
+    images: list[dict[str, Any]] = []
+    for (name, _path, label, *_), future in zip(targets, futures, strict=True):
+        state = future.wait() or future.state
+        if future.state.is_completed():
+            images.extend(r.to_json() for r in future.result())
+        else:
+            error = future.state.result(raise_on_failure=False)
+            images.append(
+                {
+                    "image": name,
+                    "file": label,
+                    "line": 0,
+                    "current": None,
+                    "status": "error",
+                    "eol": None,
+                    "deprecation_banner": None,
+                    "target": None,
+                    "action": "error",
+                    "recommended": False,
+                    "reasons": [],
+                    "plan": None,
+                    "registry": {},
+                    "advisories": [],
+                    "errors": [f"{type(error).__name__}: {error}"],
+                }
+            )
+        del state
+    found, advisory_source = advisory_future.result()
+    for image in images:
+        image_adv = [a.__dict__ for a in found]
+        if image_adv and image["plan"] and image["plan"]["kind"] == "cuda":
+            image["recommended"] = True
+            image["reasons"].append(
+                f"{len(image_adv)} security advisories in the pinned requirements"
+            )
+    today = datetime.now(UTC).date().isoformat()
+    report = {
+        "date": today,
+        "sources": f"{description}; NVIDIA support: {from_where}; advisories: {advisory_source}",
+        "fleet_min_driver": settings.fleet.min_driver,
+        "images": images,
+        "advisories": [a.__dict__ for a in found],
+        "recommended": any(i["recommended"] for i in images),
+        "complete": not any(i["errors"] for i in images),
+    }
+    frame = matrix_frame(images)
+    report["matrix"] = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+    report["files"] = write_reports(Path(out_dir), report, frame)
+    create_markdown_artifact(
+        key="quarterly-review",
+        markdown=findings_markdown(report),
+        description=f"Quarterly review {today}",
+    )
+    if report["matrix"]:
+        create_table_artifact(
+            key="compatibility-matrix",
+            table=report["matrix"],
+            description="CUDA releases on each image's track",
+        )
+    doc = settings.root / "docs" / "base-image-policy.md"
+    if update_docs and doc.exists() and not paths:
+        report["policy_doc_updated"] = update_policy_doc(doc, report, frame)
+    if report["recommended"]:
+        targets_text = ", ".join(
+            f"{i['current']} -> {i['target']}" for i in images if i["recommended"] and i["target"]
+        )
+        emit_event(
+            event=EVENT,
+            resource={"prefect.resource.id": "baseimage.review", "date": today},
+            payload={"targets": targets_text, "report": report["files"]["json"]},
+        )
+        log.warning("migration recommended: %s", targets_text or "see the report")
+    if isinstance(transport, RecordingTransport):
+        report["snapshot"] = str(transport.save())
+    return report

@@ -1,0 +1,126 @@
+"""Record every HTTP exchange of a run into a directory, and replay it later without a network:
+``baseimage snapshot DIR`` records, ``baseimage review --offline DIR`` replays."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from tasks.errors import RegistryUnreachableError
+from tasks.registry.http import HttpTransport
+
+INDEX = "snapshot.json"
+
+
+def _key(method: str, url: str, headers: dict[str, str], body: bytes | None) -> str:
+    accept = headers.get("Accept", "")
+    digest = hashlib.sha256(body).hexdigest()[:16] if body else ""
+    return f"{method} {url} [{accept}] {digest}".strip()
+
+
+def _response(status: int, headers: dict[str, str], content: bytes, url: str) -> requests.Response:
+    response = requests.Response()
+    response.status_code = status
+    response.headers.update(headers)
+    response._content = content
+    response.url = url
+    return response
+
+
+def _redact_tokens(content: bytes) -> bytes:
+    """Bearer tokens never go into a snapshot; replayed registries do not check them."""
+    if b'"token"' not in content and b'"access_token"' not in content:
+        return content
+    try:
+        data = json.loads(content)
+    except ValueError:
+        return content
+    if isinstance(data, dict):
+        for key in ("token", "access_token", "refresh_token"):
+            if key in data:
+                data[key] = "redacted-by-snapshot"
+    return json.dumps(data).encode()
+
+
+class RecordingTransport(HttpTransport):
+    """Sends for real and writes each final exchange (auth tokens excluded) to `directory`."""
+
+    def __init__(self, directory: Path, note: str = "", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.directory = directory
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._entries: dict[str, dict[str, Any]] = {}
+        self._write_lock = threading.Lock()
+        self.note = note
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        auth: tuple[str, str] | None,
+        body: bytes | None,
+    ) -> requests.Response:
+        response = super().send(method, url, headers, auth, body)
+        content = _redact_tokens(response.content)
+        key = _key(method, url, headers, body)
+        name = hashlib.sha256(key.encode()).hexdigest()[:24] + ".body"
+        keep = {
+            k: v
+            for k, v in response.headers.items()
+            if k.lower() in ("content-type", "docker-content-digest", "link", "www-authenticate")
+        }
+        with self._write_lock:
+            (self.directory / name).write_bytes(content)
+            self._entries[key] = {"status": response.status_code, "headers": keep, "file": name}
+        return response
+
+    def save(self) -> Path:
+        path = self.directory / INDEX
+        data = {
+            "recorded": datetime.now(UTC).isoformat(timespec="seconds"),
+            "note": self.note,
+            "exchanges": self._entries,
+        }
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        tmp.replace(path)
+        return path
+
+
+class ReplayTransport(HttpTransport):
+    """Answers from a recorded directory; a request that was not recorded is "unreachable"."""
+
+    def __init__(self, directory: Path, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        index = directory / INDEX
+        try:
+            data = json.loads(index.read_text())
+        except (OSError, ValueError) as exc:
+            raise RegistryUnreachableError(
+                f"{index}: not a snapshot made by `baseimage snapshot` ({exc})"
+            ) from exc
+        self.directory = directory
+        self.recorded = str(data.get("recorded", "unknown date"))
+        self.note = str(data.get("note", ""))
+        self._entries: dict[str, dict[str, Any]] = data["exchanges"]
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        auth: tuple[str, str] | None,
+        body: bytes | None,
+    ) -> requests.Response:
+        entry = self._entries.get(_key(method, url, headers, body))
+        if entry is None:
+            raise requests.ConnectionError(f"not in the snapshot {self.directory}: {method} {url}")
+        content = (self.directory / entry["file"]).read_bytes()
+        return _response(int(entry["status"]), dict(entry["headers"]), content, url)

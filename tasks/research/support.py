@@ -1,0 +1,88 @@
+"""NVIDIA's support state of a CUDA release: the policy's unsupported list (live from
+``manifests/cuda.yaml`` or bundled), the image config's EOL flag, the registry (deleted tags,
+newer patches: "newer version available" is EOL by NVIDIA's rule) and estimated deletion."""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from tasks.errors import RegistryProtocolError
+from tasks.research.facts import EolEntry, Facts
+
+_ITEM = re.compile(r"^\s*-\s*([0-9]+\.[0-9]+\.[0-9]+)\s*(?:#\s*(.*))?$")
+
+
+def parse_unsupported(manifest: str, url: str = "manifests/cuda.yaml") -> dict[str, str]:
+    """``unsupported.release_label`` of NVIDIA's manifest with each line's comment as the reason
+    (the comments carry the reason, so the text is read line by line, not as YAML)."""
+    lines = manifest.splitlines()
+    try:
+        start = next(i for i, line in enumerate(lines) if line.startswith("unsupported:"))
+        label = next(
+            i for i in range(start + 1, len(lines)) if lines[i].strip().startswith("release_label:")
+        )
+    except StopIteration as exc:
+        raise RegistryProtocolError(
+            f"{url}: no 'unsupported: release_label:' list", url=url
+        ) from exc
+    found: dict[str, str] = {}
+    for line in lines[label + 1 :]:
+        if not line.strip():
+            continue
+        match = _ITEM.match(line)
+        if match is None:
+            break
+        found[match[1]] = (match[2] or "unsupported").strip()
+    return found
+
+
+def add_months(day: date, months: int) -> date:
+    month = day.month - 1 + months
+    year = day.year + month // 12
+    month = month % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+@dataclass(frozen=True)
+class SupportState:
+    version: str
+    status: str  # supported | eol | deleted
+    reasons: tuple[str, ...]
+    estimated_deletion: date | None = None
+
+    @property
+    def supported(self) -> bool:
+        return self.status == "supported"
+
+
+def support_state(
+    version: str,
+    facts: Facts,
+    unsupported: dict[str, str],
+    *,
+    config_eol: bool | None,
+    newer_patch: str | None,
+    tag_present: bool,
+) -> SupportState:
+    """Combine every signal about one release into a status with its reasons."""
+    reasons = []
+    entry: EolEntry | None = facts.eol.get(version)
+    if version in unsupported:
+        reasons.append(f"NVIDIA lists {version} as unsupported: {unsupported[version]}")
+    if config_eol:
+        reasons.append("image config sets NVIDIA_CUDA_END_OF_LIFE (deprecation banner at start-up)")
+    if newer_patch:
+        reasons.append(f"newer patch {newer_patch} of the same minor exists (EOL by NVIDIA's rule)")
+    deletion = entry.estimated_deletion if entry else None
+    if deletion is None and entry and entry.marked_eol:
+        deletion = add_months(entry.marked_eol, facts.deletion_after_months)
+    if not tag_present:
+        return SupportState(
+            version, "deleted", ("tag is gone from the registry", *reasons), deletion
+        )
+    if reasons:
+        return SupportState(version, "eol", tuple(reasons), deletion)
+    return SupportState(version, "supported", ())

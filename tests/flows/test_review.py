@@ -1,0 +1,102 @@
+"""The quarterly review against the seeded registry (through mirrors), a local static PyTorch
+index and offline OSV records: deprecation, supersession, the target, wheels, drivers, advisories."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from baseimage.cli import main
+from tests.conftest import REPO_ROOT
+from tests.support.pytorch_index import StaticIndex, build_tree
+from tests.support.registry_server import LocalRegistry
+
+pytestmark = pytest.mark.docker
+OSV = REPO_ROOT / "tests" / "fixtures" / "osv"
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StaticIndex]:
+    with StaticIndex(build_tree(tmp_path_factory.mktemp("pytorch") / "whl")) as served:
+        yield served
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A copy of the managed files plus an image on the deprecated 12.1.0."""
+    root = tmp_path / "repo"
+    shutil.copytree(REPO_ROOT / "dockerfiles", root / "dockerfiles")
+    shutil.copytree(REPO_ROOT / "config", root / "config", ignore=shutil.ignore_patterns("snapshot"))
+    shutil.copytree(REPO_ROOT / "docs", root / "docs")
+    legacy = root / "dockerfiles" / "legacy"
+    legacy.mkdir()
+    (legacy / "Dockerfile").write_text("FROM nvidia/cuda:12.1.0-runtime-ubuntu22.04\nRUN echo legacy\n")
+    config = root / "config" / "policy.yaml"
+    config.write_text(config.read_text().replace("images:\n", "images:\n  - name: legacy\n    dockerfile: dockerfiles/legacy/Dockerfile\n    track: cuda\n", 1))
+    return root
+
+
+def review(capsys: pytest.CaptureFixture[str], repo: Path, registry: LocalRegistry, index: StaticIndex,
+           *extra: str) -> tuple[int, dict[str, Any]]:
+    code = main(["review", "--config", str(repo / "config" / "policy.yaml"), "--mirror", f"docker.io={registry.url}",
+                 "--mirror", f"nvcr.io={registry.url}", "--pytorch-index", index.url, "--osv-db", str(OSV),
+                 "--out", str(repo / "reports"), "--json", *extra])
+    out = capsys.readouterr().out
+    return code, json.loads(out)
+
+
+def test_review_finds_deprecation_supersession_target_and_advisories(
+        prefect_harness: None, docker_client: Any, registry: LocalRegistry, index: StaticIndex, repo: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, report = review(capsys, repo, registry, index)
+    assert code == 10, report
+    images = {i["image"]: i for i in report["images"]}
+    legacy = images["legacy"]
+    assert legacy["status"] == "eol" and legacy["eol"] is True
+    assert any("NVIDIA_CUDA_END_OF_LIFE" in r for r in legacy["reasons"])
+    assert legacy["deprecation_banner"] == [
+        "** DEPRECATION NOTICE! **", "THIS IMAGE IS DEPRECATED and is scheduled for DELETION.",
+        "https://gitlab.com/nvidia/container-images/cuda/blob/master/doc/support-policy.md"]
+    training = images["training"]
+    assert training["status"] == "eol" and training["recommended"]
+    assert any("newer patch 12.6.3 of the same minor exists" in r for r in training["reasons"])
+    assert training["deprecation_banner"] == []
+    # newest supported 12.x runtime-ubuntu22.04 release with wheels that R535 runs (12.9.1 via MVC)
+    assert training["target"] == "nvidia/cuda:12.9.1-runtime-ubuntu22.04"
+    assert any("13.1.0 not chosen" in r for r in training["reasons"])
+    pinned = images["training-cuda126"]
+    assert pinned["target"] == "nvidia/cuda:12.6.3-runtime-ubuntu22.04"
+    ngc = images["training-ngc"]
+    assert ngc["target"] == "nvcr.io/nvidia/pytorch:26.10-py3" and ngc["status"] == "supported"
+    rows = {(r["image"], r["cuda"]): r for r in report["matrix"]}
+    # the CUDA minor's own variant first (cu129 exists only for torch 2.8), else the nearest lower
+    assert (rows[("training", "12.9.1")]["torch"], rows[("training", "12.9.1")]["torch_variant"],
+            rows[("training", "12.9.1")]["torchvision"]) == ("2.8.0", "cu129", "0.23.0")
+    assert (rows[("training", "12.5.1")]["torch"], rows[("training", "12.5.1")]["torch_variant"]) == ("2.6.0", "cu124")
+    assert rows[("training", "12.6.3")]["torch"] == "2.13.0" and rows[("training", "12.6.3")]["torchvision"] == "0.28.0"
+    assert rows[("training", "13.1.0")]["fleet_ok"] is False
+    assert rows[("training", "12.9.1")]["fleet_ok"] is True and rows[("training", "12.9.1")]["cupy"] == "cupy-cuda12x==14.2.0"
+    assert rows[("training", "12.6.0")]["estimated_deletion"] == "2025-03-05"
+    assert [a["id"] for a in report["advisories"]] == ["GHSA-53q9-r3pm-6pq6"]
+    assert report["advisories"][0]["version"] == "2.5.1+cu126" and report["advisories"][0]["fixed"] == ["2.6.0"]
+    files = report["files"]
+    assert Path(files["markdown"]).read_text().startswith("# Quarterly base-image review")
+    assert "GHSA-53q9-r3pm-6pq6" in Path(files["markdown"]).read_text()
+    doc = (repo / "docs" / "base-image-policy.md").read_text()
+    assert "migration recommended" in doc and "| training | 12.9.1 |" in doc
+    assert doc.count("<!-- baseimage:matrix:start -->") == 1
+
+
+def test_fleet_driver_580_allows_nothing_more_without_major_policy(
+        prefect_harness: None, registry: LocalRegistry, index: StaticIndex, repo: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    _, report = review(capsys, repo, registry, index, "--fleet-min-driver", "580", "--no-banner")
+    training = {i["image"]: i for i in report["images"]}["training"]
+    assert training["target"] == "nvidia/cuda:12.9.1-runtime-ubuntu22.04"
+    rows = {(r["image"], r["cuda"]): r for r in report["matrix"]}
+    assert rows[("training", "13.0.2")]["fleet_ok"] is True
