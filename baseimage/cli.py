@@ -32,9 +32,7 @@ EXIT_MIGRATE = 10
 def _mirror(text: str) -> tuple[str, str]:
     registry, sep, url = text.partition("=")
     if not sep or not registry or not url.startswith(("http://", "https://")):
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: expected REGISTRY=URL, e.g. docker.io=http://127.0.0.1:5000"
-        )
+        raise argparse.ArgumentTypeError(f"{text!r}: expected REGISTRY=URL, e.g. docker.io=http://127.0.0.1:5000")
     try:
         parse_reference(f"{registry}/x")
     except BaseImageError as exc:
@@ -45,8 +43,7 @@ def _mirror(text: str) -> tuple[str, str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="baseimage",
-        description="Keep GPU training base images (nvidia/cuda, NGC PyTorch) current, safe "
-        "and proven.",
+        description="Keep GPU training base images (nvidia/cuda, NGC PyTorch) current, safe and proven.",
     )
     parser.add_argument("--version", action="version", version=f"baseimage {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log registry requests")
@@ -69,9 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="Dockerfiles or directories (default: the images in the config)",
     )
     _common(p_scan)
-    p_scan.add_argument(
-        "--json", action="store_true", help="print one JSON object per FROM, as a list"
-    )
+    p_scan.add_argument("--json", action="store_true", help="print one JSON object per FROM, as a list")
     p_scan.add_argument("--no-registry", action="store_true", help="parse only; ask no registry")
     p_scan.set_defaults(handler=cmd_scan)
 
@@ -85,9 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
             "3: the review could not complete for some image or source; 2: bad input."
         ),
     )
-    p_rev.add_argument(
-        "paths", nargs="*", type=Path, metavar="PATH", help="Dockerfiles or directories"
-    )
+    p_rev.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="Dockerfiles or directories")
     _common(p_rev)
     p_rev.add_argument(
         "--sources",
@@ -96,9 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="auto: live, or the bundled snapshot (said loudly) when the network is "
         "unreachable; live: fail clearly instead; offline: replay --offline DIR",
     )
-    p_rev.add_argument(
-        "--offline", type=Path, metavar="DIR", help="snapshot made by `baseimage snapshot`"
-    )
+    p_rev.add_argument("--offline", type=Path, metavar="DIR", help="snapshot made by `baseimage snapshot`")
     p_rev.add_argument(
         "--pytorch-index",
         metavar="URL",
@@ -110,17 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="directory of OSV JSON records (offline advisories)",
     )
-    p_rev.add_argument(
-        "--fleet-min-driver", type=int, metavar="N", help="oldest driver branch on the GPU hosts"
-    )
+    p_rev.add_argument("--fleet-min-driver", type=int, metavar="N", help="oldest driver branch on the GPU hosts")
     p_rev.add_argument("--json", action="store_true", help="print the report as JSON")
     p_rev.add_argument("--out", default="reports", help="where the reports go (default reports/)")
-    p_rev.add_argument(
-        "--no-banner", action="store_true", help="do not run images to look for the banner"
-    )
-    p_rev.add_argument(
-        "--no-docs", action="store_true", help="leave docs/base-image-policy.md as it is"
-    )
+    p_rev.add_argument("--no-banner", action="store_true", help="do not run images to look for the banner")
+    p_rev.add_argument("--no-docs", action="store_true", help="leave docs/base-image-policy.md as it is")
     p_rev.set_defaults(handler=cmd_review)
 
     p_snap = sub.add_parser(
@@ -196,9 +181,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
 
 
-def registry_session(
-    settings: Settings, mirrors: Sequence[tuple[str, str]] = ()
-) -> RegistrySession:
+def registry_session(settings: Settings, mirrors: Sequence[tuple[str, str]] = ()) -> RegistrySession:
     """A session from the config, with command-line mirrors taking precedence."""
     reg = settings.registries
     transport = HttpTransport(
@@ -248,9 +231,7 @@ def cmd_scan(args: argparse.Namespace, out: Console, err: Console) -> int:
         out.print_json(json.dumps([row.to_json() for row in rows]))
     else:
         out.print(render_table(rows))
-        unreachable = sorted(
-            {r.reference.registry for r in rows if r.reference and r.lookup.status == "unreachable"}
-        )
+        unreachable = sorted({r.reference.registry for r in rows if r.reference and r.lookup.status == "unreachable"})
         for registry in unreachable:
             err.print(
                 f"[yellow]registry {registry} was unreachable: showing parsed references only; "
@@ -452,9 +433,7 @@ def render_table(rows: Sequence[ScanRow]) -> Table:
         elif row.ngc:
             parsed = f"NGC {row.ngc.release} py{row.ngc.python_major}"
         eol = {True: "[red]yes[/]", False: "no", None: "?"}[data["end_of_life"]]
-        note = data["skip_reason"] or (
-            data["registry_status"] if data["registry_status"] != "ok" else ""
-        )
+        note = data["skip_reason"] or (data["registry_status"] if data["registry_status"] != "ok" else "")
         table.add_row(
             f"{data['file']}:{data['line']}",
             str(data["image"]),

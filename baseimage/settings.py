@@ -59,9 +59,7 @@ class Registries(_Model):
     def _mirror_urls(cls, value: dict[str, str]) -> dict[str, str]:
         for registry, url in value.items():
             if not url.startswith(("http://", "https://")):
-                raise ValueError(
-                    f"mirror for {registry} must be an http:// or https:// URL, got {url!r}"
-                )
+                raise ValueError(f"mirror for {registry} must be an http:// or https:// URL, got {url!r}")
         return value
 
     @field_validator("platform")
@@ -196,9 +194,7 @@ def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
 
 
 def _describe(error: dict[str, Any]) -> str:
-    loc = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in error["loc"]).replace(
-        ".[", "["
-    )
+    loc = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in error["loc"]).replace(".[", "[")
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         message = "unknown key"
@@ -213,9 +209,7 @@ def load_settings(path: Path | None = None) -> Settings:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(
-            f"{path}: cannot read config: {exc.strerror}; pass --config FILE"
-        ) from exc
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror}; pass --config FILE") from exc
     try:
         data = yaml.safe_load(text)
         tree = yaml.compose(text)
@@ -231,10 +225,6 @@ def load_settings(path: Path | None = None) -> Settings:
         problems = []
         for error in exc.errors():
             line = _line_of(tree, tuple(error["loc"]))
-            problems.append(
-                f"{path}:{line}: {_describe(dict(error))}"
-                if line
-                else f"{path}: {_describe(dict(error))}"
-            )
+            problems.append(f"{path}:{line}: {_describe(dict(error))}" if line else f"{path}: {_describe(dict(error))}")
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems)) from exc
     return settings

@@ -93,19 +93,11 @@ def bench(samples: int, repeats: int, steps: int, force_cpu: bool) -> dict[str, 
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--samples", type=int, default=None, help="images generated (default 65536 GPU, 4096 CPU)"
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--samples", type=int, default=None, help="images generated (default 65536 GPU, 4096 CPU)")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument(
-        "--steps", type=int, default=None, help="training steps (default 50 GPU, 10 CPU)"
-    )
-    parser.add_argument(
-        "--cpu", action="store_true", help="measure the CPU path even where a GPU exists"
-    )
+    parser.add_argument("--steps", type=int, default=None, help="training steps (default 50 GPU, 10 CPU)")
+    parser.add_argument("--cpu", action="store_true", help="measure the CPU path even where a GPU exists")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     gpu = device.detect().gpu and not args.cpu
@@ -118,10 +110,7 @@ def main() -> int:
         f"synthetic data: {result['generation_gb_per_s']:.2f} GB/s vs copy "
         f"{result['copy_gb_per_s']:.2f} GB/s -> ratio {result['generation_vs_copy']:.3f}"
     )
-    print(
-        f"training: {result['training_images_per_s']:.0f} images/s "
-        f"(batch {result['training_batch_size']})"
-    )
+    print(f"training: {result['training_images_per_s']:.0f} images/s (batch {result['training_batch_size']})")
     print(
         f"inference (batch {result['inference_batch']}): ORT {result['ort_latency_ms']:.2f} ms "
         f"[{result['onnx_provider']}] vs torch {result['torch_latency_ms']:.2f} ms -> ratio "

@@ -96,21 +96,15 @@ def make_transport(
     retry_condition_fn=_transient_only,
     cache_policy=NO_CACHE,
 )
-def fetch_unsupported(
-    facts: Facts, transport: HttpTransport, live: bool
-) -> tuple[dict[str, str], str]:
+def fetch_unsupported(facts: Facts, transport: HttpTransport, live: bool) -> tuple[dict[str, str], str]:
     try:
         return unsupported_releases(facts, transport if live else None)
     except BaseImageError as exc:
-        get_run_logger().warning(
-            "NVIDIA support manifest unavailable (%s): using the bundled table", exc
-        )
+        get_run_logger().warning("NVIDIA support manifest unavailable (%s): using the bundled table", exc)
         return unsupported_releases(facts, None)
 
 
-def _banner_check(
-    settings: Settings, mirrors: dict[str, str]
-) -> Callable[[str], tuple[list[str] | None, str]] | None:
+def _banner_check(settings: Settings, mirrors: dict[str, str]) -> Callable[[str], tuple[list[str] | None, str]] | None:
     try:
         import docker
 
@@ -196,9 +190,7 @@ def advisories(requirements: list[str], ctx: RunContext) -> tuple[list[osv.Advis
         for pin in osv.parse_pins(Path(path).read_text(encoding="utf-8")):
             pins[(pin.name, pin.version)] = pin
     if ctx.osv_db is not None:
-        return osv.offline_advisories(
-            list(pins.values()), ctx.osv_db
-        ), f"OSV records in {ctx.osv_db}"
+        return osv.offline_advisories(list(pins.values()), ctx.osv_db), f"OSV records in {ctx.osv_db}"
     if not ctx.live_osv:
         return [], "not checked: no --osv-db and OSV is not reachable offline"
     try:
@@ -207,7 +199,7 @@ def advisories(requirements: list[str], ctx: RunContext) -> tuple[list[osv.Advis
         return [], f"not checked: OSV unreachable ({exc}); pass --osv-db DIR"
 
 
-@flow(name="quarterly-review", task_runner=ThreadPoolTaskRunner(max_workers=4))
+@flow(name="quarterly-review", task_runner=ThreadPoolTaskRunner(max_workers=4))  # type: ignore[arg-type]
 def quarterly_review(
     paths: list[str] | None = None,
     config_path: str | None = None,
@@ -221,6 +213,7 @@ def quarterly_review(
     check_banner: bool = True,
     update_docs: bool = True,
     record_dir: str | None = None,
+    fail_on_incomplete: bool = False,
 ) -> dict[str, Any]:
     """Review every managed image; returns the report (its ``recommended`` says whether to migrate)."""
     log = get_run_logger()
@@ -280,9 +273,7 @@ def quarterly_review(
         for name, path, label, args, python, pin in targets
     ]
     requirements = (
-        sorted({str(settings.path(i.requirements)) for i in settings.images if i.requirements})
-        if not paths
-        else []
+        sorted({str(settings.path(i.requirements)) for i in settings.images if i.requirements}) if not paths else []
     )
     advisory_future = advisories.submit(requirements, ctx)
     images: list[dict[str, Any]] = []
@@ -317,11 +308,9 @@ def quarterly_review(
         image_adv = [a.__dict__ for a in found]
         if image_adv and image["plan"] and image["plan"]["kind"] == "cuda":
             image["recommended"] = True
-            image["reasons"].append(
-                f"{len(image_adv)} security advisories in the pinned requirements"
-            )
+            image["reasons"].append(f"{len(image_adv)} security advisories in the pinned requirements")
     today = datetime.now(UTC).date().isoformat()
-    report = {
+    report: dict[str, Any] = {
         "date": today,
         "sources": f"{description}; NVIDIA support: {from_where}; advisories: {advisory_source}",
         "fleet_min_driver": settings.fleet.min_driver,
@@ -348,9 +337,7 @@ def quarterly_review(
     if update_docs and doc.exists() and not paths:
         report["policy_doc_updated"] = update_policy_doc(doc, report, frame)
     if report["recommended"]:
-        targets_text = ", ".join(
-            f"{i['current']} -> {i['target']}" for i in images if i["recommended"] and i["target"]
-        )
+        targets_text = ", ".join(f"{i['current']} -> {i['target']}" for i in images if i["recommended"] and i["target"])
         emit_event(
             event=EVENT,
             resource={"prefect.resource.id": "baseimage.review", "date": today},
@@ -359,4 +346,7 @@ def quarterly_review(
         log.warning("migration recommended: %s", targets_text or "see the report")
     if isinstance(transport, RecordingTransport):
         report["snapshot"] = str(transport.save())
+    if fail_on_incomplete and not report["complete"]:
+        errors = "; ".join(e for i in images for e in i["errors"])
+        raise BaseImageError(f"the review could not complete (report {report['files']['json']}): {errors}")
     return report

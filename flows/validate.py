@@ -59,9 +59,7 @@ def _skipped(name: str, reason: str) -> State:
 
 
 @task(name="build-candidate")
-def build_candidate(
-    context: str, dockerfile: str, tag: str, run_label: str, buildargs: dict[str, str]
-) -> CheckResult:
+def build_candidate(context: str, dockerfile: str, tag: str, run_label: str, buildargs: dict[str, str]) -> CheckResult:
     log = get_run_logger()
     built = containers.build_image(
         _docker(),
@@ -161,9 +159,7 @@ def _containers(ids: list[str]) -> list[Any]:
 @task(name="service-health")
 def service_health(base_url: str, ids: list[str], deadline_s: float) -> CheckResult:
     body = wait_healthy(base_url, deadline_s, _containers(ids))
-    versions = {
-        k: body.get(k) for k in ("torch", "cuda", "cudnn", "cupy", "onnxruntime", "gpu_usable")
-    }
+    versions = {k: body.get(k) for k in ("torch", "cuda", "cudnn", "cupy", "onnxruntime", "gpu_usable")}
     return CheckResult("health", "passed", f"{base_url}/health ok: {versions}", body)
 
 
@@ -254,9 +250,7 @@ def validate(
         if (
             step(
                 "build",
-                build_candidate(
-                    context, dockerfile, tag, run_label, buildargs or {}, return_state=True
-                ),
+                build_candidate(context, dockerfile, tag, run_label, buildargs or {}, return_state=True),
             ).status
             == "passed"
         ):
@@ -267,9 +261,7 @@ def validate(
                 ids = started.result()
                 health = step(
                     "health",
-                    service_health(
-                        base_url, ids, settings.validation.health_timeout_s, return_state=True
-                    ),
+                    service_health(base_url, ids, settings.validation.health_timeout_s, return_state=True),
                 )
                 step("startup-logs", startup_logs(ids, return_state=True))
                 if health.status == "passed":
@@ -295,9 +287,7 @@ def validate(
                                 ),
                             )
                         else:
-                            checks.append(
-                                CheckResult("gpu-utilization", "skipped", f"{SKIPPED_NO_GPU}")
-                            )
+                            checks.append(CheckResult("gpu-utilization", "skipped", f"{SKIPPED_NO_GPU}"))
             else:
                 step("start-service", started)
     finally:
@@ -336,7 +326,5 @@ def _report(checks: list[CheckResult], tag: str, out_dir: Path, run_label: str) 
     tmp.replace(path)
     summary["report"] = str(path)
     if failed:
-        raise ValidationFailedError(
-            "validation failed: " + "; ".join(f"{c.name}: {c.message}" for c in failed)
-        )
+        raise ValidationFailedError("validation failed: " + "; ".join(f"{c.name}: {c.message}" for c in failed))
     return summary

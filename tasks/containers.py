@@ -69,9 +69,7 @@ def build_image(
     except BuildError:
         raise
     except Exception as exc:  # the daemon refused the build (bad context, API error)
-        raise BuildError(
-            f"docker build of {tag} from {context}/{dockerfile} failed: {exc}", list(tail)
-        ) from exc
+        raise BuildError(f"docker build of {tag} from {context}/{dockerfile} failed: {exc}", list(tail)) from exc
     if image_id is None:
         image_id = str(client.images.get(tag).id)
     return Built(image_id, tag, time.monotonic() - began, list(tail))
@@ -106,9 +104,7 @@ def run_container(
     if restart_retries:
         kwargs["restart_policy"] = {"Name": "on-failure", "MaximumRetryCount": restart_retries}
     if gpu:
-        kwargs["device_requests"] = [
-            docker.types.DeviceRequest(**{k.lower(): v for k, v in GPU_REQUEST.items()})
-        ]
+        kwargs["device_requests"] = [docker.types.DeviceRequest(**{k.lower(): v for k, v in GPU_REQUEST.items()})]
     try:
         return client.containers.run(image, **kwargs)
     except docker.errors.APIError as exc:
@@ -117,9 +113,7 @@ def run_container(
             # Docker creates the container before it fails to start it; leave nothing behind.
             for leftover in client.containers.list(all=True, filters={"name": name}):
                 leftover.remove(force=True)
-            raise GpuUnavailableError(
-                f"no NVIDIA container runtime on this Docker host: {text}"
-            ) from exc
+            raise GpuUnavailableError(f"no NVIDIA container runtime on this Docker host: {text}") from exc
         raise
 
 
@@ -140,9 +134,7 @@ def ensure_running(container: Any) -> None:
         code = state.get("ExitCode")
         what = f"restarted {restarts} times" if restarts else f"exited with code {code}"
         raise ContainerError(
-            f"container {container.name} {what} (crash loop)"
-            if restarts
-            else f"container {container.name} {what}",
+            f"container {container.name} {what} (crash loop)" if restarts else f"container {container.name} {what}",
             code,
             log_tail(container),
         )

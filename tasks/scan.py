@@ -166,7 +166,10 @@ def scan(
             if on_lookup:
                 on_lookup(ref, results[ref])
 
-        with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(unique)))) as pool:
+        # A thread per unique reference (capped): lookups wait on shared memo entries and the
+        # session's transport bounds the requests in flight, so its slots stay busy.
+        del concurrency
+        with ThreadPoolExecutor(max_workers=max(1, min(64, len(unique)))) as pool:
             list(pool.map(run, unique))
     skipped = Lookup("skipped", error="registry lookups are off")
     rows = []

@@ -45,9 +45,7 @@ def parse_nvidia_smi(text: str) -> GpuReport:
     """Driver, CUDA version and GPU names from ``nvidia-smi``'s default table."""
     header = _SMI_HEADER.search(text)
     if header is None:
-        raise ValueError(
-            f"nvidia-smi output has no 'Driver Version ... CUDA Version' line: {text[:200]!r}"
-        )
+        raise ValueError(f"nvidia-smi output has no 'Driver Version ... CUDA Version' line: {text[:200]!r}")
     gpus = [m[2].strip() for line in text.splitlines() if (m := _SMI_GPU.match(line))]
     return GpuReport(header[1], header[2], gpus)
 
@@ -77,9 +75,7 @@ def wait_healthy(
         except requests.RequestException as exc:
             last = f"{type(exc).__name__}: {exc}"
         if time.monotonic() >= deadline:
-            raise HealthCheckError(
-                f"{base_url}/health not healthy within {deadline_s:g} s; last answer: {last}"
-            )
+            raise HealthCheckError(f"{base_url}/health not healthy within {deadline_s:g} s; last answer: {last}")
         time.sleep(interval_s)
 
 
@@ -89,9 +85,7 @@ def run_training(
     """POST ``/train`` and wait for the job; returns the job body (state SUCCESS)."""
     response = requests.post(f"{base_url}/train", json={"steps": steps}, timeout=30)
     if response.status_code not in (200, 202):
-        raise TrainingJobError(
-            f"POST {base_url}/train: HTTP {response.status_code}: {response.text[:300]}"
-        )
+        raise TrainingJobError(f"POST {base_url}/train: HTTP {response.status_code}: {response.text[:300]}")
     job_id = str(response.json()["job_id"])
     deadline = time.monotonic() + timeout_s
     state = "PENDING"
@@ -103,9 +97,7 @@ def run_training(
         if state == "SUCCESS":
             return body
         if state == "FAILURE":
-            raise TrainingJobError(
-                f"training job {job_id} failed: {body.get('error', 'no error given')}"
-            )
+            raise TrainingJobError(f"training job {job_id} failed: {body.get('error', 'no error given')}")
         time.sleep(interval_s)
     raise TrainingJobError(f"training job {job_id} still {state} after {timeout_s:g} s")
 
@@ -152,8 +144,7 @@ def gpu_utilization(job: dict[str, Any], threshold_percent: float) -> CheckResul
     return CheckResult(
         "gpu-utilization",
         "passed" if ok else "failed",
-        f"peak {peak:.0f}% (mean {util.get('mean_percent') or 0:.0f}%) vs threshold "
-        f"{threshold_percent:g}%",
+        f"peak {peak:.0f}% (mean {util.get('mean_percent') or 0:.0f}%) vs threshold {threshold_percent:g}%",
         util,
     )
 

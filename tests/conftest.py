@@ -68,9 +68,7 @@ def _network_guard(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
 def _unavailable(what: str) -> None:
     message = f"{what} (docker tier)"
     if IN_CI:
-        pytest.fail(
-            f"{message}: in CI the docker tier must run; scripts/test starts dockerd", pytrace=False
-        )
+        pytest.fail(f"{message}: in CI the docker tier must run; scripts/test starts dockerd", pytrace=False)
     pytest.skip(message)
 
 
@@ -93,9 +91,7 @@ def docker_client() -> Iterator[Any]:
     client.close()
 
 
-def _registry(
-    tmp_path_factory: pytest.TempPathFactory, name: str, auth: tuple[str, str] | None
-) -> LocalRegistry:
+def _registry(tmp_path_factory: pytest.TempPathFactory, name: str, auth: tuple[str, str] | None) -> LocalRegistry:
     try:
         return LocalRegistry(tmp_path_factory.mktemp(name), auth=auth).start()
     except RuntimeError as exc:
@@ -144,6 +140,4 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not _docker_outcomes:
         return
     parts = ", ".join(f"{n} {k}" for k, n in sorted(_docker_outcomes.items()))
-    terminalreporter.write_line(
-        f"docker tier: {sum(_docker_outcomes.values())} tests ran ({parts})"
-    )
+    terminalreporter.write_line(f"docker tier: {sum(_docker_outcomes.values())} tests ran ({parts})")

@@ -84,15 +84,10 @@ def test_bad_mirror_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None
     with pytest.raises(SystemExit) as info:
         main(["scan", "--mirror", "docker.io"])
     assert info.value.code == 2
-    assert (
-        "'docker.io': expected REGISTRY=URL, e.g. docker.io=http://127.0.0.1:5000"
-        in capsys.readouterr().err
-    )
+    assert "'docker.io': expected REGISTRY=URL, e.g. docker.io=http://127.0.0.1:5000" in capsys.readouterr().err
 
 
-def test_bad_config_exits_2_with_the_reason(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_bad_config_exits_2_with_the_reason(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "policy.yaml"
     bad.write_text("images: []\nfleet: {min_driver: x}\n")
     assert main(["scan", "--config", str(bad)]) == 2
@@ -152,9 +147,7 @@ def test_scan_with_mirrors_reports_digests_and_eol(registry: LocalRegistry, seed
 
 
 @pytest.mark.docker
-def test_scan_of_given_paths_finds_the_eol_image(
-    tmp_path: Path, registry: LocalRegistry, seeded: Seeded
-) -> None:
+def test_scan_of_given_paths_finds_the_eol_image(tmp_path: Path, registry: LocalRegistry, seeded: Seeded) -> None:
     (tmp_path / "svc").mkdir()
     (tmp_path / "svc" / "Dockerfile").write_text(
         "ARG CUDA=12.1.0\nFROM nvidia/cuda:${CUDA}-runtime-ubuntu22.04 AS old\n"

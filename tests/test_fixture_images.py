@@ -35,9 +35,7 @@ def test_universe_covers_the_scheme() -> None:
     assert {i.tag for i in ngc_images()} >= {"24.10-py3", "25.04-py3", "25.04-py3-igpu"}
 
 
-@pytest.mark.skipif(
-    not NVIDIA_LISTS.exists(), reason="NVIDIA's tag lists live in ../shared, beside a checkout"
-)
+@pytest.mark.skipif(not NVIDIA_LISTS.exists(), reason="NVIDIA's tag lists live in ../shared, beside a checkout")
 def test_universe_tags_exist_in_nvidias_lists() -> None:
     """Every generated tag up to the lists' date (13.0.0, 2025-08) is one NVIDIA published."""
     real = set()
@@ -52,9 +50,7 @@ def test_universe_tags_exist_in_nvidias_lists() -> None:
         and c.version_str in RELEASES
         and c.os_label in ("ubuntu20.04", "ubuntu22.04", "ubuntu24.04", "ubi9")
     }
-    assert listed <= {i.tag for i in cuda_images()}, (
-        "every NVIDIA Ubuntu/UBI 9 tag of our releases is seeded"
-    )
+    assert listed <= {i.tag for i in cuda_images()}, "every NVIDIA Ubuntu/UBI 9 tag of our releases is seeded"
 
 
 @pytest.fixture
@@ -80,10 +76,7 @@ def test_eol_fixture_image_prints_the_real_deprecation_banner(run_image: Any) ->
     lines = log.splitlines()
     assert status == 0
     assert "== CUDA ==" in lines and "CUDA Version 12.1.0" in lines
-    assert (
-        "WARNING: The NVIDIA Driver was not detected.  GPU functionality will not be available."
-        in lines
-    )
+    assert "WARNING: The NVIDIA Driver was not detected.  GPU functionality will not be available." in lines
     start = lines.index(BANNER[0])
     assert lines[start : start + len(BANNER)] == BANNER
     assert lines[-1] == "ready"
@@ -103,7 +96,4 @@ def test_base_fixture_image_has_no_entrypoint(run_image: Any) -> None:
 
 
 def test_nvidia_lists_path_is_beside_the_checkout() -> None:
-    assert (
-        Path(__file__).resolve().parent.parent.parent / "shared/reference/nvidia-cuda"
-        == NVIDIA_LISTS
-    )
+    assert Path(__file__).resolve().parent.parent.parent / "shared/reference/nvidia-cuda" == NVIDIA_LISTS

@@ -48,9 +48,7 @@ def test_credentials_come_from_the_environment_only(tmp_path: Path) -> None:
     )
     settings = load_settings(write(tmp_path, text))
     assert settings.registry_credentials({}) == {}
-    assert settings.registry_credentials({"NGC_API_KEY": "k"}) == {
-        "nvcr.io": Credentials("$oauthtoken", "k")
-    }
+    assert settings.registry_credentials({"NGC_API_KEY": "k"}) == {"nvcr.io": Credentials("$oauthtoken", "k")}
 
 
 @pytest.mark.parametrize(

@@ -38,20 +38,14 @@ def test_parse_nvidia_smi() -> None:
 
 
 def test_parse_nvidia_smi_without_header() -> None:
-    with pytest.raises(
-        ValueError, match=r"nvidia-smi output has no 'Driver Version \.\.\. CUDA Version' line"
-    ):
-        parse_nvidia_smi(
-            "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver."
-        )
+    with pytest.raises(ValueError, match=r"nvidia-smi output has no 'Driver Version \.\.\. CUDA Version' line"):
+        parse_nvidia_smi("NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.")
 
 
 def test_banner_is_found_in_start_up_logs() -> None:
     log = "==========\n== CUDA ==\n==========\n\nCUDA Version 12.1.0\n"
     # The fixture's 90-deprecated-image.sh, as its echo lines print.
-    log += "\n".join(
-        line.split('"')[1] for line in DEPRECATED.splitlines() if line.strip().startswith('echo "')
-    )
+    log += "\n".join(line.split('"')[1] for line in DEPRECATED.splitlines() if line.strip().startswith('echo "'))
     assert find_deprecation_banner(log) == [
         "** DEPRECATION NOTICE! **",
         "THIS IMAGE IS DEPRECATED and is scheduled for DELETION.",
@@ -84,9 +78,7 @@ def test_banner_is_found_in_start_up_logs() -> None:
         ({}, 10, "failed", "no GPU utilisation samples from the worker: none reported"),
     ],
 )
-def test_gpu_utilization_rule(
-    util: dict[str, object], threshold: float, status: str, message: str
-) -> None:
+def test_gpu_utilization_rule(util: dict[str, object], threshold: float, status: str, message: str) -> None:
     result = gpu_utilization({"result": {"gpu_utilization": util}}, threshold)
     assert (result.status, result.message) == (status, message)
 

@@ -78,9 +78,7 @@ def create_app(settings: ServiceSettings | None = None, celery: Celery | None = 
         body = {"status": "ok" if broker else "degraded", "broker": broker, **versions}
         import json
 
-        return Response(
-            json.dumps(body), status_code=200 if broker else 503, media_type="application/json"
-        )
+        return Response(json.dumps(body), status_code=200 if broker else 503, media_type="application/json")
 
     @app.post("/train", status_code=202)
     def train(request: TrainRequest) -> dict[str, str]:

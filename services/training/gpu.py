@@ -54,9 +54,7 @@ class UtilizationSampler:
         self._thread.start()
         return self.samples
 
-    def __exit__(
-        self, *exc: tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
-    ) -> None:
+    def __exit__(self, *exc: tuple[type[BaseException] | None, BaseException | None, TracebackType | None]) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)

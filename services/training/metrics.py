@@ -36,9 +36,7 @@ class Metrics:
 
         class _Collector:
             def collect(self) -> Iterator[Any]:
-                tasks = CounterMetricFamily(
-                    "training_tasks", "Training jobs finished", labels=["outcome"]
-                )
+                tasks = CounterMetricFamily("training_tasks", "Training jobs finished", labels=["outcome"])
                 for outcome in ("success", "failure"):
                     tasks.add_metric([outcome], values.get(f"tasks:{outcome}", 0.0))
                 yield tasks
@@ -52,9 +50,7 @@ class Metrics:
                     ("gpu_util_peak", "Peak GPU utilisation % of the last job"),
                 ):
                     if key in values:
-                        yield GaugeMetricFamily(
-                            f"training_{key}_percent", help_text, value=values[key]
-                        )
+                        yield GaugeMetricFamily(f"training_{key}_percent", help_text, value=values[key])
 
         registry.register(_Collector())
         return generate_latest(registry)

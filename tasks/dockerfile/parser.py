@@ -151,11 +151,7 @@ class Dockerfile:
 
 def _tokens(text: str, start: int) -> list[tuple[str, int, int]]:
     """Whitespace-separated tokens of text[start:], quotes kept, with logical spans."""
-    return [
-        (m[0], m.start(), m.end())
-        for m in re.finditer(r"(?:\"[^\"]*\"|'[^']*'|\S)+", text)
-        if m.start() >= start
-    ]
+    return [(m[0], m.start(), m.end()) for m in re.finditer(r"(?:\"[^\"]*\"|'[^']*'|\S)+", text) if m.start() >= start]
 
 
 def _parse_arg(instr: Instruction, args: dict[str, ArgDefault]) -> None:
@@ -175,19 +171,13 @@ def _parse_arg(instr: Instruction, args: dict[str, ArgDefault]) -> None:
         value_end = value_start + len(value)
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
             value, value_start, value_end = value[1:-1], value_start + 1, value_end - 1
-        args[name] = ArgDefault(
-            name, value, instr.line, instr.physical_span(value_start, value_end)
-        )
+        args[name] = ArgDefault(name, value, instr.line, instr.physical_span(value_start, value_end))
 
 
-def parse_dockerfile(
-    text: str, path: str = "Dockerfile", build_args: Mapping[str, str] | None = None
-) -> Dockerfile:
+def parse_dockerfile(text: str, path: str = "Dockerfile", build_args: Mapping[str, str] | None = None) -> Dockerfile:
     """Parse Dockerfile `text` (as read, CRLF and all); `path` only labels the results."""
     lexed = lex(text)
-    result = Dockerfile(
-        path=path, text=text, escape=lexed.escape, build_args=dict(build_args or {})
-    )
+    result = Dockerfile(path=path, text=text, escape=lexed.escape, build_args=dict(build_args or {}))
     aliases: set[str] = set()
     seen_from = False
     for instr in lexed.instructions:
@@ -215,9 +205,7 @@ def _parse_from(df: Dockerfile, instr: Instruction, stage: int, aliases: set[str
     raw, start, end = tokens[0]
     rest = [t[0] for t in tokens[1:]]
     if rest and not (len(rest) == 2 and rest[0].lower() == "as"):
-        return replace(
-            base, raw=raw, skip_reason=f"unexpected text after the image: {' '.join(rest)!r}"
-        )
+        return replace(base, raw=raw, skip_reason=f"unexpected text after the image: {' '.join(rest)!r}")
     parts = template(raw, df.escape)
     variables = tuple(p.name for p in parts if isinstance(p, VarRef))
     base = replace(
@@ -234,14 +222,11 @@ def _parse_from(df: Dockerfile, instr: Instruction, stage: int, aliases: set[str
     if undeclared:
         return replace(
             base,
-            skip_reason=f"FROM uses ARG {undeclared[0]}, which is not declared "
-            "before the first FROM",
+            skip_reason=f"FROM uses ARG {undeclared[0]}, which is not declared before the first FROM",
         )
     image, missing = expand(parts, df.arg_values())
     if missing:
-        return replace(
-            base, skip_reason=f"FROM uses unset ARG {missing[0]} (no default, no --build-arg)"
-        )
+        return replace(base, skip_reason=f"FROM uses unset ARG {missing[0]} (no default, no --build-arg)")
     base = replace(base, image=image)
     if image.lower() == "scratch":
         return replace(base, skip_reason="scratch: no base image")
@@ -253,9 +238,7 @@ def _parse_from(df: Dockerfile, instr: Instruction, stage: int, aliases: set[str
         return replace(base, skip_reason=str(exc))
 
 
-def read_dockerfile(
-    path: Path, build_args: Mapping[str, str] | None = None, label: str | None = None
-) -> Dockerfile:
+def read_dockerfile(path: Path, build_args: Mapping[str, str] | None = None, label: str | None = None) -> Dockerfile:
     """Read and parse `path`; bytes are kept exactly (CRLF, non-UTF-8 bytes) for rewriting."""
     try:
         data = path.read_bytes()

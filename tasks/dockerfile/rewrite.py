@@ -28,9 +28,7 @@ def new_image_text(base: BaseImage, new: ImageReference) -> str:
     ``docker.io/nvidia/cuda:…`` keeps its registry.
     """
     if base.image is None or base.reference is None:
-        raise DockerfileError(
-            f"{base.location}: cannot rewrite a skipped FROM ({base.skip_reason})"
-        )
+        raise DockerfileError(f"{base.location}: cannot rewrite a skipped FROM ({base.skip_reason})")
     old = base.reference
     if (old.registry, old.repository) != (new.registry, new.repository):
         raise DockerfileError(
@@ -79,9 +77,7 @@ def rewrite_base(dockerfile: Dockerfile, base: BaseImage, new: ImageReference) -
     edits: list[tuple[int, int, str]] = []
     if not any(isinstance(p, VarRef) for p in parts):
         if base.raw_span is None:
-            raise DockerfileError(
-                f"{base.location}: the image reference is split across lines; edit it by hand"
-            )
+            raise DockerfileError(f"{base.location}: the image reference is split across lines; edit it by hand")
         edits.append((*base.raw_span, target))
     else:
         edits.extend(_arg_edits(dockerfile, base, parts, target))
@@ -114,8 +110,7 @@ def _arg_edits(
             )
         if arg.span is None:
             raise DockerfileError(
-                f"{dockerfile.path}:{arg.line}: ARG {name} has no default to rewrite "
-                "(or it is split across lines)"
+                f"{dockerfile.path}:{arg.line}: ARG {name} has no default to rewrite (or it is split across lines)"
             )
         edits.append((*arg.span, value))
     return edits
@@ -125,9 +120,7 @@ def _verify(dockerfile: Dockerfile, base: BaseImage, text: str, target: str) -> 
     """Re-parse the result: the FROM must now name `target` and nothing else may have moved."""
     after = parse_dockerfile(text, dockerfile.path, dockerfile.build_args)
     if len(after.bases) != len(dockerfile.bases) or after.bases[base.stage].image != target:
-        raise DockerfileError(
-            f"{base.location}: rewrite did not produce {target!r}; file left as is"
-        )
+        raise DockerfileError(f"{base.location}: rewrite did not produce {target!r}; file left as is")
     values = dict(dockerfile.arg_values())
     expand(template(base.raw, dockerfile.escape), values)  # the template itself still expands
     parse_reference(target)

@@ -19,9 +19,7 @@ _ALNUM = r"[a-z0-9]+"
 _SEPARATOR = r"(?:[._]|__|-+)"
 _PATH_COMPONENT = re.compile(rf"^{_ALNUM}(?:{_SEPARATOR}{_ALNUM})*$")
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_DOMAIN = re.compile(
-    rf"^(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?$"
-)
+_DOMAIN = re.compile(rf"^(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?$")
 _TAG = re.compile(r"^[\w][\w.-]{0,127}$")
 _DIGEST = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$")
 _SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -69,18 +67,14 @@ class ImageReference:
         return text
 
 
-_TAG_RULE = (
-    "a tag is 1-128 characters of letters, digits, '_', '.' and '-', not starting with '.' or '-'"
-)
+_TAG_RULE = "a tag is 1-128 characters of letters, digits, '_', '.' and '-', not starting with '.' or '-'"
 
 
 def parse_reference(text: str) -> ImageReference:
     """Parse `text` as an image reference or raise ImageReferenceError saying what is wrong."""
     original = text
     if not text or text != text.strip():
-        raise ImageReferenceError(
-            f"invalid image reference {original!r}: empty or surrounded by whitespace"
-        )
+        raise ImageReferenceError(f"invalid image reference {original!r}: empty or surrounded by whitespace")
     digest = None
     if "@" in text:
         text, digest = text.split("@", 1)
@@ -91,8 +85,7 @@ def parse_reference(text: str) -> ImageReference:
             )
         if digest.startswith("sha256:") and not _SHA256.match(digest):
             raise ImageReferenceError(
-                f"invalid image reference {original!r}: a sha256 digest has exactly 64 "
-                "lowercase hex digits"
+                f"invalid image reference {original!r}: a sha256 digest has exactly 64 lowercase hex digits"
             )
     tag = None
     last_slash = text.rfind("/")
@@ -105,21 +98,16 @@ def parse_reference(text: str) -> ImageReference:
         raise ImageReferenceError(f"invalid image reference {original!r}: repository name is empty")
     if len(text) > NAME_TOTAL_LENGTH_MAX:
         raise ImageReferenceError(
-            f"invalid image reference {original!r}: repository name is longer than "
-            f"{NAME_TOTAL_LENGTH_MAX} characters"
+            f"invalid image reference {original!r}: repository name is longer than {NAME_TOTAL_LENGTH_MAX} characters"
         )
     registry, path = _split_domain(text)
     if not _DOMAIN.match(registry):
-        raise ImageReferenceError(
-            f"invalid image reference {original!r}: {registry!r} is not a valid registry host"
-        )
+        raise ImageReferenceError(f"invalid image reference {original!r}: {registry!r} is not a valid registry host")
     for component in path.split("/"):
         if not component:
             raise ImageReferenceError(f"invalid image reference {original!r}: empty path component")
         if component.lower() != component:
-            raise ImageReferenceError(
-                f"invalid image reference {original!r}: repository name must be lowercase"
-            )
+            raise ImageReferenceError(f"invalid image reference {original!r}: repository name must be lowercase")
         if not _PATH_COMPONENT.match(component):
             raise ImageReferenceError(
                 f"invalid image reference {original!r}: path component {component!r} may only "
@@ -130,9 +118,7 @@ def parse_reference(text: str) -> ImageReference:
 
 def _split_domain(name: str) -> tuple[str, str]:
     first, sep, rest = name.partition("/")
-    is_domain = bool(sep) and (
-        "." in first or ":" in first or first == "localhost" or first.lower() != first
-    )
+    is_domain = bool(sep) and ("." in first or ":" in first or first == "localhost" or first.lower() != first)
     if not is_domain:
         registry, path = DOCKER_HUB, name
     else:

@@ -57,9 +57,7 @@ class CudaTag:
         flavor = match["flavor"]
         extra = match["extra"]
         if extra is not None and flavor == "base":
-            raise TagError(
-                f"{tag!r} is not a CUDA image tag: {extra} exists only for runtime/devel"
-            )
+            raise TagError(f"{tag!r} is not a CUDA image tag: {extra} exists only for runtime/devel")
         return cls((major, minor, patch), flavor, match["os"], match["os_version"], extra)  # type: ignore[arg-type]
 
     @classmethod
@@ -120,10 +118,7 @@ class NgcTag:
         """Parse `tag` or raise TagError naming the tag and the expected scheme."""
         match = _NGC_TAG.match(tag)
         if match is None:
-            raise TagError(
-                f"{tag!r} is not an NGC tag: expected 'YY.MM-py3' or 'YY.MM-py3-igpu', "
-                "e.g. '25.04-py3'"
-            )
+            raise TagError(f"{tag!r} is not an NGC tag: expected 'YY.MM-py3' or 'YY.MM-py3-igpu', e.g. '25.04-py3'")
         month = int(match["mm"])
         if not 1 <= month <= 12:
             raise TagError(f"{tag!r} is not an NGC tag: month {match['mm']} is not 01-12")

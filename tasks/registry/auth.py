@@ -78,15 +78,12 @@ class TokenCache:
                 return entry[0]
             query = {"scope": scope, **({"service": service} if service else {})}
             url = f"{realm}{'&' if '?' in realm else '?'}{urlencode(query)}"
-            response = transport.request(
-                "GET", url, auth=credentials.as_tuple() if credentials else None
-            )
+            response = transport.request("GET", url, auth=credentials.as_tuple() if credentials else None)
             self.fetched += 1
             if classify(response.status_code) is Outcome.AUTH:
                 who = "the configured credentials" if credentials else "anonymous access"
                 raise RegistryAuthError(
-                    f"token service {realm} refused {who} for {scope} "
-                    f"(HTTP {response.status_code})",
+                    f"token service {realm} refused {who} for {scope} (HTTP {response.status_code})",
                     url=realm,
                     status=response.status_code,
                 )

@@ -47,29 +47,19 @@ class RegistryClient:
         self.transport = transport
         self.tokens = tokens
         self._challenge = endpoint.challenge
-        self._use_basic = (
-            False  # learnt from the first Basic challenge, so later calls skip the 401
-        )
+        self._use_basic = False  # learnt from the first Basic challenge, so later calls skip the 401
 
     def _url(self, path: str) -> str:
         return self.endpoint.url.rstrip("/") + path
 
-    def _send(
-        self, method: str, url: str, repo: str, accept: str | None
-    ) -> requests.Response | None:
+    def _send(self, method: str, url: str, repo: str, accept: str | None) -> requests.Response | None:
         """One logical call: auth as challenged, 404 → None, other failures raise."""
         headers = {"Accept": accept} if accept else {}
         scope = f"repository:{repo}:pull"
         for _round in range(2):
-            basic = (
-                self.endpoint.credentials.as_tuple()
-                if self._use_basic and self.endpoint.credentials
-                else None
-            )
+            basic = self.endpoint.credentials.as_tuple() if self._use_basic and self.endpoint.credentials else None
             if self._challenge is not None and self._challenge.scheme == "bearer":
-                token = self.tokens.fetch(
-                    self.transport, self._challenge, scope, self.endpoint.credentials
-                )
+                token = self.tokens.fetch(self.transport, self._challenge, scope, self.endpoint.credentials)
                 headers["Authorization"] = f"Bearer {token}"
             response = self.transport.request(method, url, headers=headers, auth=basic)
             outcome = classify(response.status_code)
@@ -86,11 +76,7 @@ class RegistryClient:
                     self._use_basic = True
                     continue
             if outcome is Outcome.AUTH:
-                how = (
-                    "with the configured credentials"
-                    if self.endpoint.credentials
-                    else "anonymously"
-                )
+                how = "with the configured credentials" if self.endpoint.credentials else "anonymously"
                 raise RegistryAuthError(
                     f"{self.endpoint.name} refused {method} {url} {how} "
                     f"(HTTP {response.status_code}); set credentials for {self.endpoint.name} "
@@ -118,9 +104,7 @@ class RegistryClient:
             try:
                 page = json.loads(response.content).get("tags") or []
             except (ValueError, AttributeError) as exc:
-                raise RegistryProtocolError(
-                    f"{url}: tag list is not valid JSON ({exc})", url=url
-                ) from exc
+                raise RegistryProtocolError(f"{url}: tag list is not valid JSON ({exc})", url=url) from exc
             tags.extend(str(t) for t in page)
             match = _NEXT_LINK.search(response.headers.get("Link", ""))
             url = urljoin(url, match[1]) if match else None
@@ -136,9 +120,7 @@ class RegistryClient:
         served = response.headers.get("Docker-Content-Digest")
         expected = reference if reference.startswith("sha256:") else served
         if expected and expected.startswith("sha256:") and expected != manifest.digest:
-            raise RegistryProtocolError(
-                f"{url}: body digest {manifest.digest} does not match {expected}", url=url
-            )
+            raise RegistryProtocolError(f"{url}: body digest {manifest.digest} does not match {expected}", url=url)
         return manifest
 
     def head_manifest(self, repo: str, reference: str) -> str | None:
@@ -154,12 +136,7 @@ class RegistryClient:
         url = self._url(f"/v2/{repo}/blobs/{descriptor.digest}")
         response = self._send("GET", url, repo, None)
         if response is None:
-            raise RegistryError(
-                f"{url}: config blob is missing from the registry", url=url, status=404
-            )
-        if (
-            descriptor.digest.startswith("sha256:")
-            and sha256_digest(response.content) != descriptor.digest
-        ):
+            raise RegistryError(f"{url}: config blob is missing from the registry", url=url, status=404)
+        if descriptor.digest.startswith("sha256:") and sha256_digest(response.content) != descriptor.digest:
             raise RegistryProtocolError(f"{url}: config blob does not match its digest", url=url)
         return parse_config(response.content, descriptor.digest, url)

@@ -8,9 +8,7 @@ from tasks.registry.client import Endpoint
 NAME = "docker.io"
 API_URL = "https://registry-1.docker.io"
 # Anonymous pulls get a token from here; knowing it saves one 401 round trip per repository.
-CHALLENGE = Challenge(
-    "bearer", {"realm": "https://auth.docker.io/token", "service": "registry.docker.io"}
-)
+CHALLENGE = Challenge("bearer", {"realm": "https://auth.docker.io/token", "service": "registry.docker.io"})
 
 
 def endpoint(credentials: Credentials | None = None) -> Endpoint:

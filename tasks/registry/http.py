@@ -95,9 +95,7 @@ class HttpTransport:
         body: bytes | None,
     ) -> requests.Response:
         """One HTTP exchange; subclasses record or replay it (snapshots)."""
-        return self.session.request(
-            method, url, headers=headers, auth=auth, data=body, timeout=self.timeout
-        )
+        return self.session.request(method, url, headers=headers, auth=auth, data=body, timeout=self.timeout)
 
     def request(
         self,

@@ -109,9 +109,7 @@ def _descriptor(raw: Any, url: str) -> Descriptor:
     platform = raw.get("platform")
     parsed = None
     if isinstance(platform, dict) and platform.get("os") and platform.get("architecture"):
-        parsed = Platform(
-            str(platform["os"]), str(platform["architecture"]), platform.get("variant")
-        )
+        parsed = Platform(str(platform["os"]), str(platform["architecture"]), platform.get("variant"))
     return Descriptor(str(raw.get("mediaType", "")), raw["digest"], int(raw.get("size", 0)), parsed)
 
 

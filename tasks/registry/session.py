@@ -137,17 +137,13 @@ class RegistrySession:
     def manifest(self, registry: str, repository: str, reference: str) -> Manifest | None:
         return self._memo.get(
             ("manifest", registry, repository, reference),
-            lambda: self._guarded(
-                registry, lambda: self.client(registry).get_manifest(repository, reference)
-            ),
+            lambda: self._guarded(registry, lambda: self.client(registry).get_manifest(repository, reference)),
         )
 
     def config(self, registry: str, repository: str, descriptor: Descriptor) -> ImageConfig:
         return self._memo.get(
             ("config", registry, repository, descriptor.digest),
-            lambda: self._guarded(
-                registry, lambda: self.client(registry).get_config(repository, descriptor)
-            ),
+            lambda: self._guarded(registry, lambda: self.client(registry).get_config(repository, descriptor)),
         )
 
     def inspect(self, ref: ImageReference) -> ImageInfo | None:
@@ -159,16 +155,10 @@ class RegistrySession:
         platforms: tuple[Platform, ...] = ()
         if top.is_index:
             platforms = top.platforms
-            chosen = next(
-                (d for d in top.manifests if d.platform and d.platform.matches(self.platform)), None
-            )
-            manifest = (
-                self.manifest(ref.registry, ref.repository, chosen.digest) if chosen else None
-            )
+            chosen = next((d for d in top.manifests if d.platform and d.platform.matches(self.platform)), None)
+            manifest = self.manifest(ref.registry, ref.repository, chosen.digest) if chosen else None
             if chosen and manifest is None:
-                raise RegistryProtocolError(
-                    f"{ref}: index names {chosen.digest} for {self.platform}, which is missing"
-                )
+                raise RegistryProtocolError(f"{ref}: index names {chosen.digest} for {self.platform}, which is missing")
         config = None
         if manifest is not None and manifest.config is not None:
             config = self.config(ref.registry, ref.repository, manifest.config)

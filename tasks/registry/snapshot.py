@@ -51,8 +51,10 @@ def _redact_tokens(content: bytes) -> bytes:
 class RecordingTransport(HttpTransport):
     """Sends for real and writes each final exchange (auth tokens excluded) to `directory`."""
 
-    def __init__(self, directory: Path, note: str = "", **kwargs: Any) -> None:
+    def __init__(self, directory: Path, note: str = "", rewrite: dict[str, str] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        # Recording through a mirror: store under the canonical URL the live client would ask.
+        self.rewrite = dict(rewrite or {})
         self.directory = directory
         self.directory.mkdir(parents=True, exist_ok=True)
         self._entries: dict[str, dict[str, Any]] = {}
@@ -69,7 +71,7 @@ class RecordingTransport(HttpTransport):
     ) -> requests.Response:
         response = super().send(method, url, headers, auth, body)
         content = _redact_tokens(response.content)
-        key = _key(method, url, headers, body)
+        key = _key(method, self._canonical(url), headers, body)
         name = hashlib.sha256(key.encode()).hexdigest()[:24] + ".body"
         keep = {
             k: v
@@ -80,6 +82,28 @@ class RecordingTransport(HttpTransport):
             (self.directory / name).write_bytes(content)
             self._entries[key] = {"status": response.status_code, "headers": keep, "file": name}
         return response
+
+    def _canonical(self, url: str) -> str:
+        for prefix, canonical in self.rewrite.items():
+            if url.startswith(prefix):
+                return canonical + url[len(prefix) :]
+        return url
+
+    def add(
+        self,
+        method: str,
+        url: str,
+        status: int,
+        content: bytes,
+        headers: dict[str, str] | None = None,
+        accept: str = "",
+    ) -> None:
+        """Put a synthesized exchange into the snapshot (e.g. a token answer)."""
+        key = _key(method, url, {"Accept": accept} if accept else {}, None)
+        name = hashlib.sha256(key.encode()).hexdigest()[:24] + ".body"
+        with self._write_lock:
+            (self.directory / name).write_bytes(content)
+            self._entries[key] = {"status": status, "headers": dict(headers or {}), "file": name}
 
     def save(self) -> Path:
         path = self.directory / INDEX
@@ -103,9 +127,7 @@ class ReplayTransport(HttpTransport):
         try:
             data = json.loads(index.read_text())
         except (OSError, ValueError) as exc:
-            raise RegistryUnreachableError(
-                f"{index}: not a snapshot made by `baseimage snapshot` ({exc})"
-            ) from exc
+            raise RegistryUnreachableError(f"{index}: not a snapshot made by `baseimage snapshot` ({exc})") from exc
         self.directory = directory
         self.recorded = str(data.get("recorded", "unknown date"))
         self.note = str(data.get("note", ""))

@@ -52,16 +52,12 @@ class DriverCheck:
     reason: str
 
 
-def fleet_check(
-    cuda_version: str, fleet_min_driver: int, facts: Facts, require_cuda: str | None = None
-) -> DriverCheck:
+def fleet_check(cuda_version: str, fleet_min_driver: int, facts: Facts, require_cuda: str | None = None) -> DriverCheck:
     """Can every host with at least driver branch `fleet_min_driver` run `cuda_version`?"""
     major = int(cuda_version.split(".")[0])
     needed = facts.toolkit_min_driver.get(cuda_version)
     if needed and fleet_min_driver >= driver_key(needed)[0]:
-        return DriverCheck(
-            True, "native", needed, f"R{fleet_min_driver} >= {needed}, the toolkit's driver"
-        )
+        return DriverCheck(True, "native", needed, f"R{fleet_min_driver} >= {needed}, the toolkit's driver")
     floor = facts.mvc_floor.get(major)
     if floor and fleet_min_driver >= driver_key(floor)[0]:
         return DriverCheck(

@@ -138,12 +138,10 @@ def load_facts(data_dir: Path = DATA_DIR) -> Facts:
             mvc_floor={int(k): str(v) for k, v in drivers["minor_version_compatibility"].items()},
             cupy_packages={int(k): str(v) for k, v in cupy["packages"].items()},
             cupy_releases=tuple(
-                CupyRelease(str(r["version"]), tuple(_range(c) for c in r["cuda"]))
-                for r in cupy["releases"]
+                CupyRelease(str(r["version"]), tuple(_range(c) for c in r["cuda"])) for r in cupy["releases"]
             ),
             ort_releases=tuple(
-                (str(r["version"]), int(r["cuda"]), int(r["cudnn"]))
-                for r in files["onnxruntime"]["releases"]
+                (str(r["version"]), int(r["cuda"]), int(r["cudnn"])) for r in files["onnxruntime"]["releases"]
             ),
             torch_releases=tuple(
                 TorchRelease(

@@ -68,10 +68,7 @@ def affects(record: dict[str, Any], pin: Pin) -> tuple[bool, list[str]]:
     hit, fixed = False, []
     for affected in record.get("affected") or []:
         package = affected.get("package") or {}
-        if (
-            package.get("ecosystem") != "PyPI"
-            or package.get("name", "").lower().replace("_", "-") != pin.name
-        ):
+        if package.get("ecosystem") != "PyPI" or package.get("name", "").lower().replace("_", "-") != pin.name:
             continue
         if pin.public in (affected.get("versions") or []):
             hit = True
@@ -124,15 +121,11 @@ def offline_advisories(pins: list[Pin], directory: Path) -> list[Advisory]:
     return found
 
 
-def live_advisories(
-    pins: list[Pin], transport: HttpTransport, api: str = OSV_API
-) -> list[Advisory]:
+def live_advisories(pins: list[Pin], transport: HttpTransport, api: str = OSV_API) -> list[Advisory]:
     """``POST /v1/querybatch`` for every pin, then ``GET /v1/vulns/{id}`` once per advisory."""
     if not pins:
         return []
-    queries = [
-        {"package": {"name": p.name, "ecosystem": "PyPI"}, "version": p.public} for p in pins
-    ]
+    queries = [{"package": {"name": p.name, "ecosystem": "PyPI"}, "version": p.public} for p in pins]
     response = transport.request(
         "POST",
         f"{api}/querybatch",
@@ -140,9 +133,7 @@ def live_advisories(
         body=json.dumps({"queries": queries}).encode(),
     )
     if classify(response.status_code) is not Outcome.OK:
-        raise RegistryProtocolError(
-            f"POST {api}/querybatch: HTTP {response.status_code}", url=f"{api}/querybatch"
-        )
+        raise RegistryProtocolError(f"POST {api}/querybatch: HTTP {response.status_code}", url=f"{api}/querybatch")
     results = json.loads(response.content).get("results") or []
     found = []
     records: dict[str, dict[str, Any]] = {}
@@ -151,9 +142,7 @@ def live_advisories(
             vid = str(vuln["id"])
             if vid not in records:
                 detail = transport.request("GET", f"{api}/vulns/{vid}")
-                records[vid] = (
-                    json.loads(detail.content) if detail.status_code == 200 else {"id": vid}
-                )
+                records[vid] = json.loads(detail.content) if detail.status_code == 200 else {"id": vid}
             _, fixed = affects(records[vid], pin)
             found.append(_advisory(records[vid], pin, fixed))
     return found

@@ -57,9 +57,7 @@ class Candidate:
             "torchvision": self.torch.torchvision if self.torch else None,
             "cupy": f"{self.cupy_package}=={self.cupy_version}" if self.cupy_package else None,
             "onnxruntime_gpu": self.onnxruntime_gpu,
-            "ubuntu_end_of_support": self.ubuntu_end_of_support.isoformat()
-            if self.ubuntu_end_of_support
-            else None,
+            "ubuntu_end_of_support": self.ubuntu_end_of_support.isoformat() if self.ubuntu_end_of_support else None,
         }
 
 
@@ -97,9 +95,7 @@ def choose_torch(minor: tuple[int, int], lookup: TorchLookup, facts: Facts) -> T
         versions = lookup(variant)
         if versions:
             torch = str(versions[0])
-            return TorchChoice(
-                variant, torch, facts.torchvision_for(torch), exact=lower == minor[1]
-            )
+            return TorchChoice(variant, torch, facts.torchvision_for(torch), exact=lower == minor[1])
     return None
 
 
@@ -115,9 +111,7 @@ def candidates(
 ) -> list[Candidate]:
     """Every release on `current`'s track (current included), oldest first."""
     parsed = [t for t in (CudaTag.try_parse(x) for x in tags) if t is not None]
-    track = sorted(
-        {t.version: t for t in parsed if t.same_track(current)}.values(), key=lambda t: t.version
-    )
+    track = sorted({t.version: t for t in parsed if t.same_track(current)}.values(), key=lambda t: t.version)
     newest_patch: dict[tuple[int, int], tuple[int, int, int]] = {}
     for t in parsed:
         if newest_patch.get(t.minor, (0, 0, 0)) < t.version:
@@ -173,9 +167,7 @@ def plan_cuda(
 ) -> ImagePlan:
     """Pick the target among `rows`; say why for the choice and for every rejection that matters."""
     now = next(c for c in rows if c.tag.version == current.version)
-    plan = ImagePlan(
-        image, dockerfile, "cuda", current_ref, now.support.status, matrix=[c.row() for c in rows]
-    )
+    plan = ImagePlan(image, dockerfile, "cuda", current_ref, now.support.status, matrix=[c.row() for c in rows])
     plan.reasons.extend(now.support.reasons)
     plan.recommended = not now.support.supported
 
@@ -201,8 +193,7 @@ def plan_cuda(
         ):
             pool = others
             plan.reasons.append(
-                f"every CUDA {current.version[0]}.x release on this track is unsupported: "
-                "crossing the major"
+                f"every CUDA {current.version[0]}.x release on this track is unsupported: crossing the major"
             )
     rejected_newer = [c for c in rows if c.tag.version > current.version and c not in pool]
     for c in rejected_newer[-3:]:
@@ -231,18 +222,12 @@ def plan_cuda(
     plan.cupy_package, plan.cupy_version = best.cupy_package, best.cupy_version
     plan.onnxruntime_gpu = best.onnxruntime_gpu
     plan.reasons.append(
-        f"target {best.tag.version_str}: newest supported release on the track that the "
-        f"fleet runs ({best.driver.how})"
+        f"target {best.tag.version_str}: newest supported release on the track that the fleet runs ({best.driver.how})"
     )
     if best.torch:
-        exact = (
-            ""
-            if best.torch.exact
-            else f" (nearest lower variant: no wheels for {variant_for(best.tag.minor)})"
-        )
+        exact = "" if best.torch.exact else f" (nearest lower variant: no wheels for {variant_for(best.tag.minor)})"
         plan.reasons.append(
-            f"torch {best.torch.torch} + torchvision {best.torch.torchvision} from "
-            f"{best.torch.variant}{exact}"
+            f"torch {best.torch.torch} + torchvision {best.torch.torchvision} from {best.torch.variant}{exact}"
         )
     if not plan.recommended:
         plan.reasons.append("current release is still supported: the update is optional")
@@ -258,9 +243,7 @@ def plan_ngc(
     env: dict[str, str] | None,
 ) -> ImagePlan:
     """NGC images: the newest release on the same track (py3 / igpu); never deprecated by policy."""
-    parsed = [
-        t for t in (NgcTag.try_parse(x) for x in tags) if t is not None and t.same_track(current)
-    ]
+    parsed = [t for t in (NgcTag.try_parse(x) for x in tags) if t is not None and t.same_track(current)]
     present = str(current) in tags
     plan = ImagePlan(image, dockerfile, "ngc", current_ref, "supported" if present else "deleted")
     if not present:
@@ -273,7 +256,5 @@ def plan_ngc(
     else:
         plan.reasons.append(f"{current.release} is the newest NGC release on its track")
     if env:
-        plan.reasons.append(
-            f"current contents: CUDA {env.get('CUDA_VERSION')}, PyTorch {env.get('PYTORCH_VERSION')}"
-        )
+        plan.reasons.append(f"current contents: CUDA {env.get('CUDA_VERSION')}, PyTorch {env.get('PYTORCH_VERSION')}")
     return plan

@@ -93,9 +93,7 @@ def parse_page(body: bytes, content_type: str, page_url: str) -> list[Wheel]:
         try:
             files = json.loads(body)["files"]
         except (ValueError, KeyError, TypeError) as exc:
-            raise RegistryProtocolError(
-                f"{page_url}: not a PEP 691 project page ({exc})", url=page_url
-            ) from exc
+            raise RegistryProtocolError(f"{page_url}: not a PEP 691 project page ({exc})", url=page_url) from exc
         for item in files:
             wheel = parse_filename(str(item["filename"]), urljoin(page_url, str(item["url"])))
             if wheel:
@@ -134,9 +132,7 @@ class PyTorchIndex:
             elif outcome is not Outcome.OK:
                 raise RegistryProtocolError(f"GET {url}: HTTP {response.status_code}", url=url)
             else:
-                self._pages[url] = parse_page(
-                    response.content, response.headers.get("Content-Type", "text/html"), url
-                )
+                self._pages[url] = parse_page(response.content, response.headers.get("Content-Type", "text/html"), url)
         return self._pages[url]
 
     def versions(self, variant: str, package: str, python: str) -> list[Version]:

@@ -32,9 +32,7 @@ class ReviewSources:
     unsupported_from: str
 
 
-def unsupported_releases(
-    facts: Facts, transport: HttpTransport | None
-) -> tuple[dict[str, str], str]:
+def unsupported_releases(facts: Facts, transport: HttpTransport | None) -> tuple[dict[str, str], str]:
     """NVIDIA's unsupported list: live from its manifest, else the bundled table (said so)."""
     if transport is not None:
         response = transport.request("GET", facts.support_live_url)
@@ -79,9 +77,7 @@ class ImageReview:
             "banner_note": self.banner_note,
             "target": plan["target"] if plan else None,
             "action": plan["action"] if plan else "error",
-            "recommended": bool(plan and plan["recommended"])
-            or bool(self.advisories)
-            or bool(self.deprecation_banner),
+            "recommended": bool(plan and plan["recommended"]) or bool(self.advisories) or bool(self.deprecation_banner),
             "reasons": reasons,
             "plan": plan,
             "registry": self.info,
@@ -140,11 +136,7 @@ def review_base(
         if cuda is not None:
 
             def torch_for(variant: str) -> list[Version] | None:
-                return (
-                    index.versions(variant, "torch", python)
-                    if index.wheels(variant, "torch")
-                    else None
-                )
+                return index.versions(variant, "torch", python) if index.wheels(variant, "torch") else None
 
             rows = candidates(
                 cuda,

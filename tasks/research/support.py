@@ -21,13 +21,9 @@ def parse_unsupported(manifest: str, url: str = "manifests/cuda.yaml") -> dict[s
     lines = manifest.splitlines()
     try:
         start = next(i for i, line in enumerate(lines) if line.startswith("unsupported:"))
-        label = next(
-            i for i in range(start + 1, len(lines)) if lines[i].strip().startswith("release_label:")
-        )
+        label = next(i for i in range(start + 1, len(lines)) if lines[i].strip().startswith("release_label:"))
     except StopIteration as exc:
-        raise RegistryProtocolError(
-            f"{url}: no 'unsupported: release_label:' list", url=url
-        ) from exc
+        raise RegistryProtocolError(f"{url}: no 'unsupported: release_label:' list", url=url) from exc
     found: dict[str, str] = {}
     for line in lines[label + 1 :]:
         if not line.strip():
@@ -80,9 +76,7 @@ def support_state(
     if deletion is None and entry and entry.marked_eol:
         deletion = add_months(entry.marked_eol, facts.deletion_after_months)
     if not tag_present:
-        return SupportState(
-            version, "deleted", ("tag is gone from the registry", *reasons), deletion
-        )
+        return SupportState(version, "deleted", ("tag is gone from the registry", *reasons), deletion)
     if reasons:
         return SupportState(version, "eol", tuple(reasons), deletion)
     return SupportState(version, "supported", ())

@@ -105,8 +105,7 @@ def _cupy_images(cp: Any, seed: int, start: int, count: int, size: int, classes:
     kernel = _kernel_cache.get("images")
     if kernel is None:
         kernel = _kernel_cache["images"] = cp.ElementwiseKernel(
-            "uint64 start, uint64 base1, uint64 base2, int32 size, int32 classes, "
-            "float32 angle_step, float32 two_pi",
+            "uint64 start, uint64 base1, uint64 base2, int32 size, int32 classes, float32 angle_step, float32 two_pi",
             "float32 out",
             _FUSED,
             "baseimage_synthetic_images",
@@ -126,9 +125,7 @@ def _cupy_images(cp: Any, seed: int, start: int, count: int, size: int, classes:
     return out
 
 
-def generate(
-    xp: Any, seed: int, start: int, count: int, size: int = 32, classes: int = 10
-) -> Batch:
+def generate(xp: Any, seed: int, start: int, count: int, size: int = 32, classes: int = 10) -> Batch:
     """Samples start..start+count of the dataset for `seed` (disjoint ranges never overlap)."""
     _sync(xp)
     began = time.perf_counter()

@@ -63,6 +63,4 @@ def detect() -> DeviceInfo:
         providers = list(onnxruntime.get_available_providers())
     except Exception as exc:
         problems.append(f"ONNX Runtime unusable: {exc}")
-    return DeviceInfo(
-        torch_cuda, cupy_ok, providers, name, capability, torch.version.cuda, problems
-    )
+    return DeviceInfo(torch_cuda, cupy_ok, providers, name, capability, torch.version.cuda, problems)

@@ -59,9 +59,7 @@ def run(config: WorkloadConfig) -> dict[str, Any]:
 
     xp, backend_name = data.backend(use_gpu and info.cupy)
     data.generate(xp, config.seed, 0, 8, config.image_size, config.classes)  # warm-up (kernel JIT)
-    train_set = data.generate(
-        xp, config.seed, 0, config.train_samples, config.image_size, config.classes
-    )
+    train_set = data.generate(xp, config.seed, 0, config.train_samples, config.image_size, config.classes)
     test_set = data.generate(
         xp,
         config.seed,

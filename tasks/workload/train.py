@@ -26,11 +26,7 @@ def to_torch(array: Any, device: str) -> Any:
     """Zero-copy from CuPy (DLPack) or NumPy into a torch tensor on `device`."""
     import torch
 
-    if (
-        hasattr(array, "__dlpack__")
-        and device == "cuda"
-        and not hasattr(array, "__array_interface__")
-    ):
+    if hasattr(array, "__dlpack__") and device == "cuda" and not hasattr(array, "__array_interface__"):
         return torch.utils.dlpack.from_dlpack(array)
     return torch.from_numpy(array).to(device)
 

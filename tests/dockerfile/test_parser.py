@@ -27,20 +27,12 @@ EXPECTED = {
         (1, None, "tools", "$BUILDPLATFORM", None),  # golang:1.22 resolves; platform kept as text
         (2, "nvcr.io/nvidia/pytorch:25.04-py3", None, "linux/amd64", None),
     ],
-    "digest.Dockerfile": [
-        (1, f"nvidia/cuda:12.6.3-runtime-ubuntu22.04@{DIGEST}", None, None, None)
-    ],
+    "digest.Dockerfile": [(1, f"nvidia/cuda:12.6.3-runtime-ubuntu22.04@{DIGEST}", None, None, None)],
     "scratch.Dockerfile": [(1, "scratch", None, None, "scratch: no base image")],
-    "escape_backtick.Dockerfile": [
-        (3, "nvidia/cuda:12.6.0-runtime-ubuntu22.04", "base", None, None)
-    ],
-    "continuation.Dockerfile": [
-        (1, "nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04", "base", None, None)
-    ],
+    "escape_backtick.Dockerfile": [(3, "nvidia/cuda:12.6.0-runtime-ubuntu22.04", "base", None, None)],
+    "continuation.Dockerfile": [(1, "nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04", "base", None, None)],
     "crlf.Dockerfile": [(2, "nvidia/cuda:12.6.0-runtime-ubuntu22.04", None, None, None)],
-    "unset_arg.Dockerfile": [
-        (2, None, None, None, "FROM uses unset ARG CUDA (no default, no --build-arg)")
-    ],
+    "unset_arg.Dockerfile": [(2, None, None, None, "FROM uses unset ARG CUDA (no default, no --build-arg)")],
     "undeclared_arg.Dockerfile": [
         (1, None, None, None, "FROM uses ARG IMAGE, which is not declared before the first FROM")
     ],
@@ -50,13 +42,10 @@ EXPECTED = {
             "NVIDIA/CUDA:12.6.0-runtime-ubuntu22.04",
             None,
             None,
-            "invalid image reference 'NVIDIA/CUDA:12.6.0-runtime-ubuntu22.04': "
-            "repository name must be lowercase",
+            "invalid image reference 'NVIDIA/CUDA:12.6.0-runtime-ubuntu22.04': repository name must be lowercase",
         ),
     ],
-    "registry_port.Dockerfile": [
-        (1, "127.0.0.1:5000/nvidia/cuda:12.8.1-cudnn-devel-ubuntu24.04", None, None, None)
-    ],
+    "registry_port.Dockerfile": [(1, "127.0.0.1:5000/nvidia/cuda:12.8.1-cudnn-devel-ubuntu24.04", None, None, None)],
     "heredoc.Dockerfile": [
         (1, "nvidia/cuda:12.6.3-base-ubuntu24.04", None, None, None),
         (7, "nvidia/cuda:12.6.3-runtime-ubuntu24.04", None, None, None),
@@ -110,17 +99,11 @@ def test_reference_fields_are_parsed() -> None:
         "12.8.1-cudnn-devel-ubuntu24.04",
     )
     pinned = read_dockerfile(FIXTURES / "digest.Dockerfile").bases[0].reference
-    assert (
-        pinned is not None
-        and pinned.digest == DIGEST
-        and pinned.tag == "12.6.3-runtime-ubuntu22.04"
-    )
+    assert pinned is not None and pinned.digest == DIGEST and pinned.tag == "12.6.3-runtime-ubuntu22.04"
 
 
 def test_build_arg_overrides_declared_arg_only() -> None:
-    parsed = read_dockerfile(
-        FIXTURES / "build_arg.Dockerfile", {"CUDA_VERSION": "12.6.3", "OTHER": "x"}
-    )
+    parsed = read_dockerfile(FIXTURES / "build_arg.Dockerfile", {"CUDA_VERSION": "12.6.3", "OTHER": "x"})
     assert parsed.bases[0].image == "nvidia/cuda:12.6.3-runtime-ubuntu22.04"
     assert parsed.bases[0].variables == ("CUDA_VERSION",)
 
@@ -152,8 +135,7 @@ def test_escape_directive_is_read() -> None:
         (
             "FROM nvidia/cuda:%s\n" % ("x" * 129),
             "invalid image reference 'nvidia/cuda:%s': a tag is "
-            "1-128 characters of letters, digits, '_', '.' and '-', not starting with '.' or '-'"
-            % ("x" * 129),
+            "1-128 characters of letters, digits, '_', '.' and '-', not starting with '.' or '-'" % ("x" * 129),
         ),
     ],
 )
@@ -176,7 +158,5 @@ def test_odd_input_never_crashes() -> None:
 
 
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(
-        DockerfileError, match=r"nope/Dockerfile: cannot read Dockerfile: No such file"
-    ):
+    with pytest.raises(DockerfileError, match=r"nope/Dockerfile: cannot read Dockerfile: No such file"):
         read_dockerfile(tmp_path / "nope" / "Dockerfile")

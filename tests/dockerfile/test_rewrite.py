@@ -142,9 +142,7 @@ def test_rewrite_changes_only_the_reference(
 
 def test_arg_template_with_two_variables_changes_only_the_one_that_differs() -> None:
     parsed = read_dockerfile(FIXTURES / "arg_tag.Dockerfile")
-    after = rewrite_base(
-        parsed, parsed.bases[0], parse_reference("nvidia/cuda:12.6.3-runtime-ubuntu24.04")
-    )
+    after = rewrite_base(parsed, parsed.bases[0], parse_reference("nvidia/cuda:12.6.3-runtime-ubuntu24.04"))
     assert changed_lines(parsed.text, after) == [
         ("ARG CUDA_VERSION=12.6.0\n", "ARG CUDA_VERSION=12.6.3\n"),
         ("ARG UBUNTU=22.04\n", "ARG UBUNTU=24.04\n"),
@@ -190,9 +188,7 @@ def test_arg_template_with_two_variables_changes_only_the_one_that_differs() -> 
         ),
     ],
 )
-def test_rewrite_refusals_are_clear(
-    name: str, build_args: dict[str, str], new: str, message: str
-) -> None:
+def test_rewrite_refusals_are_clear(name: str, build_args: dict[str, str], new: str, message: str) -> None:
     parsed = read_dockerfile(FIXTURES / name, build_args, label=name)
     with pytest.raises(DockerfileError) as info:
         rewrite_base(parsed, parsed.bases[0], parse_reference(new))
@@ -201,13 +197,9 @@ def test_rewrite_refusals_are_clear(
 
 def test_non_utf8_bytes_survive_a_rewrite(tmp_path: Path) -> None:
     path = tmp_path / "Dockerfile"
-    path.write_bytes(
-        b"# caf\xe9 latin-1 comment\r\nFROM nvidia/cuda:12.6.0-runtime-ubuntu22.04\r\n"
-    )
+    path.write_bytes(b"# caf\xe9 latin-1 comment\r\nFROM nvidia/cuda:12.6.0-runtime-ubuntu22.04\r\n")
     parsed = read_dockerfile(path)
-    after = rewrite_base(
-        parsed, parsed.bases[0], parse_reference("nvidia/cuda:12.6.3-runtime-ubuntu22.04")
-    )
+    after = rewrite_base(parsed, parsed.bases[0], parse_reference("nvidia/cuda:12.6.3-runtime-ubuntu22.04"))
     assert after.encode("utf-8", "surrogateescape") == (
         b"# caf\xe9 latin-1 comment\r\nFROM nvidia/cuda:12.6.3-runtime-ubuntu22.04\r\n"
     )
@@ -215,9 +207,7 @@ def test_non_utf8_bytes_survive_a_rewrite(tmp_path: Path) -> None:
 
 def test_unified_diff_is_one_line() -> None:
     parsed = read_dockerfile(FIXTURES / "multistage.Dockerfile")
-    after = rewrite_base(
-        parsed, parsed.bases[0], parse_reference("nvidia/cuda:12.6.3-devel-ubuntu22.04")
-    )
+    after = rewrite_base(parsed, parsed.bases[0], parse_reference("nvidia/cuda:12.6.3-devel-ubuntu22.04"))
     diff = [
         line
         for line in difflib.unified_diff(parsed.text.splitlines(), after.splitlines(), lineterm="")

@@ -23,9 +23,7 @@ def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
     storage = tmp_path_factory.mktemp("prefect-results")
     with (
-        temporary_settings(
-            {PREFECT_RESULTS_LOCAL_STORAGE_PATH: storage, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
-        ),
+        temporary_settings({PREFECT_RESULTS_LOCAL_STORAGE_PATH: storage, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
         prefect_test_harness(server_startup_timeout=90),
     ):
         yield

@@ -37,22 +37,54 @@ def repo(tmp_path: Path) -> Path:
     legacy.mkdir()
     (legacy / "Dockerfile").write_text("FROM nvidia/cuda:12.1.0-runtime-ubuntu22.04\nRUN echo legacy\n")
     config = root / "config" / "policy.yaml"
-    config.write_text(config.read_text().replace("images:\n", "images:\n  - name: legacy\n    dockerfile: dockerfiles/legacy/Dockerfile\n    track: cuda\n", 1))
+    config.write_text(
+        config.read_text().replace(
+            "images:\n",
+            "images:\n  - name: legacy\n    dockerfile: dockerfiles/legacy/Dockerfile\n    track: cuda\n",
+            1,
+        )
+    )
     return root
 
 
-def review(capsys: pytest.CaptureFixture[str], repo: Path, registry: LocalRegistry, index: StaticIndex,
-           *extra: str) -> tuple[int, dict[str, Any]]:
-    code = main(["review", "--config", str(repo / "config" / "policy.yaml"), "--mirror", f"docker.io={registry.url}",
-                 "--mirror", f"nvcr.io={registry.url}", "--pytorch-index", index.url, "--osv-db", str(OSV),
-                 "--out", str(repo / "reports"), "--json", *extra])
+def review(
+    capsys: pytest.CaptureFixture[str],
+    repo: Path,
+    registry: LocalRegistry,
+    index: StaticIndex,
+    *extra: str,
+) -> tuple[int, dict[str, Any]]:
+    code = main(
+        [
+            "review",
+            "--config",
+            str(repo / "config" / "policy.yaml"),
+            "--mirror",
+            f"docker.io={registry.url}",
+            "--mirror",
+            f"nvcr.io={registry.url}",
+            "--pytorch-index",
+            index.url,
+            "--osv-db",
+            str(OSV),
+            "--out",
+            str(repo / "reports"),
+            "--json",
+            *extra,
+        ]
+    )
     out = capsys.readouterr().out
     return code, json.loads(out)
 
 
 def test_review_finds_deprecation_supersession_target_and_advisories(
-        prefect_harness: None, docker_client: Any, registry: LocalRegistry, index: StaticIndex, repo: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    prefect_harness: None,
+    docker_client: Any,
+    registry: LocalRegistry,
+    index: StaticIndex,
+    repo: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     code, report = review(capsys, repo, registry, index)
     assert code == 10, report
     images = {i["image"]: i for i in report["images"]}
@@ -60,8 +92,10 @@ def test_review_finds_deprecation_supersession_target_and_advisories(
     assert legacy["status"] == "eol" and legacy["eol"] is True
     assert any("NVIDIA_CUDA_END_OF_LIFE" in r for r in legacy["reasons"])
     assert legacy["deprecation_banner"] == [
-        "** DEPRECATION NOTICE! **", "THIS IMAGE IS DEPRECATED and is scheduled for DELETION.",
-        "https://gitlab.com/nvidia/container-images/cuda/blob/master/doc/support-policy.md"]
+        "** DEPRECATION NOTICE! **",
+        "THIS IMAGE IS DEPRECATED and is scheduled for DELETION.",
+        "https://gitlab.com/nvidia/container-images/cuda/blob/master/doc/support-policy.md",
+    ]
     training = images["training"]
     assert training["status"] == "eol" and training["recommended"]
     assert any("newer patch 12.6.3 of the same minor exists" in r for r in training["reasons"])
@@ -75,12 +109,21 @@ def test_review_finds_deprecation_supersession_target_and_advisories(
     assert ngc["target"] == "nvcr.io/nvidia/pytorch:26.10-py3" and ngc["status"] == "supported"
     rows = {(r["image"], r["cuda"]): r for r in report["matrix"]}
     # the CUDA minor's own variant first (cu129 exists only for torch 2.8), else the nearest lower
-    assert (rows[("training", "12.9.1")]["torch"], rows[("training", "12.9.1")]["torch_variant"],
-            rows[("training", "12.9.1")]["torchvision"]) == ("2.8.0", "cu129", "0.23.0")
-    assert (rows[("training", "12.5.1")]["torch"], rows[("training", "12.5.1")]["torch_variant"]) == ("2.6.0", "cu124")
+    assert (
+        rows[("training", "12.9.1")]["torch"],
+        rows[("training", "12.9.1")]["torch_variant"],
+        rows[("training", "12.9.1")]["torchvision"],
+    ) == ("2.8.0", "cu129", "0.23.0")
+    assert (
+        rows[("training", "12.5.1")]["torch"],
+        rows[("training", "12.5.1")]["torch_variant"],
+    ) == ("2.6.0", "cu124")
     assert rows[("training", "12.6.3")]["torch"] == "2.13.0" and rows[("training", "12.6.3")]["torchvision"] == "0.28.0"
     assert rows[("training", "13.1.0")]["fleet_ok"] is False
-    assert rows[("training", "12.9.1")]["fleet_ok"] is True and rows[("training", "12.9.1")]["cupy"] == "cupy-cuda12x==14.2.0"
+    assert (
+        rows[("training", "12.9.1")]["fleet_ok"] is True
+        and rows[("training", "12.9.1")]["cupy"] == "cupy-cuda12x==14.2.0"
+    )
     assert rows[("training", "12.6.0")]["estimated_deletion"] == "2025-03-05"
     assert [a["id"] for a in report["advisories"]] == ["GHSA-53q9-r3pm-6pq6"]
     assert report["advisories"][0]["version"] == "2.5.1+cu126" and report["advisories"][0]["fixed"] == ["2.6.0"]
@@ -93,10 +136,82 @@ def test_review_finds_deprecation_supersession_target_and_advisories(
 
 
 def test_fleet_driver_580_allows_nothing_more_without_major_policy(
-        prefect_harness: None, registry: LocalRegistry, index: StaticIndex, repo: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    prefect_harness: None,
+    registry: LocalRegistry,
+    index: StaticIndex,
+    repo: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     _, report = review(capsys, repo, registry, index, "--fleet-min-driver", "580", "--no-banner")
     training = {i["image"]: i for i in report["images"]}["training"]
     assert training["target"] == "nvidia/cuda:12.9.1-runtime-ubuntu22.04"
     rows = {(r["image"], r["cuda"]): r for r in report["matrix"]}
     assert rows[("training", "13.0.2")]["fleet_ok"] is True
+
+
+def test_snapshot_then_offline_review_gives_the_same_answer(
+    prefect_harness: None,
+    registry: LocalRegistry,
+    index: StaticIndex,
+    repo: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = str(repo / "config" / "policy.yaml")
+    mirrors = ["--mirror", f"docker.io={registry.url}", "--mirror", f"nvcr.io={registry.url}"]
+    assert (
+        main(
+            [
+                "snapshot",
+                str(tmp_path / "snap"),
+                "--config",
+                config,
+                *mirrors,
+                "--pytorch-index",
+                index.url,
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    live = main(
+        [
+            "review",
+            "--config",
+            config,
+            *mirrors,
+            "--pytorch-index",
+            index.url,
+            "--no-banner",
+            "--no-docs",
+            "--out",
+            str(tmp_path / "live"),
+            "--json",
+        ]
+    )
+    live_report = json.loads(capsys.readouterr().out)
+    requests_before = len(index.requests)
+    offline = main(
+        [
+            "review",
+            "--config",
+            config,
+            *mirrors,
+            "--pytorch-index",
+            index.url,
+            "--no-banner",
+            "--no-docs",
+            "--offline",
+            str(tmp_path / "snap"),
+            "--out",
+            str(tmp_path / "offline"),
+            "--json",
+        ]
+    )
+    offline_report = json.loads(capsys.readouterr().out)
+    assert live == offline == 10
+    assert len(index.requests) == requests_before, "the offline review sends nothing to the index"
+    strip = lambda r: [(i["image"], i["status"], i["target"]) for i in r["images"]]  # noqa: E731
+    assert strip(offline_report) == strip(live_report)
+    assert offline_report["matrix"] == live_report["matrix"]
+    assert offline_report["sources"].startswith(f"offline snapshot {tmp_path / 'snap'} (recorded ")

@@ -39,9 +39,7 @@ def candidate(tmp_path: Path, model_onnx: Path) -> Path:
     return write_context(tmp_path / "ctx", model_onnx)
 
 
-def config(
-    tmp_path: Path, port: int, *, require_gpu: bool = False, health_timeout: float = 20
-) -> Path:
+def config(tmp_path: Path, port: int, *, require_gpu: bool = False, health_timeout: float = 20) -> Path:
     path = tmp_path / "policy.yaml"
     path.write_text(f"""
 images:
@@ -137,9 +135,7 @@ def test_require_gpu_turns_the_skip_into_a_failure(
     assert state.is_failed()
     assert statuses(checks)["gpu-detect"] == "failed"
     message = {c["name"]: c["message"] for c in checks}["gpu-detect"]
-    assert message.startswith(
-        "GpuUnavailableError: policy require_gpu is true and no NVIDIA container runtime"
-    )
+    assert message.startswith("GpuUnavailableError: policy require_gpu is true and no NVIDIA container runtime")
     assert_torn_down(docker_client)
 
 
@@ -181,9 +177,7 @@ def test_injected_failures_give_a_failed_check(
     failed: str,
     message: str,
 ) -> None:
-    state, checks = run_validate(
-        candidate, registry, tmp_path, mode=mode, dockerfile=dockerfile, health_timeout=4
-    )
+    state, checks = run_validate(candidate, registry, tmp_path, mode=mode, dockerfile=dockerfile, health_timeout=4)
     assert state.is_failed()
     assert statuses(checks)[failed] == "failed", checks
     text = {c["name"]: c["message"] for c in checks}[failed]

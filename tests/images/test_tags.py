@@ -151,9 +151,7 @@ def test_newest_on_track_crosses_cudnn_renames() -> None:
         ("26.08-py3", 2026, 8, 3, None, "26.08"),
     ],
 )
-def test_ngc_tags_parse(
-    tag: str, year: int, month: int, py: int, variant: str | None, release: str
-) -> None:
+def test_ngc_tags_parse(tag: str, year: int, month: int, py: int, variant: str | None, release: str) -> None:
     parsed = NgcTag.parse(tag)
     assert (parsed.year, parsed.month, parsed.python_major, parsed.variant) == (
         year,
@@ -191,10 +189,7 @@ def test_ngc_tag_errors(tag: str, message: str) -> None:
 
 
 def test_ngc_ordering_and_track() -> None:
-    tags = [
-        NgcTag.parse(t)
-        for t in ["25.04-py3", "24.12-py3", "26.01-py3", "25.10-py3-igpu", "25.10-py3"]
-    ]
+    tags = [NgcTag.parse(t) for t in ["25.04-py3", "24.12-py3", "26.01-py3", "25.10-py3-igpu", "25.10-py3"]]
     assert [str(t) for t in sorted(tags)] == [
         "24.12-py3",
         "25.04-py3",

@@ -161,9 +161,7 @@ def test_credentials_never_show_the_password() -> None:
 # ---------------------------------------------------------------- bearer
 
 
-def bearer_registry(
-    state: dict[str, int], *, expires_in: int = 300, require_basic: str | None = None
-) -> object:
+def bearer_registry(state: dict[str, int], *, expires_in: int = 300, require_basic: str | None = None) -> object:
     def handle(req: Request) -> Reply:
         if req.path == "/token":
             if require_basic and req.headers.get("authorization") != require_basic:
@@ -172,17 +170,11 @@ def bearer_registry(
             assert req.query["service"] == ["test-registry"]
             token = f"tok{state['tokens']}"
             return Reply(200, json.dumps({"token": token, "expires_in": expires_in}).encode())
-        if (
-            req.headers.get("authorization") != f"Bearer tok{state['tokens']}"
-            or not state["tokens"]
-        ):
+        if req.headers.get("authorization") != f"Bearer tok{state['tokens']}" or not state["tokens"]:
             challenge = (
-                f'Bearer realm="{state_url(state)}/token",service="test-registry",'
-                f'scope="repository:nvidia/cuda:pull"'
+                f'Bearer realm="{state_url(state)}/token",service="test-registry",scope="repository:nvidia/cuda:pull"'
             )
-            return Reply(
-                401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', {"WWW-Authenticate": challenge}
-            )
+            return Reply(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', {"WWW-Authenticate": challenge})
         return manifest_reply()
 
     return handle
@@ -242,8 +234,7 @@ def test_token_service_refusal_is_an_auth_error_without_the_secret() -> None:
         with pytest.raises(RegistryAuthError) as info:
             client.get_manifest("nvidia/cuda", "x")
     assert str(info.value) == (
-        f"token service {ep.url}/token refused the configured credentials for "
-        "repository:nvidia/cuda:pull (HTTP 401)"
+        f"token service {ep.url}/token refused the configured credentials for repository:nvidia/cuda:pull (HTTP 401)"
     )
     assert "s3cr3t" not in str(info.value)
 
@@ -253,9 +244,7 @@ def test_forbidden_after_token_is_a_clear_auth_error() -> None:
         if req.path == "/token":
             return Reply(200, b'{"access_token": "t"}')
         if "authorization" not in req.headers:
-            return Reply(
-                401, headers={"WWW-Authenticate": f'Bearer realm="{url[0]}/token",service="s"'}
-            )
+            return Reply(401, headers={"WWW-Authenticate": f'Bearer realm="{url[0]}/token",service="s"'})
         return Reply(403, b'{"errors":[{"code":"DENIED"}]}')
 
     url: list[str] = []
@@ -306,9 +295,7 @@ def test_basic_challenge_uses_credentials_and_remembers() -> None:
         ),
     ],
 )
-def test_malformed_manifest_is_a_protocol_error(
-    body: bytes, content_type: str | None, message: str
-) -> None:
+def test_malformed_manifest_is_a_protocol_error(body: bytes, content_type: str | None, message: str) -> None:
     headers = {"Content-Type": content_type} if content_type else {}
     with (
         Endpoint(lambda req: Reply(200, body, headers)) as ep,
@@ -328,9 +315,7 @@ def test_malformed_tag_list_is_a_protocol_error() -> None:
 
 def test_digest_mismatch_is_refused() -> None:
     with (
-        Endpoint(
-            lambda req: Reply(200, MANIFEST, {"Docker-Content-Digest": "sha256:" + "0" * 64})
-        ) as ep,
+        Endpoint(lambda req: Reply(200, MANIFEST, {"Docker-Content-Digest": "sha256:" + "0" * 64})) as ep,
         pytest.raises(RegistryProtocolError, match="does not match sha256:0000"),
     ):
         make_client(ep.url).get_manifest("nvidia/cuda", "t")
@@ -382,9 +367,7 @@ def test_timeouts_are_retried_then_reported() -> None:
     sleeps: list[float] = []
     with Endpoint(lambda req: Reply(200, MANIFEST, delay=0.6)) as ep:
         with pytest.raises(RegistryTransientError) as info:
-            make_client(ep.url, sleeps=sleeps, attempts=2, timeout=0.2).get_manifest(
-                "nvidia/cuda", "t"
-            )
+            make_client(ep.url, sleeps=sleeps, attempts=2, timeout=0.2).get_manifest("nvidia/cuda", "t")
         assert len(ep.requests) == 2
     assert "timed out after 0.2 s after 2 attempts" in str(info.value)
 
@@ -405,9 +388,7 @@ def test_connection_refused_is_unreachable() -> None:
 def test_concurrency_is_bounded() -> None:
     with Endpoint(lambda req: Reply(200, MANIFEST, delay=0.1)) as ep:
         client = make_client(ep.url, max_concurrency=2)
-        threads = [
-            threading.Thread(target=client.get_manifest, args=("a/b", str(i))) for i in range(8)
-        ]
+        threads = [threading.Thread(target=client.get_manifest, args=("a/b", str(i))) for i in range(8)]
         for t in threads:
             t.start()
         for t in threads:
@@ -453,9 +434,7 @@ def test_registry_that_ignores_n_returns_everything_in_one_call() -> None:
 
 
 def test_blob_redirect_to_another_host_drops_authorization() -> None:
-    config = json.dumps(
-        {"architecture": "amd64", "os": "linux", "config": {"Env": ["CUDA_VERSION=12.6.3"]}}
-    ).encode()
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Env": ["CUDA_VERSION=12.6.3"]}}).encode()
     digest = sha256_digest(config)
     with Endpoint(lambda req: Reply(200, config)) as storage:
 
@@ -474,9 +453,7 @@ def test_blob_redirect_to_another_host_drops_authorization() -> None:
             reg_url.append(ep.url)
             from tasks.registry.models import Descriptor
 
-            got = make_client(ep.url).get_config(
-                "nvidia/cuda", Descriptor("x", digest, len(config))
-            )
+            got = make_client(ep.url).get_config("nvidia/cuda", Descriptor("x", digest, len(config)))
         assert got.env == {"CUDA_VERSION": "12.6.3"}
         assert storage.requests[0].path == f"/blob/{digest}"
         assert "authorization" not in storage.requests[0].headers

@@ -37,9 +37,7 @@ def test_anonymous_tag_list_has_the_whole_universe(registry: LocalRegistry) -> N
     assert session.tags("docker.io", "nvidia/does-not-exist") is None
 
 
-def test_multi_arch_index_resolves_to_the_amd64_config(
-    registry: LocalRegistry, seeded: Seeded
-) -> None:
+def test_multi_arch_index_resolves_to_the_amd64_config(registry: LocalRegistry, seeded: Seeded) -> None:
     ref = parse_reference("nvidia/cuda:12.6.3-cudnn-runtime-ubuntu22.04")
     info = session_for(registry).inspect(ref)
     expected = seeded["nvidia/cuda:12.6.3-cudnn-runtime-ubuntu22.04"]
@@ -53,9 +51,7 @@ def test_multi_arch_index_resolves_to_the_amd64_config(
     assert info.env["NV_CUDNN_VERSION"] == "9.5.1.17-1"
     assert info.config.labels["com.nvidia.cudnn.version"] == "9.5.1.17-1"
     assert info.config.labels["maintainer"] == "NVIDIA CORPORATION <cudatools@nvidia.com>"
-    assert info.env["NVIDIA_REQUIRE_CUDA"].startswith(
-        "cuda>=12.6 brand=unknown,driver>=470,driver<471"
-    )
+    assert info.env["NVIDIA_REQUIRE_CUDA"].startswith("cuda>=12.6 brand=unknown,driver>=470,driver<471")
     assert info.config.entrypoint == ("/opt/nvidia/nvidia_entrypoint.sh",)
     assert info.end_of_life is False
     assert info.compressed_size > 500_000
@@ -67,10 +63,7 @@ def test_arm64_platform_can_be_chosen(registry: LocalRegistry, seeded: Seeded) -
     assert info is not None and info.config is not None
     assert info.config.architecture == "arm64"
     assert info.env["NVARCH"] == "sbsa"
-    assert (
-        info.config.digest
-        == seeded["nvidia/cuda:12.8.1-runtime-ubuntu24.04"].config_digests["arm64"]
-    )
+    assert info.config.digest == seeded["nvidia/cuda:12.8.1-runtime-ubuntu24.04"].config_digests["arm64"]
 
 
 @pytest.mark.parametrize(
@@ -84,9 +77,7 @@ def test_arm64_platform_can_be_chosen(registry: LocalRegistry, seeded: Seeded) -
         ("12.9.1-runtime-ubi9", False, True),
     ],
 )
-def test_end_of_life_flag_comes_from_the_config(
-    registry: LocalRegistry, tag: str, eol: bool, entrypoint: bool
-) -> None:
+def test_end_of_life_flag_comes_from_the_config(registry: LocalRegistry, tag: str, eol: bool, entrypoint: bool) -> None:
     info = session_for(registry).inspect(parse_reference(f"nvidia/cuda:{tag}"))
     assert info is not None and info.config is not None
     assert info.end_of_life is eol
@@ -109,16 +100,12 @@ def test_ngc_image_through_the_nvcr_mirror(registry: LocalRegistry, seeded: Seed
 
 
 def test_missing_tag_is_none(registry: LocalRegistry) -> None:
-    assert (
-        session_for(registry).inspect(parse_reference("nvidia/cuda:11.0-base-ubuntu20.04")) is None
-    )
+    assert session_for(registry).inspect(parse_reference("nvidia/cuda:11.0-base-ubuntu20.04")) is None
 
 
 def test_pinned_digest_is_looked_up_by_digest(registry: LocalRegistry, seeded: Seeded) -> None:
     digest = seeded["nvidia/cuda:12.4.1-runtime-ubuntu22.04"].digest
-    info = session_for(registry).inspect(
-        parse_reference(f"nvidia/cuda:12.4.1-runtime-ubuntu22.04@{digest}")
-    )
+    info = session_for(registry).inspect(parse_reference(f"nvidia/cuda:12.4.1-runtime-ubuntu22.04@{digest}"))
     assert info is not None and info.digest == digest and info.cuda_version == "12.4.1"
 
 
@@ -155,9 +142,7 @@ def test_basic_auth_registry_without_credentials_says_what_to_do(
 ) -> None:
     session = RegistrySession()
     with pytest.raises(RegistryAuthError) as info:
-        session.inspect(
-            parse_reference(f"{auth_registry.host}/nvidia/cuda:12.6.3-runtime-ubuntu22.04")
-        )
+        session.inspect(parse_reference(f"{auth_registry.host}/nvidia/cuda:12.6.3-runtime-ubuntu22.04"))
     assert str(info.value) == (
         f"{auth_registry.host} refused GET {auth_registry.url}/v2/nvidia/cuda/manifests/"
         f"12.6.3-runtime-ubuntu22.04 anonymously (HTTP 401); set credentials for {auth_registry.host} "

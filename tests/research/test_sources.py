@@ -27,7 +27,14 @@ OSV_DIR = REPO_ROOT / "tests" / "fixtures" / "osv"
 
 
 def test_every_facts_file_names_its_source_and_date() -> None:
-    assert set(FACTS.sources) == {"nvidia-support", "cuda-drivers", "cupy", "onnxruntime", "pytorch", "ubuntu"}
+    assert set(FACTS.sources) == {
+        "nvidia-support",
+        "cuda-drivers",
+        "cupy",
+        "onnxruntime",
+        "pytorch",
+        "ubuntu",
+    }
     for source, as_of in FACTS.sources.values():
         assert source and isinstance(as_of, date)
 
@@ -42,15 +49,22 @@ def test_malformed_facts_file_is_a_clear_error(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("minor", "package", "version"),
-    [((12, 6), "cupy-cuda12x", "14.2.0"), ((11, 8), "cupy-cuda11x", "13.6.0"), ((13, 0), "cupy-cuda13x", "14.2.0"),
-     ((13, 3), None, None), ((10, 2), None, None)],
+    [
+        ((12, 6), "cupy-cuda12x", "14.2.0"),
+        ((11, 8), "cupy-cuda11x", "13.6.0"),
+        ((13, 0), "cupy-cuda13x", "14.2.0"),
+        ((13, 3), None, None),
+        ((10, 2), None, None),
+    ],
 )
 def test_cupy_for_a_cuda_minor(minor: tuple[int, int], package: str | None, version: str | None) -> None:
     assert FACTS.cupy_for(minor) == (package, version)
 
 
-@pytest.mark.parametrize(("torch", "torchvision"), [("2.5.1", "0.20.1"), ("2.5.1+cu126", "0.20.1"),
-                                                    ("2.13.0", "0.28.0"), ("2.14.1", "0.29.1")])
+@pytest.mark.parametrize(
+    ("torch", "torchvision"),
+    [("2.5.1", "0.20.1"), ("2.5.1+cu126", "0.20.1"), ("2.13.0", "0.28.0"), ("2.14.1", "0.29.1")],
+)
 def test_torchvision_pairing(torch: str, torchvision: str) -> None:
     assert FACTS.torchvision_for(torch) == torchvision
 
@@ -76,8 +90,10 @@ cuda_v13.0.0:
 
 def test_parse_unsupported_keeps_the_reasons() -> None:
     assert parse_unsupported(MANIFEST) == {
-        "12.9.0": "Newer version available", "12.1.0": "Newer version available",
-        "11.0.3": "Last supported TRD end-of-life. Tags will be removed from Dockerhub in six months (May 2024)."}
+        "12.9.0": "Newer version available",
+        "12.1.0": "Newer version available",
+        "11.0.3": "Last supported TRD end-of-life. Tags will be removed from Dockerhub in six months (May 2024).",
+    }
     with pytest.raises(RegistryProtocolError, match="no 'unsupported: release_label:' list"):
         parse_unsupported("cuda_v13.0.0:\n  release_label: 13.0.0\n")
 
@@ -86,9 +102,11 @@ def test_support_state_combines_every_signal() -> None:
     listed = {"12.1.0": "Newer version available"}
     eol = support_state("12.1.0", FACTS, listed, config_eol=True, newer_patch="12.1.1", tag_present=True)
     assert eol.status == "eol" and eol.estimated_deletion == date(2023, 10, 1)
-    assert eol.reasons == ("NVIDIA lists 12.1.0 as unsupported: Newer version available",
-                           "image config sets NVIDIA_CUDA_END_OF_LIFE (deprecation banner at start-up)",
-                           "newer patch 12.1.1 of the same minor exists (EOL by NVIDIA's rule)")
+    assert eol.reasons == (
+        "NVIDIA lists 12.1.0 as unsupported: Newer version available",
+        "image config sets NVIDIA_CUDA_END_OF_LIFE (deprecation banner at start-up)",
+        "newer patch 12.1.1 of the same minor exists (EOL by NVIDIA's rule)",
+    )
     assert support_state("12.9.1", FACTS, listed, config_eol=False, newer_patch=None, tag_present=True).supported
     gone = support_state("11.7.0", FACTS, listed, config_eol=None, newer_patch="11.7.1", tag_present=False)
     assert gone.status == "deleted" and gone.reasons[0] == "tag is gone from the registry"
@@ -141,25 +159,49 @@ def test_pep503_html_page() -> None:
     assert len(wheels) == 6
     first = wheels[0]
     assert (first.package, str(first.version), first.variant, first.python, first.platform) == (
-        "torch", "2.6.0", "cu126", "cp311", "linux_x86_64")
-    assert first.url == "https://download.pytorch.org/whl/cu126/torch-2.6.0%2Bcu126-cp311-cp311-linux_x86_64.whl#sha256=00"
+        "torch",
+        "2.6.0",
+        "cu126",
+        "cp311",
+        "linux_x86_64",
+    )
+    assert (
+        first.url == "https://download.pytorch.org/whl/cu126/torch-2.6.0%2Bcu126-cp311-cp311-linux_x86_64.whl#sha256=00"
+    )
     fits = sorted({str(w.version) for w in wheels if w.fits("3.11")})
     assert fits == ["2.6.0", "2.7.1"]  # no aarch64, no Windows, no free-threaded 3.13t for 3.11
 
 
 def test_pep691_json_page() -> None:
-    body = json.dumps({"meta": {"api-version": "1.1"}, "name": "torch", "files": [
-        {"filename": "torch-2.13.0+cu130-cp311-cp311-manylinux_2_28_x86_64.whl", "url": "torch-2.13.0%2Bcu130-cp311-cp311-manylinux_2_28_x86_64.whl", "hashes": {}}]})
+    body = json.dumps(
+        {
+            "meta": {"api-version": "1.1"},
+            "name": "torch",
+            "files": [
+                {
+                    "filename": "torch-2.13.0+cu130-cp311-cp311-manylinux_2_28_x86_64.whl",
+                    "url": "torch-2.13.0%2Bcu130-cp311-cp311-manylinux_2_28_x86_64.whl",
+                    "hashes": {},
+                }
+            ],
+        }
+    )
     wheels = parse_page(body.encode(), "application/vnd.pypi.simple.v1+json", "https://x/whl/cu130/torch/")
     assert [(str(w.version), w.variant, w.url) for w in wheels] == [
-        ("2.13.0", "cu130", "https://x/whl/cu130/torch/torch-2.13.0%2Bcu130-cp311-cp311-manylinux_2_28_x86_64.whl")]
+        (
+            "2.13.0",
+            "cu130",
+            "https://x/whl/cu130/torch/torch-2.13.0%2Bcu130-cp311-cp311-manylinux_2_28_x86_64.whl",
+        )
+    ]
     with pytest.raises(RegistryProtocolError, match="not a PEP 691 project page"):
         parse_page(b"{}", "application/vnd.pypi.simple.v1+json", "https://x/")
 
 
 def test_index_client_asks_for_json_first_and_fetches_each_page_once() -> None:
-    with Endpoint(lambda req: Reply(200, HTML.encode(), {"Content-Type": "text/html"}) if "cu126" in req.path
-                  else Reply(404)) as ep:
+    with Endpoint(
+        lambda req: Reply(200, HTML.encode(), {"Content-Type": "text/html"}) if "cu126" in req.path else Reply(404)
+    ) as ep:
         from tasks.registry.http import HttpTransport
 
         index = PyTorchIndex(ep.url + "/whl/", HttpTransport())
@@ -177,26 +219,40 @@ def test_parse_filename_rejects_non_wheels() -> None:
 
 def test_pins_and_offline_osv() -> None:
     pins = osv.parse_pins((REPO_ROOT / "dockerfiles/training/requirements/ml.txt").read_text())
-    assert [(p.name, p.version) for p in pins] == [("torch", "2.5.1+cu126"), ("torchvision", "0.20.1+cu126"),
-                                                   ("cupy-cuda12x", "13.3.0"), ("onnx", "1.17.0"),
-                                                   ("onnxruntime-gpu", "1.20.1")]
+    assert [(p.name, p.version) for p in pins] == [
+        ("torch", "2.5.1+cu126"),
+        ("torchvision", "0.20.1+cu126"),
+        ("cupy-cuda12x", "13.3.0"),
+        ("onnx", "1.17.0"),
+        ("onnxruntime-gpu", "1.20.1"),
+    ]
     found = osv.offline_advisories(pins, OSV_DIR)
     assert [(a.id, a.package, a.version, a.severity, a.fixed, a.aliases) for a in found] == [
-        ("GHSA-53q9-r3pm-6pq6", "torch", "2.5.1+cu126", "CRITICAL", ["2.6.0"], ["CVE-2025-32434"])]
+        ("GHSA-53q9-r3pm-6pq6", "torch", "2.5.1+cu126", "CRITICAL", ["2.6.0"], ["CVE-2025-32434"])
+    ]
     assert osv.offline_advisories([osv.Pin("torch", "2.6.0+cu126")], OSV_DIR) == []
 
 
 @pytest.mark.parametrize(
     ("events", "version", "hit"),
-    [([{"introduced": "0"}, {"fixed": "2.6.0"}], "2.5.1", True),
-     ([{"introduced": "0"}, {"fixed": "2.6.0"}], "2.6.0", False),
-     ([{"introduced": "2.0"}, {"last_affected": "2.1.2"}], "2.1.2", True),
-     ([{"introduced": "2.0"}, {"last_affected": "2.1.2"}], "1.13.1", False),
-     ([{"introduced": "2.3"}], "2.9.0", True)],
+    [
+        ([{"introduced": "0"}, {"fixed": "2.6.0"}], "2.5.1", True),
+        ([{"introduced": "0"}, {"fixed": "2.6.0"}], "2.6.0", False),
+        ([{"introduced": "2.0"}, {"last_affected": "2.1.2"}], "2.1.2", True),
+        ([{"introduced": "2.0"}, {"last_affected": "2.1.2"}], "1.13.1", False),
+        ([{"introduced": "2.3"}], "2.9.0", True),
+    ],
 )
 def test_osv_ranges(events: list[dict[str, str]], version: str, hit: bool) -> None:
-    record = {"id": "X", "affected": [{"package": {"ecosystem": "PyPI", "name": "Torch"},
-                                       "ranges": [{"type": "ECOSYSTEM", "events": events}]}]}
+    record = {
+        "id": "X",
+        "affected": [
+            {
+                "package": {"ecosystem": "PyPI", "name": "Torch"},
+                "ranges": [{"type": "ECOSYSTEM", "events": events}],
+            }
+        ],
+    }
     assert osv.affects(record, osv.Pin("torch", version))[0] is hit
 
 
@@ -206,15 +262,21 @@ def test_live_osv_querybatch_against_a_local_endpoint() -> None:
     def handle(req: object) -> Reply:
         if req.path.endswith("/querybatch"):  # type: ignore[attr-defined]
             queries = json.loads(req.body)["queries"]  # type: ignore[attr-defined]
-            assert queries[0] == {"package": {"name": "torch", "ecosystem": "PyPI"}, "version": "2.5.1"}
+            assert queries[0] == {
+                "package": {"name": "torch", "ecosystem": "PyPI"},
+                "version": "2.5.1",
+            }
             return Reply(200, json.dumps({"results": [{"vulns": [{"id": record["id"]}]}, {}]}).encode())
         return Reply(200, json.dumps(record).encode())
 
     from tasks.registry.http import HttpTransport
 
     with Endpoint(handle) as ep:
-        found = osv.live_advisories([osv.Pin("torch", "2.5.1+cu126"), osv.Pin("onnx", "1.17.0")], HttpTransport(),
-                                    api=ep.url + "/v1")
+        found = osv.live_advisories(
+            [osv.Pin("torch", "2.5.1+cu126"), osv.Pin("onnx", "1.17.0")],
+            HttpTransport(),
+            api=ep.url + "/v1",
+        )
         assert ep.paths() == ["POST /v1/querybatch", "GET /v1/vulns/GHSA-53q9-r3pm-6pq6"]
     assert [(a.id, a.package, a.fixed) for a in found] == [("GHSA-53q9-r3pm-6pq6", "torch", ["2.6.0"])]
 

@@ -29,9 +29,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 
 @pytest.fixture(scope="module")
-def service(
-    redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[TestClient, Any]]:
+def service(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Any]]:
     settings = ServiceSettings(
         redis_url=redis_server.url,
         models_dir=tmp_path_factory.mktemp("models"),
@@ -40,9 +38,7 @@ def service(
     )
     celery = create_celery(settings)
     with (
-        start_worker(
-            celery, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30
-        ),
+        start_worker(celery, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30),
         TestClient(create_app(settings, celery)) as client,
     ):
         yield client, settings
@@ -67,10 +63,7 @@ def test_health_reports_versions_and_gpu(service: tuple[TestClient, Any]) -> Non
     import torch
 
     assert body["torch"] == torch.__version__ and body["gpu_usable"] is torch.cuda.is_available()
-    assert (
-        body["onnxruntime"] == onnxruntime.__version__
-        and "CPUExecutionProvider" in body["onnxruntime_providers"]
-    )
+    assert body["onnxruntime"] == onnxruntime.__version__ and "CPUExecutionProvider" in body["onnxruntime_providers"]
     assert {"cuda", "cudnn", "cupy", "onnx", "python"} <= body.keys()
 
 
@@ -96,9 +89,7 @@ def test_train_job_end_to_end(service: tuple[TestClient, Any], tmp_path: Path) -
     assert 'training_tasks_total{outcome="success"} 1.0' in metrics
 
 
-def test_failed_job_is_reported_and_counted(
-    service: tuple[TestClient, Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_failed_job_is_reported_and_counted(service: tuple[TestClient, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     client, _ = service
 
     def out_of_memory(config: Any) -> Any:
@@ -124,9 +115,7 @@ def test_failed_job_is_reported_and_counted(
         ("/models/00000000-0000-0000-0000-000000000000.onnx", 404),
     ],
 )
-def test_unknown_jobs_and_models_are_404(
-    service: tuple[TestClient, Any], path: str, status: int
-) -> None:
+def test_unknown_jobs_and_models_are_404(service: tuple[TestClient, Any], path: str, status: int) -> None:
     assert service[0].get(path).status_code == status
 
 

@@ -24,9 +24,13 @@ def build_tree(root: Path, extra: dict[str, list[str]] | None = None) -> Path:
             platform = PLATFORM.get(variant, "manylinux_2_28_x86_64")
             for minor in range(low, high + 1):
                 tag = f"cp3{minor}"
-                for package, version in (("torch", release.torch), ("torchvision", release.torchvision)):
+                for package, version in (
+                    ("torch", release.torch),
+                    ("torchvision", release.torchvision),
+                ):
                     pages.setdefault((variant, package), []).append(
-                        f"{package}-{version}+{variant}-{tag}-{tag}-{platform}.whl")
+                        f"{package}-{version}+{variant}-{tag}-{tag}-{platform}.whl"
+                    )
     for variant, files in (extra or {}).items():
         for name in files:
             pages.setdefault((variant, name.split("-")[0]), []).append(name)

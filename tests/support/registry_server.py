@@ -42,9 +42,7 @@ class LocalRegistry:
     def start(self, timeout: float = 20.0) -> LocalRegistry:
         binary = shutil.which(REGISTRY_BIN)
         if binary is None:
-            raise RuntimeError(
-                "docker-registry is not installed: run scripts/test, which installs it"
-            )
+            raise RuntimeError("docker-registry is not installed: run scripts/test, which installs it")
         self.root.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         auth_block = ""
@@ -68,9 +66,7 @@ class LocalRegistry:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"docker-registry exited: {(self.root / 'registry.log').read_text()[-2000:]}"
-                )
+                raise RuntimeError(f"docker-registry exited: {(self.root / 'registry.log').read_text()[-2000:]}")
             try:
                 response = requests.get(f"{self.url}/v2/", timeout=1)
                 if response.status_code in (200, 401):

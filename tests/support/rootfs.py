@@ -81,9 +81,7 @@ def busybox_path() -> Path:
     found = shutil.which("busybox")
     if found:
         return Path(found)
-    raise FileNotFoundError(
-        "busybox not found: install Debian's busybox-static (scripts/test does)"
-    )
+    raise FileNotFoundError("busybox not found: install Debian's busybox-static (scripts/test does)")
 
 
 def _add(

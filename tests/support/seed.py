@@ -76,9 +76,7 @@ class RegistryWriter:
             timeout=30,
         )
         if response.status_code >= 400:
-            raise RuntimeError(
-                f"push {repo}:{reference}: HTTP {response.status_code} {response.text}"
-            )
+            raise RuntimeError(f"push {repo}:{reference}: HTTP {response.status_code} {response.text}")
         return digest_of(body)
 
 
@@ -153,9 +151,7 @@ def seed(writer: RegistryWriter, images: list[FixtureImage], workers: int = 8) -
             }
             body = json.dumps(manifest, sort_keys=True).encode()
             reference = digest_of(body) if image.multi_arch else image.tag
-            platform_digests[arch] = writer.push_manifest(
-                image.repository, reference, body, OCI_MANIFEST
-            )
+            platform_digests[arch] = writer.push_manifest(image.repository, reference, body, OCI_MANIFEST)
             entries.append(
                 {
                     "mediaType": OCI_MANIFEST,
@@ -175,9 +171,7 @@ def seed(writer: RegistryWriter, images: list[FixtureImage], workers: int = 8) -
             digest = writer.push_manifest(image.repository, image.tag, index, OCI_INDEX)
         else:
             digest = platform_digests["amd64"]
-        return SeededImage(
-            image.repository, image.tag, digest, platform_digests, config_digests, image.env
-        )
+        return SeededImage(image.repository, image.tag, digest, platform_digests, config_digests, image.env)
 
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=workers) as pool:

@@ -42,9 +42,7 @@ def test_uniform_is_in_range_and_roughly_uniform() -> None:
 
 
 def test_workload_in_process_on_cpu(tmp_path: Path) -> None:
-    result = run(
-        WorkloadConfig(steps=16, train_samples=256, test_samples=64, device="cpu", out_dir=tmp_path)
-    )
+    result = run(WorkloadConfig(steps=16, train_samples=256, test_samples=64, device="cpu", out_dir=tmp_path))
     assert result["ok"], result["checks"]
     assert result["device"] == "cpu" and result["data"]["backend"] == "numpy"
     losses = result["training"]["losses"]

@@ -1,0 +1,61 @@
+"""The quick-start review with no network at all: it says so loudly and uses the bundled
+snapshot; with --sources live it fails clearly instead."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from baseimage.cli import main
+from tests.conftest import REPO_ROOT
+
+
+def test_auto_falls_back_to_the_bundled_snapshot(
+    prefect_harness: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "review",
+            "--config",
+            str(REPO_ROOT / "config" / "policy.yaml"),
+            "--no-banner",
+            "--no-docs",
+            "--out",
+            str(tmp_path),
+            "--json",
+        ]
+    )
+    captured = capsys.readouterr()
+    assert "network unreachable" in captured.err and "using the bundled snapshot" in captured.err
+    report = json.loads(captured.out)
+    assert code == 10
+    assert "synthesized from the project's test fixtures" in report["sources"]
+    images = {i["image"]: i for i in report["images"]}
+    assert images["training"]["target"] == "nvidia/cuda:12.9.1-runtime-ubuntu22.04"
+    assert images["training"]["status"] == "eol"
+    assert (tmp_path / Path(report["files"]["json"]).name).exists()
+
+
+def test_live_without_network_fails_clearly(
+    prefect_harness: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "review",
+            "--sources",
+            "live",
+            "--config",
+            str(REPO_ROOT / "config" / "policy.yaml"),
+            "--no-banner",
+            "--no-docs",
+            "--out",
+            str(tmp_path),
+            "--json",
+        ]
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert code == 3
+    errors = [e for i in report["images"] for e in i["errors"]]
+    assert errors and all("cannot connect" in e for e in errors), errors
