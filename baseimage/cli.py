@@ -226,7 +226,7 @@ def cmd_scan(args: argparse.Namespace, out: Console, err: Console) -> int:
         def advance(_ref: object, _lookup: object) -> None:
             progress.advance(task)
 
-        rows = scan(targets, session, settings.registries.concurrency, on_lookup=advance)
+        rows = scan(targets, session, on_lookup=advance)
     if args.json:
         out.print_json(json.dumps([row.to_json() for row in rows]))
     else:

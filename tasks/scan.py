@@ -150,7 +150,7 @@ def lookup(session: RegistrySession, ref: ImageReference) -> Lookup:
 def scan(
     targets: Sequence[ScanTarget],
     session: RegistrySession | None,
-    concurrency: int = 8,
+    max_threads: int = 64,
     on_lookup: Callable[[ImageReference, Lookup], None] | None = None,
 ) -> list[ScanRow]:
     """Parse every target and look up each unique reference once (none when `session` is None)."""
@@ -168,8 +168,7 @@ def scan(
 
         # A thread per unique reference (capped): lookups wait on shared memo entries and the
         # session's transport bounds the requests in flight, so its slots stay busy.
-        del concurrency
-        with ThreadPoolExecutor(max_workers=max(1, min(64, len(unique)))) as pool:
+        with ThreadPoolExecutor(max_workers=max(1, min(max_threads, len(unique)))) as pool:
             list(pool.map(run, unique))
     skipped = Lookup("skipped", error="registry lookups are off")
     rows = []
