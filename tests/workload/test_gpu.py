@@ -56,3 +56,16 @@ def test_onnxruntime_cuda_provider_runs(tmp_path: Path) -> None:
     result = run(WorkloadConfig(require_gpu=True, steps=4, train_samples=128, out_dir=tmp_path))
     assert result["onnx"]["provider"] == "CUDAExecutionProvider"
     assert result["onnx"]["parity_ok"]
+
+
+def test_nvml_sampler_sees_the_gpu_working(tmp_path: Path) -> None:
+    """The service worker's GPU-utilisation sampling (NVML) while the workload trains on CUDA."""
+    pytest.importorskip("pynvml")
+    from services.training.gpu import UtilizationSampler
+
+    with UtilizationSampler(0.02) as samples:
+        run(WorkloadConfig(require_gpu=True, steps=200, batch_size=256, train_samples=4096, out_dir=tmp_path))
+    assert samples.available, samples.problem
+    assert len(samples.values) > 5
+    assert samples.peak is not None and samples.peak > 0
+    print(f"NVML: {len(samples.values)} samples, peak {samples.peak:.0f}%, mean {samples.mean or 0:.0f}%")
