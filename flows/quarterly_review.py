@@ -30,7 +30,7 @@ from tasks.registry.snapshot import RecordingTransport, ReplayTransport
 from tasks.research import osv
 from tasks.research.facts import Facts, load_facts
 from tasks.research.pytorch_index import PyTorchIndex
-from tasks.research.report import findings_markdown, matrix_frame, update_policy_doc, write_reports
+from tasks.research.report import assemble, findings_markdown, matrix_frame, update_policy_doc, write_reports
 from tasks.research.review import (
     ImageReview,
     ReviewSources,
@@ -184,19 +184,23 @@ def review_image(
     retry_condition_fn=_transient_only,
     cache_policy=NO_CACHE,
 )
-def advisories(requirements: list[str], ctx: RunContext) -> tuple[list[osv.Advisory], str]:
-    pins: dict[tuple[str, str], osv.Pin] = {}
-    for path in requirements:
-        for pin in osv.parse_pins(Path(path).read_text(encoding="utf-8")):
-            pins[(pin.name, pin.version)] = pin
+def advisories(requirements: list[str], ctx: RunContext) -> tuple[dict[str, list[dict[str, Any]]], str]:
+    """Advisories per requirements file (the pins of each, looked up once together)."""
+    pins_of = {path: osv.parse_pins(Path(path).read_text(encoding="utf-8")) for path in requirements}
+    unique = list({(p.name, p.version): p for pins in pins_of.values() for p in pins}.values())
     if ctx.osv_db is not None:
-        return osv.offline_advisories(list(pins.values()), ctx.osv_db), f"OSV records in {ctx.osv_db}"
-    if not ctx.live_osv:
-        return [], "not checked: no --osv-db and OSV is not reachable offline"
-    try:
-        return osv.live_advisories(list(pins.values()), ctx.transport), "OSV live (api.osv.dev)"
-    except BaseImageError as exc:
-        return [], f"not checked: OSV unreachable ({exc}); pass --osv-db DIR"
+        found, where = osv.offline_advisories(unique, ctx.osv_db), f"OSV records in {ctx.osv_db}"
+    elif not ctx.live_osv:
+        return {}, "not checked: no --osv-db and OSV is not reachable offline"
+    else:
+        try:
+            found, where = osv.live_advisories(unique, ctx.transport), "OSV live (api.osv.dev)"
+        except BaseImageError as exc:
+            return {}, f"not checked: OSV unreachable ({exc}); pass --osv-db DIR"
+    by_file = {
+        path: [a.__dict__ for a in found if osv.Pin(a.package, a.version) in pins] for path, pins in pins_of.items()
+    }
+    return by_file, where
 
 
 @flow(name="quarterly-review", task_runner=ThreadPoolTaskRunner(max_workers=4))  # type: ignore[arg-type]
@@ -251,87 +255,48 @@ def quarterly_review(
     banner = _banner_check(settings, all_mirrors) if check_banner else None
 
     targets = [
-        (
-            i.name,
-            str(settings.path(i.dockerfile)),
-            str(i.dockerfile),
-            i.build_args,
-            i.python,
-            i.pin_minor,
-        )
+        (i.name, str(settings.path(i.dockerfile)), str(i.dockerfile), i.build_args, i.python, i.pin_minor)
         for i in settings.images
     ]
+    requirements_of = {i.name: str(settings.path(i.requirements)) if i.requirements else None for i in settings.images}
     if paths:
         from tasks.scan import discover
 
-        targets = [
-            (Path(p).stem.lower() or "image", str(p), str(p), {}, "3.11", None)
-            for p in discover([Path(x) for x in paths])
-        ]
+        found_files = discover([Path(x) for x in paths])
+        targets = [(str(p), str(p), str(p), {}, "3.11", None) for p in found_files]
+        requirements_of = {}
     futures = [
         review_image.submit(name, path, label, args, ctx, python, pin, banner)
         for name, path, label, args, python, pin in targets
     ]
-    requirements = (
-        sorted({str(settings.path(i.requirements)) for i in settings.images if i.requirements}) if not paths else []
-    )
-    advisory_future = advisories.submit(requirements, ctx)
+    advisory_future = advisories.submit(sorted({r for r in requirements_of.values() if r}), ctx)
     images: list[dict[str, Any]] = []
     for (name, _path, label, *_), future in zip(targets, futures, strict=True):
-        state = future.wait() or future.state
+        future.wait()
         if future.state.is_completed():
             images.extend(r.to_json() for r in future.result())
         else:
             error = future.state.result(raise_on_failure=False)
-            images.append(
-                {
-                    "image": name,
-                    "file": label,
-                    "line": 0,
-                    "current": None,
-                    "status": "error",
-                    "eol": None,
-                    "deprecation_banner": None,
-                    "target": None,
-                    "action": "error",
-                    "recommended": False,
-                    "reasons": [],
-                    "plan": None,
-                    "registry": {},
-                    "advisories": [],
-                    "errors": [f"{type(error).__name__}: {error}"],
-                }
-            )
-        del state
-    found, advisory_source = advisory_future.result()
-    for image in images:
-        image_adv = [a.__dict__ for a in found]
-        if image_adv and image["plan"] and image["plan"]["kind"] == "cuda":
-            image["recommended"] = True
-            image["reasons"].append(f"{len(image_adv)} security advisories in the pinned requirements")
+            failed = ImageReview(name, label, 0, None, errors=[f"{type(error).__name__}: {error}"])
+            images.append(failed.to_json())
+    by_file, advisory_source = advisory_future.result()
     today = datetime.now(UTC).date().isoformat()
-    report: dict[str, Any] = {
-        "date": today,
-        "sources": f"{description}; NVIDIA support: {from_where}; advisories: {advisory_source}",
-        "fleet_min_driver": settings.fleet.min_driver,
-        "images": images,
-        "advisories": [a.__dict__ for a in found],
-        "recommended": any(i["recommended"] for i in images),
-        "complete": not any(i["errors"] for i in images),
-    }
+    report = assemble(
+        images,
+        by_file,
+        requirements_of,
+        f"{description}; NVIDIA support: {from_where}; advisories: {advisory_source}",
+        settings.fleet.min_driver,
+        today,
+    )
     frame = matrix_frame(images)
-    report["matrix"] = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
     report["files"] = write_reports(Path(out_dir), report, frame)
     create_markdown_artifact(
-        key="quarterly-review",
-        markdown=findings_markdown(report),
-        description=f"Quarterly review {today}",
+        key="quarterly-review", markdown=findings_markdown(report), description=f"Quarterly review {today}"
     )
     if report["matrix"]:
         create_table_artifact(
-            key="compatibility-matrix",
-            table=report["matrix"],
-            description="CUDA releases on each image's track",
+            key="compatibility-matrix", table=report["matrix"], description="CUDA releases on each image's track"
         )
     doc = settings.root / "docs" / "base-image-policy.md"
     if update_docs and doc.exists() and not paths:

@@ -31,6 +31,36 @@ def md_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = Non
     return "\n".join(lines)
 
 
+def assemble(
+    images: list[dict[str, Any]],
+    advisories: dict[str, list[dict[str, Any]]],
+    requirements_of: dict[str, str | None],
+    sources: str,
+    fleet_min_driver: int,
+    day: str,
+) -> dict[str, Any]:
+    """The review report: per image its findings and the advisories of its own requirements file."""
+    for image in images:
+        found = advisories.get(requirements_of.get(image["image"]) or "", [])
+        image["advisories"] = found
+        if found:
+            image["recommended"] = True
+            image["reasons"].append(f"{len(found)} security advisories in {requirements_of[image['image']]}")
+    every = {(a["id"], a["package"], a["version"]): a for found in advisories.values() for a in found}
+    report: dict[str, Any] = {
+        "date": day,
+        "sources": sources,
+        "fleet_min_driver": fleet_min_driver,
+        "images": images,
+        "advisories": list(every.values()),
+        "recommended": any(i["recommended"] for i in images),
+        "complete": not any(i["errors"] for i in images),
+    }
+    frame = matrix_frame(images)
+    report["matrix"] = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+    return report
+
+
 def matrix_frame(images: Sequence[dict[str, Any]]) -> pd.DataFrame:
     rows = []
     for image in images:

@@ -47,7 +47,7 @@ class ImageReview:
     image: str
     dockerfile: str
     line: int
-    reference: str
+    reference: str | None
     plan: ImagePlan | None = None
     info: dict[str, Any] = field(default_factory=dict)
     deprecation_banner: list[str] | None = None  # None: not checked

@@ -126,6 +126,8 @@ def test_review_finds_deprecation_supersession_target_and_advisories(
     )
     assert rows[("training", "12.6.0")]["estimated_deletion"] == "2025-03-05"
     assert [a["id"] for a in report["advisories"]] == ["GHSA-53q9-r3pm-6pq6"]
+    assert any("1 security advisories in" in r and r.endswith("ml.txt") for r in training["reasons"])
+    assert not any("security advisories" in r for r in legacy["reasons"]), "legacy has no requirements file"
     assert report["advisories"][0]["version"] == "2.5.1+cu126" and report["advisories"][0]["fixed"] == ["2.6.0"]
     files = report["files"]
     assert Path(files["markdown"]).read_text().startswith("# Quarterly base-image review")
