@@ -122,7 +122,8 @@ def matrix_markdown(frame: pd.DataFrame) -> str:
 def write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+    # newline="" and surrogateescape: CRLF and undecodable bytes go back exactly as read.
+    with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as handle:
         handle.write(text)
     os.replace(tmp, path)
 

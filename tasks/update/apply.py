@@ -1,0 +1,222 @@
+"""Apply a migration plan to a git repository as one commit on ``baseimage/cuda-<target>``:
+Dockerfile base references (the FROM or the ARG default, nothing else), requirements, a backup of
+each replaced Dockerfile named after the old tag, a CHANGELOG.md entry and the policy document's
+changelog row. Writes are atomic; a second run changes nothing; a dry run only returns the diff;
+uncommitted changes in managed files are refused."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from tasks.dockerfile.parser import parse_dockerfile
+from tasks.dockerfile.rewrite import rewrite_base
+from tasks.errors import BaseImageError
+from tasks.images.reference import parse_reference
+from tasks.images.tags import CudaTag, NgcTag
+from tasks.research.report import write_atomic
+from tasks.update import git
+from tasks.update.requirements import RequirementChanges, rewrite_requirements
+
+CHANGELOG_HEAD = (
+    "# Changelog\n\nAll notable changes to the base images are recorded here "
+    "([Keep a Changelog](https://keepachangelog.com/en/1.1.0/)).\n\n## [Unreleased]\n"
+)
+POLICY_DOC = "docs/base-image-policy.md"
+
+
+class DirtyTreeError(BaseImageError):
+    """Managed files have uncommitted changes; applying would mix them into the migration."""
+
+
+@dataclass(frozen=True)
+class ImageChange:
+    image: str
+    dockerfile: str  # relative to the repository
+    current: str
+    target: str
+    requirements: str | None = None
+    changes: RequirementChanges = field(default_factory=RequirementChanges)
+
+
+@dataclass(frozen=True)
+class MigrationPlan:
+    changes: tuple[ImageChange, ...]
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def branch(self) -> str:
+        tags = [parse_reference(c.target).tag or "" for c in self.changes]
+        cuda = [t for t in (CudaTag.try_parse(x) for x in tags) if t]
+        if cuda:
+            return f"baseimage/cuda-{max(cuda, key=lambda t: t.version).version_str}"
+        ngc = [t for t in (NgcTag.try_parse(x) for x in tags) if t]
+        return f"baseimage/ngc-{max(ngc, key=lambda t: t.sort_key).release}" if ngc else "baseimage/update"
+
+    def summary(self) -> str:
+        lines = [f"- {c.image}: {c.current} -> {c.target}" for c in self.changes]
+        return "\n".join(lines)
+
+
+@dataclass
+class ApplyResult:
+    branch: str
+    diff: str
+    files: list[str] = field(default_factory=list)
+    commit: str | None = None
+    already_applied: bool = False
+
+
+def backup_name(dockerfile: Path, old_tag: str) -> Path:
+    """``Dockerfile.cuda126.bak`` for 12.6.x, ``Dockerfile.ngc.ngc2504.bak`` for NGC 25.04."""
+    cuda = CudaTag.try_parse(old_tag)
+    if cuda:
+        label = f"cuda{cuda.version[0]}{cuda.version[1]}"
+    else:
+        ngc = NgcTag.try_parse(old_tag)
+        label = f"ngc{ngc.release.replace('.', '')}" if ngc else "previous"
+    return dockerfile.with_name(f"{dockerfile.name}.{label}.bak")
+
+
+def _changelog_line(change: ImageChange) -> str:
+    extra = []
+    if change.changes.torch:
+        extra.append(f"torch {change.changes.torch}")
+    if change.changes.torchvision:
+        extra.append(f"torchvision {change.changes.torchvision}")
+    if change.changes.cupy_package:
+        extra.append(f"{change.changes.cupy_package} {change.changes.cupy_version}")
+    if change.changes.onnxruntime_gpu:
+        extra.append(f"onnxruntime-gpu {change.changes.onnxruntime_gpu}")
+    tail = f" ({', '.join(extra)})" if extra else ""
+    return f"- {change.image}: base image `{change.current}` -> `{change.target}` in `{change.dockerfile}`{tail}\n"
+
+
+def _changelog(text: str | None, plan: MigrationPlan, today: date) -> str:
+    text = text if text else CHANGELOG_HEAD
+    if "## [Unreleased]" not in text:
+        text = text.rstrip("\n") + "\n\n## [Unreleased]\n"
+    lines = [_changelog_line(c) for c in plan.changes if _changelog_line(c) not in text]
+    if not lines:
+        return text
+    head, rest = text.split("## [Unreleased]\n", 1)
+    block = f"### Changed ({today.isoformat()}, {plan.branch})\n" + "".join(lines)
+    return (
+        f"{head}## [Unreleased]\n{block}\n{rest.lstrip(chr(10))}" if rest.strip() else f"{head}## [Unreleased]\n{block}"
+    )
+
+
+def _policy_changelog(text: str, plan: MigrationPlan, today: date) -> str:
+    marker = "## Changelog\n"
+    if marker not in text:
+        return text
+    entry = (
+        f"\n### {today.isoformat()} - {plan.branch}\n"
+        + "".join(f"- **From**: `{c.current}`\n- **To**: `{c.target}`\n" for c in plan.changes)
+        + "- **Status**: proposed (awaiting approval and validation)\n"
+    )
+    if entry in text:
+        return text
+    head, rest = text.split(marker, 1)
+    return f"{head}{marker}{entry}{rest}"
+
+
+def planned_files(repo: Path, plan: MigrationPlan, today: date) -> dict[str, tuple[str | None, str]]:
+    """Relative path -> (old text or None, new text) for every file the plan changes."""
+    out: dict[str, tuple[str | None, str]] = {}
+
+    def read(rel: str) -> str | None:
+        path = repo / rel
+        return path.read_bytes().decode("utf-8", "surrogateescape") if path.exists() else None
+
+    for change in plan.changes:
+        old = out[change.dockerfile][1] if change.dockerfile in out else read(change.dockerfile)
+        if old is None:
+            raise BaseImageError(f"{repo / change.dockerfile}: managed Dockerfile is missing")
+        parsed = parse_dockerfile(old, change.dockerfile)
+        current, target = parse_reference(change.current), parse_reference(change.target)
+        bases = [b for b in parsed.bases if b.reference == current]
+        new = old
+        for base in bases:
+            new = rewrite_base(parse_dockerfile(new, change.dockerfile), base, target)
+        if new != old:
+            out[change.dockerfile] = (read(change.dockerfile), new)
+            backup = backup_name(Path(change.dockerfile), current.tag or "")
+            out[str(backup)] = (read(str(backup)), old)
+        if change.requirements:
+            before = out[change.requirements][1] if change.requirements in out else read(change.requirements)
+            if before is not None:
+                after = rewrite_requirements(before, change.changes)
+                if after != before:
+                    out[change.requirements] = (read(change.requirements), after)
+    if not out:
+        return out
+    out["CHANGELOG.md"] = (read("CHANGELOG.md"), _changelog(read("CHANGELOG.md"), plan, today))
+    doc = read(POLICY_DOC)
+    if doc is not None:
+        out[POLICY_DOC] = (doc, _policy_changelog(doc, plan, today))
+    return {k: v for k, v in out.items() if v[0] != v[1]}
+
+
+def unified_diff(files: dict[str, tuple[str | None, str]]) -> str:
+    chunks: list[str] = []
+    for rel, (old, new) in sorted(files.items()):
+        chunks.extend(
+            difflib.unified_diff(
+                (old or "").splitlines(keepends=True),
+                new.splitlines(keepends=True),
+                fromfile=f"a/{rel}" if old is not None else "/dev/null",
+                tofile=f"b/{rel}",
+            )
+        )
+    return "".join(chunks)
+
+
+def apply_plan(repo: Path, plan: MigrationPlan, *, dry_run: bool = False, today: date | None = None) -> ApplyResult:
+    """Make the plan's change on its branch and commit it once; see the module docstring."""
+    today = today or date.today()
+    managed = sorted(
+        {c.dockerfile for c in plan.changes}
+        | {c.requirements for c in plan.changes if c.requirements}
+        | {"CHANGELOG.md", POLICY_DOC}
+    )
+    dirty = git.dirty(repo, managed)
+    if dirty:
+        raise DirtyTreeError(
+            f"{repo}: uncommitted changes in managed files: {', '.join(dirty)}; commit or stash "
+            "them first, so the migration commit holds only the migration"
+        )
+    result = ApplyResult(plan.branch, "")
+    if dry_run:
+        files = planned_files(repo, plan, today)
+        result.diff, result.files = unified_diff(files), sorted(files)
+        return result
+    start = git.git(repo, "rev-parse", "--abbrev-ref", "HEAD").strip()
+    if git.branch_exists(repo, plan.branch):
+        git.git(repo, "checkout", "-q", plan.branch)
+    else:
+        git.git(repo, "checkout", "-q", "-b", plan.branch)
+    try:
+        files = planned_files(repo, plan, today)
+        result.diff, result.files = unified_diff(files), sorted(files)
+        if not files:
+            result.already_applied = True
+            return result
+        for rel, (_old, new) in files.items():
+            write_atomic(repo / rel, new)
+        git.git(repo, "add", "--", *files)
+        message = f"baseimage: migrate to {plan.branch.split('/', 1)[1]}\n\n{plan.summary()}\n"
+        if plan.reasons:
+            message += "\nWhy:\n" + "".join(f"- {r}\n" for r in plan.reasons)
+        git.git(
+            repo, "-c", "user.name=baseimage", "-c", "user.email=baseimage@localhost", "commit", "-q", "-m", message
+        )
+        result.commit = git.head(repo)
+    except BaseException:
+        git.git(repo, "checkout", "-q", "--", ".", check=False)
+        raise
+    finally:
+        git.git(repo, "checkout", "-q", start, check=False)
+    return result

@@ -1,0 +1,244 @@
+"""Applying plans to fixture git repositories: only the intended bytes change, one commit on the
+plan's branch, idempotent, refused on a dirty tree, dry run changes nothing."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from tasks.update.apply import DirtyTreeError, ImageChange, MigrationPlan, apply_plan, backup_name
+from tasks.update.requirements import RequirementChanges, rewrite_requirements
+from tests.conftest import REPO_ROOT
+
+TODAY = date(2026, 11, 28)
+ML = "dockerfiles/training/requirements/ml.txt"
+
+
+def run(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    shutil.copytree(REPO_ROOT / "dockerfiles", root / "dockerfiles")
+    shutil.copytree(REPO_ROOT / "docs", root / "docs")
+    (root / "dockerfiles" / "arg").mkdir()
+    (root / "dockerfiles" / "arg" / "Dockerfile").write_text(
+        "# escape=\\\nARG CUDA_VERSION=12.6.0\r\nFROM nvidia/cuda:${CUDA_VERSION}-cudnn-runtime-ubuntu22.04 AS base\r\nRUN true\r\n"
+    )
+    (root / "dockerfiles" / "legacy").mkdir()
+    (root / "dockerfiles" / "legacy" / "Dockerfile").write_text("FROM nvidia/cuda:12.1.0-cudnn8-runtime-ubuntu22.04\n")
+    run(root.parent, "init", "-q", "-b", "main", str(root))
+    run(root, "add", "-A")
+    run(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "initial")
+    return root
+
+
+def changed(before: str, after: str) -> list[tuple[str, str]]:
+    a, b = before.splitlines(keepends=True), after.splitlines(keepends=True)
+    assert len(a) == len(b)
+    return [(x, y) for x, y in zip(a, b, strict=True) if x != y]
+
+
+def show(repo: Path, ref: str, path: str) -> str:
+    return run(repo, "show", f"{ref}:{path}")
+
+
+MINOR = MigrationPlan(
+    (
+        ImageChange(
+            "training",
+            "dockerfiles/training/Dockerfile",
+            "nvidia/cuda:12.6.0-runtime-ubuntu22.04",
+            "nvidia/cuda:12.9.1-runtime-ubuntu22.04",
+            ML,
+            RequirementChanges("cu129", None, "2.8.0", "0.23.0", "cupy-cuda12x", "14.2.0", "1.23.2"),
+        ),
+    ),
+    ("12.6.0 is EOL",),
+)
+
+
+def test_cuda_minor_bump(repo: Path) -> None:
+    result = apply_plan(repo, MINOR, today=TODAY)
+    assert result.branch == "baseimage/cuda-12.9.1" and result.commit
+    assert run(repo, "rev-parse", "--abbrev-ref", "HEAD").strip() == "main", "back where it started"
+    assert run(repo, "status", "--porcelain") == ""
+    branch = result.branch
+    assert changed(
+        show(repo, "main", "dockerfiles/training/Dockerfile"), show(repo, branch, "dockerfiles/training/Dockerfile")
+    ) == [("FROM nvidia/cuda:12.6.0-runtime-ubuntu22.04\n", "FROM nvidia/cuda:12.9.1-runtime-ubuntu22.04\n")]
+    assert show(repo, branch, "dockerfiles/training/Dockerfile.cuda126.bak") == show(
+        repo, "main", "dockerfiles/training/Dockerfile"
+    )
+    assert changed(show(repo, "main", ML), show(repo, branch, ML)) == [
+        (
+            "--extra-index-url https://download.pytorch.org/whl/cu126\n",
+            "--extra-index-url https://download.pytorch.org/whl/cu129\n",
+        ),
+        ("torch==2.5.1+cu126\n", "torch==2.8.0+cu129\n"),
+        ("torchvision==0.20.1+cu126\n", "torchvision==0.23.0+cu129\n"),
+        ("cupy-cuda12x==13.3.0\n", "cupy-cuda12x==14.2.0\n"),
+        ("onnxruntime-gpu==1.20.1\n", "onnxruntime-gpu==1.23.2\n"),
+    ]
+    log = run(repo, "log", "--format=%s%n%b", "-1", branch)
+    assert log.startswith("baseimage: migrate to cuda-12.9.1\n")
+    assert "- training: nvidia/cuda:12.6.0-runtime-ubuntu22.04 -> nvidia/cuda:12.9.1-runtime-ubuntu22.04" in log
+    assert "- 12.6.0 is EOL" in log
+    assert run(repo, "rev-list", "--count", f"main..{branch}").strip() == "1"
+    changelog = show(repo, branch, "CHANGELOG.md")
+    assert "## [Unreleased]\n### Changed (2026-11-28, baseimage/cuda-12.9.1)\n- training: base image" in changelog
+    assert "### 2026-11-28 - baseimage/cuda-12.9.1\n- **From**: `nvidia/cuda:12.6.0-runtime-ubuntu22.04`" in show(
+        repo, branch, "docs/base-image-policy.md"
+    )
+    untouched = run(repo, "diff", "--name-only", "main", branch).split()
+    assert sorted(untouched) == sorted(
+        [
+            "CHANGELOG.md",
+            "docs/base-image-policy.md",
+            "dockerfiles/training/Dockerfile",
+            "dockerfiles/training/Dockerfile.cuda126.bak",
+            ML,
+        ]
+    )
+
+
+def test_apply_twice_makes_no_new_commit(repo: Path) -> None:
+    first = apply_plan(repo, MINOR, today=TODAY)
+    second = apply_plan(repo, MINOR, today=TODAY)
+    assert second.already_applied and second.commit is None and second.diff == ""
+    assert run(repo, "rev-parse", first.branch).strip() == first.commit
+
+
+def test_dirty_managed_file_is_refused(repo: Path) -> None:
+    (repo / ML).write_text((repo / ML).read_text() + "requests==2.0\n")
+    with pytest.raises(DirtyTreeError) as info:
+        apply_plan(repo, MINOR, today=TODAY)
+    assert str(info.value) == (
+        f"{repo}: uncommitted changes in managed files: {ML}; commit or stash them first, "
+        "so the migration commit holds only the migration"
+    )
+    assert "baseimage/cuda-12.9.1" not in run(repo, "branch")
+
+
+def test_dry_run_prints_the_diff_and_changes_nothing(repo: Path) -> None:
+    head = run(repo, "rev-parse", "HEAD")
+    result = apply_plan(repo, MINOR, dry_run=True, today=TODAY)
+    assert "-FROM nvidia/cuda:12.6.0-runtime-ubuntu22.04\n+FROM nvidia/cuda:12.9.1-runtime-ubuntu22.04\n" in result.diff
+    assert "+++ b/dockerfiles/training/Dockerfile.cuda126.bak" in result.diff
+    assert result.commit is None and run(repo, "rev-parse", "HEAD") == head
+    assert run(repo, "status", "--porcelain") == "" and "baseimage/" not in run(repo, "branch")
+
+
+def test_cudnn_variant_tag(repo: Path) -> None:
+    plan = MigrationPlan(
+        (
+            ImageChange(
+                "legacy",
+                "dockerfiles/legacy/Dockerfile",
+                "nvidia/cuda:12.1.0-cudnn8-runtime-ubuntu22.04",
+                "nvidia/cuda:12.9.1-cudnn-runtime-ubuntu22.04",
+            ),
+        )
+    )
+    result = apply_plan(repo, plan, today=TODAY)
+    assert (
+        show(repo, result.branch, "dockerfiles/legacy/Dockerfile")
+        == "FROM nvidia/cuda:12.9.1-cudnn-runtime-ubuntu22.04\n"
+    )
+    assert (
+        show(repo, result.branch, "dockerfiles/legacy/Dockerfile.cuda121.bak")
+        == "FROM nvidia/cuda:12.1.0-cudnn8-runtime-ubuntu22.04\n"
+    )
+
+
+def test_arg_based_tag_keeps_crlf_and_escape(repo: Path) -> None:
+    plan = MigrationPlan(
+        (
+            ImageChange(
+                "arg",
+                "dockerfiles/arg/Dockerfile",
+                "nvidia/cuda:12.6.0-cudnn-runtime-ubuntu22.04",
+                "nvidia/cuda:12.6.3-cudnn-runtime-ubuntu22.04",
+            ),
+        )
+    )
+    result = apply_plan(repo, plan, today=TODAY)
+    after = subprocess.run(
+        ["git", "-C", str(repo), "show", f"{result.branch}:dockerfiles/arg/Dockerfile"], capture_output=True, check=True
+    ).stdout
+    assert (
+        after
+        == b"# escape=\\\nARG CUDA_VERSION=12.6.3\r\nFROM nvidia/cuda:${CUDA_VERSION}-cudnn-runtime-ubuntu22.04 AS base\r\nRUN true\r\n"
+    )
+
+
+def test_major_upgrade_renames_cupy(repo: Path) -> None:
+    plan = MigrationPlan(
+        (
+            ImageChange(
+                "training",
+                "dockerfiles/training/Dockerfile",
+                "nvidia/cuda:12.6.0-runtime-ubuntu22.04",
+                "nvidia/cuda:13.0.2-runtime-ubuntu22.04",
+                ML,
+                RequirementChanges("cu130", None, "2.13.0", "0.28.0", "cupy-cuda13x", "14.2.0", None),
+            ),
+        )
+    )
+    result = apply_plan(repo, plan, today=TODAY)
+    assert result.branch == "baseimage/cuda-13.0.2"
+    assert changed(show(repo, "main", ML), show(repo, result.branch, ML)) == [
+        (
+            "--extra-index-url https://download.pytorch.org/whl/cu126\n",
+            "--extra-index-url https://download.pytorch.org/whl/cu130\n",
+        ),
+        ("torch==2.5.1+cu126\n", "torch==2.13.0+cu130\n"),
+        ("torchvision==0.20.1+cu126\n", "torchvision==0.28.0+cu130\n"),
+        ("cupy-cuda12x==13.3.0\n", "cupy-cuda13x==14.2.0\n"),
+    ]
+
+
+def test_ngc_tag_bump(repo: Path) -> None:
+    plan = MigrationPlan(
+        (
+            ImageChange(
+                "training-ngc",
+                "dockerfiles/training/Dockerfile.ngc",
+                "nvcr.io/nvidia/pytorch:25.04-py3",
+                "nvcr.io/nvidia/pytorch:26.10-py3",
+            ),
+        )
+    )
+    result = apply_plan(repo, plan, today=TODAY)
+    assert result.branch == "baseimage/ngc-26.10"
+    assert changed(
+        show(repo, "main", "dockerfiles/training/Dockerfile.ngc"),
+        show(repo, result.branch, "dockerfiles/training/Dockerfile.ngc"),
+    ) == [("FROM nvcr.io/nvidia/pytorch:25.04-py3\n", "FROM nvcr.io/nvidia/pytorch:26.10-py3\n")]
+    assert "dockerfiles/training/Dockerfile.ngc.ngc2504.bak" in run(repo, "ls-tree", "-r", "--name-only", result.branch)
+
+
+@pytest.mark.parametrize(
+    ("tag", "name"),
+    [
+        ("12.6.0-runtime-ubuntu22.04", "Dockerfile.cuda126.bak"),
+        ("12.1.0-cudnn8-runtime-ubuntu22.04", "Dockerfile.cuda121.bak"),
+        ("25.04-py3", "Dockerfile.ngc2504.bak"),
+        ("latest", "Dockerfile.previous.bak"),
+    ],
+)
+def test_backup_names(tag: str, name: str) -> None:
+    assert backup_name(Path("x/Dockerfile"), tag) == Path("x") / name
+
+
+def test_requirements_rewrite_leaves_unplanned_lines() -> None:
+    text = "# comment\r\n--index-url https://mirror.local/whl/cu126\r\ntorch==2.5.1\r\nnumpy==2.0\r\n"
+    out = rewrite_requirements(text, RequirementChanges(variant="cu128", torch="2.7.1"))
+    assert out == "# comment\r\n--index-url https://mirror.local/whl/cu128\r\ntorch==2.7.1\r\nnumpy==2.0\r\n"
+    assert rewrite_requirements(text, RequirementChanges()) == text
