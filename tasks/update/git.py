@@ -31,3 +31,8 @@ def branch_exists(repo: Path, name: str) -> bool:
 
 def head(repo: Path) -> str:
     return git(repo, "rev-parse", "HEAD").strip()
+
+
+def push(repo: Path, remote: str, branch: str) -> None:
+    """Push `branch` to `remote` (refusing to overwrite someone else's work on it)."""
+    git(repo, "push", "--force-with-lease", remote, f"{branch}:{branch}")
