@@ -61,9 +61,8 @@ def test_existing_pull_request_is_reused() -> None:
 
 
 def test_refused_token_is_a_clear_error_without_the_token() -> None:
-    with Endpoint(lambda req: Reply(401, b'{"message": "Bad credentials"}')) as ep:
-        with pytest.raises(GitHubError) as info:
-            GitHub(GitHubRepo.parse("acme/training", ep.url), TOKEN).comment(3, "rejected by alice")
+    with Endpoint(lambda req: Reply(401, b'{"message": "Bad credentials"}')) as ep, pytest.raises(GitHubError) as info:
+        GitHub(GitHubRepo.parse("acme/training", ep.url), TOKEN).comment(3, "rejected by alice")
     assert "GitHub refused the token (HTTP 401)" in str(info.value) and TOKEN not in str(info.value)
 
 
