@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -118,6 +119,49 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p_snap)
     p_snap.add_argument("--pytorch-index", metavar="URL", help="PyTorch wheel index")
     p_snap.set_defaults(handler=cmd_snapshot)
+
+    p_mig = sub.add_parser(
+        "migrate",
+        help="propose a base-image migration: branch, rewrite, PR, approvals, validation",
+        description=(
+            "Plan (from a fresh review, a saved review report or --to VERSION), apply the plan on branch "
+            "baseimage/cuda-<target> with one commit, open a PR where GitHub is configured, then pause for "
+            "approval, validate, and pause for the production approval. Resume with `baseimage approve` or "
+            "the Prefect UI. --dry-run prints the diff and changes nothing."
+        ),
+    )
+    p_mig.add_argument("--to", metavar="VERSION", help="target CUDA version for every nvidia/cuda image, e.g. 12.9.1")
+    p_mig.add_argument("--report", type=Path, metavar="FILE", help="use this review report's plan")
+    p_mig.add_argument("--dry-run", action="store_true", help="print the unified diff; change nothing")
+    p_mig.add_argument("--no-pr", action="store_true", help="keep the branch local")
+    p_mig.add_argument("--config", type=Path, metavar="FILE", help="policy file")
+    p_mig.add_argument(
+        "--validation",
+        choices=["auto", "deployment", "subflow", "skip"],
+        default="auto",
+        help="auto: the validate deployment when PREFECT_API_URL is set, else a subflow",
+    )
+    p_mig.add_argument("--out", default="reports", help="where the outcome JSON goes")
+    p_mig.add_argument(
+        "--poll-interval",
+        type=int,
+        default=10,
+        metavar="S",
+        help="how often a paused run checks for a decision (default 10 s)",
+    )
+    p_mig.set_defaults(handler=cmd_migrate)
+
+    p_app = sub.add_parser(
+        "approve",
+        help="approve (or reject) a paused migration from the command line",
+        description="Resume a paused migration run, or its paused approval step, with a decision. Needs "
+        "PREFECT_API_URL pointing at the server the migration runs on.",
+    )
+    p_app.add_argument("run_id", metavar="RUN_ID", help="the migrate run or its paused approval run")
+    p_app.add_argument("--reject", action="store_true", help="reject instead of approving")
+    p_app.add_argument("--comment", default="", metavar="TEXT")
+    p_app.add_argument("--reviewer", default=os.environ.get("USER", "cli"), metavar="NAME")
+    p_app.set_defaults(handler=cmd_approve)
 
     p_val = sub.add_parser(
         "validate",
@@ -379,6 +423,38 @@ def cmd_snapshot(args: argparse.Namespace, out: Console, err: Console) -> int:
     report = _run_review(args, err, settings, sources="live", offline=None, record=args.directory)
     out.print(f"snapshot written: {report.get('snapshot')}")
     return EXIT_OK if report["complete"] else EXIT_INCOMPLETE
+
+
+def cmd_migrate(args: argparse.Namespace, out: Console, err: Console) -> int:
+    load_settings(args.config)  # fail fast on a bad config, before Prefect starts
+    from flows.migrate import migrate
+
+    state = migrate(
+        to=args.to,
+        dry_run=args.dry_run,
+        no_pr=args.no_pr,
+        config_path=str(args.config) if args.config else None,
+        report_path=str(args.report) if args.report else None,
+        validation=args.validation,
+        out_dir=args.out,
+        return_state=True,
+    )
+    if not state.is_completed():
+        err.print(f"[red]migration failed:[/] {state.message}", highlight=False)
+        return 1
+    outcome = state.result()
+    out.print(f"{outcome['outcome']} (branch {outcome.get('branch')})", highlight=False)
+    return EXIT_OK if "approved" in outcome["outcome"] or outcome["outcome"].startswith(("dry run", "no action")) else 1
+
+
+def cmd_approve(args: argparse.Namespace, out: Console, err: Console) -> int:
+    import asyncio
+
+    from flows.approvals import resume
+
+    resumed = asyncio.run(resume(args.run_id, not args.reject, args.reviewer, args.comment))
+    out.print(f"{'rejected' if args.reject else 'approved'} {resumed} as {args.reviewer}", highlight=False)
+    return EXIT_OK
 
 
 def cmd_validate(args: argparse.Namespace, out: Console, err: Console) -> int:

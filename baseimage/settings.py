@@ -6,6 +6,7 @@ Secrets are never in the file: it names environment variables that hold them.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -138,6 +139,18 @@ class Validation(_Model):
         return f"http://127.0.0.1:{self.port}{self.base_path}"
 
 
+class GitHubSettings(_Model):
+    """Where migration branches go for review; the token is read from a Secret block or the env."""
+
+    repository: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")]
+    api_url: str = "https://api.github.com"
+    base_branch: str = "main"
+    remote: str = "origin"
+    # Names of where the token is kept, not the token.
+    token_env: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")] = "GITHUB_TOKEN"  # noqa: S105
+    token_block: str | None = "github-token"  # noqa: S105
+
+
 class Settings(_Model):
     version: Literal[1] = 1
     repository: Path = Path("..")
@@ -148,6 +161,7 @@ class Settings(_Model):
     approvals: Approvals = Field(default_factory=Approvals)
     environments: dict[str, Environment] = Field(default_factory=dict)
     validation: Validation = Field(default_factory=Validation)
+    github: GitHubSettings | None = None
     source: Path = Path("config/policy.yaml")
 
     @property
@@ -167,6 +181,22 @@ class Settings(_Model):
             if password:
                 found[registry] = Credentials(creds.username, password)
         return found
+
+
+def github_token(settings: GitHubSettings, environ: dict[str, str] | None = None) -> str | None:
+    """The token from the Prefect Secret block named in the config, else the environment."""
+    if settings.token_block:
+        try:
+            from prefect.blocks.system import Secret
+
+            block: Any = Secret.load(settings.token_block)
+            return str(block.get())
+        except Exception as exc:  # no such block, or no API: fall back to the environment
+            logging.getLogger(__name__).debug(
+                "Secret block %s unavailable: %s", settings.token_block, type(exc).__name__
+            )
+    env = os.environ if environ is None else environ
+    return env.get(settings.token_env) or None
 
 
 def default_config_path() -> Path:
