@@ -16,7 +16,7 @@ from tasks.dockerfile.rewrite import rewrite_base
 from tasks.errors import BaseImageError
 from tasks.images.reference import parse_reference
 from tasks.images.tags import CudaTag, NgcTag
-from tasks.research.report import write_atomic
+from tasks.research.report import replace_between_markers, write_atomic
 from tasks.update import git
 from tasks.update.requirements import RequirementChanges, rewrite_requirements
 
@@ -123,6 +123,24 @@ def _policy_changelog(text: str, plan: MigrationPlan, today: date) -> str:
     return f"{head}{marker}{entry}{rest}"
 
 
+def _configuration(files: dict[str, str], plan: MigrationPlan, today: date) -> str:
+    """The "Current Configuration" section from data: each managed image's base and its pins."""
+    from tasks.research.osv import parse_pins
+
+    lines = [
+        f"As of {today.isoformat()} (branch `{plan.branch}`):",
+        "",
+        "| image | Dockerfile | base image | pins |",
+        "|---|---|---|---|",
+    ]
+    for change in plan.changes:
+        pins = ""
+        if change.requirements and change.requirements in files:
+            pins = ", ".join(f"{p.name}=={p.version}" for p in parse_pins(files[change.requirements]))
+        lines.append(f"| {change.image} | `{change.dockerfile}` | `{change.target}` | {pins} |")
+    return "\n".join(lines)
+
+
 def planned_files(repo: Path, plan: MigrationPlan, today: date) -> dict[str, tuple[str | None, str]]:
     """Relative path -> (old text or None, new text) for every file the plan changes."""
     out: dict[str, tuple[str | None, str]] = {}
@@ -156,7 +174,15 @@ def planned_files(repo: Path, plan: MigrationPlan, today: date) -> dict[str, tup
     out["CHANGELOG.md"] = (read("CHANGELOG.md"), _changelog(read("CHANGELOG.md"), plan, today))
     doc = read(POLICY_DOC)
     if doc is not None:
-        out[POLICY_DOC] = (doc, _policy_changelog(doc, plan, today))
+        new_doc = _policy_changelog(doc, plan, today)
+        if "<!-- baseimage:configuration:start -->" in new_doc:
+            texts = {rel: new for rel, (_old, new) in out.items()}
+            for change in plan.changes:
+                if change.requirements and change.requirements not in texts:
+                    texts[change.requirements] = read(change.requirements) or ""
+            section = _configuration(texts, plan, today)
+            new_doc = replace_between_markers(new_doc, "configuration", section, Path(POLICY_DOC))
+        out[POLICY_DOC] = (doc, new_doc)
     return {k: v for k, v in out.items() if v[0] != v[1]}
 
 

@@ -17,7 +17,10 @@ import pytest
 import requests
 
 from tests.conftest import REPO_ROOT
+from tests.support.http_endpoint import Endpoint, Reply, Request
 from tests.support.prefect_server import PrefectServer
+
+TOKEN = "ghp_test-token-not-real"
 
 
 @pytest.fixture(scope="module")
@@ -40,33 +43,34 @@ def repo(tmp_path: Path) -> Path:
     return root
 
 
-def start_migrate(server: PrefectServer, repo: Path, timeout_s: int = 120) -> subprocess.Popen[str]:
+def start_migrate(
+    server: PrefectServer, repo: Path, timeout_s: int = 120, github_api: str | None = None
+) -> subprocess.Popen[str]:
     config = repo / "config" / "policy.yaml"
-    config.write_text(config.read_text().replace("timeout_s: 86400", f"timeout_s: {timeout_s}"))
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "baseimage.cli",
-            "migrate",
-            "--to",
-            "12.9.1",
-            "--no-pr",
-            "--validation",
-            "skip",
-            "--config",
-            str(config),
-            "--out",
-            str(repo / "reports"),
-            "--poll-interval",
-            "1",
-        ],
-        cwd=repo,
-        env=server.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    text = config.read_text().replace("timeout_s: 86400", f"timeout_s: {timeout_s}")
+    if github_api:
+        text += f"\ngithub:\n  repository: acme/training\n  api_url: {github_api}\n  token_block: null\n"
+    config.write_text(text)
+    pr = [] if github_api else ["--no-pr"]
+    argv = [
+        sys.executable,
+        "-m",
+        "baseimage.cli",
+        "migrate",
+        "--to",
+        "12.9.1",
+        *pr,
+        "--validation",
+        "skip",
+        "--config",
+        str(config),
+        "--out",
+        str(repo / "reports"),
+        "--poll-interval",
+        "1",
+    ]
+    env = {**server.env(), "GITHUB_TOKEN": TOKEN}
+    return subprocess.Popen(argv, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def paused_run(server: PrefectServer, proc: subprocess.Popen[str], deadline_s: float = 90) -> dict[str, Any]:
@@ -127,11 +131,35 @@ def test_approve_twice_reaches_the_end(server: PrefectServer, repo: Path) -> Non
     assert "baseimage/cuda-12.9.1" in branches
 
 
-def test_reject_ends_cleanly_and_keeps_the_branch(server: PrefectServer, repo: Path) -> None:
-    proc = start_migrate(server, repo)
-    paused_run(server, proc)
-    approve(server, migrate_run_id(server), "--reject", "--reviewer", "carol", "--comment", "not this quarter")
-    assert proc.wait(120) == 1
+def test_reject_ends_cleanly_keeps_the_branch_and_comments_the_pr(
+    server: PrefectServer, repo: Path, tmp_path: Path
+) -> None:
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
+    subprocess.run(["git", "-C", str(repo), "remote", "add", "origin", str(remote)], check=True)
+    calls: list[Request] = []
+
+    def github(req: Request) -> Reply:
+        assert req.headers["authorization"] == f"Bearer {TOKEN}"
+        calls.append(req)
+        if req.path == "/repos/acme/training/pulls":
+            return Reply(201, b'{"number": 5, "html_url": "http://github.local/acme/training/pull/5"}')
+        return Reply(201, b"{}")
+
+    with Endpoint(github) as api:
+        proc = start_migrate(server, repo, github_api=api.url)
+        paused_run(server, proc)
+        approve(server, migrate_run_id(server), "--reject", "--reviewer", "carol", "--comment", "not this quarter")
+        assert proc.wait(120) == 1
+    pr = json.loads(calls[0].body)
+    assert (pr["head"], pr["base"]) == ("baseimage/cuda-12.9.1", "main")
+    assert "- training: nvidia/cuda:12.6.0-runtime-ubuntu22.04 -> nvidia/cuda:12.9.1-runtime-ubuntu22.04" in pr["body"]
+    assert "## Remaining checklist" in pr["body"]
+    assert calls[1].path == "/repos/acme/training/issues/5/comments"
+    assert json.loads(calls[1].body) == {"body": "update rejected by carol: not this quarter. The branch is kept."}
+    pushed = subprocess.run(["git", "-C", str(remote), "branch"], capture_output=True, text=True, check=True).stdout
+    assert "baseimage/cuda-12.9.1" in pushed
+    assert outcome(repo)["pull_request"] == "http://github.local/acme/training/pull/5"
     result = outcome(repo)
     assert result["outcome"] == "stopped at update: rejected"
     assert result["decisions"] == [

@@ -59,3 +59,42 @@ def test_live_without_network_fails_clearly(
     assert code == 3
     errors = [e for i in report["images"] for e in i["errors"]]
     assert errors and all("cannot connect" in e for e in errors), errors
+
+
+def test_migrate_dry_run_prints_the_diff_and_changes_nothing(
+    prefect_harness: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+    import subprocess
+
+    repo = tmp_path / "repo"
+    for part in ("dockerfiles", "docs", "config"):
+        shutil.copytree(REPO_ROOT / part, repo / part, ignore=shutil.ignore_patterns("snapshot"))
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
+    subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "i"], check=True
+    )
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
+    code = main(
+        [
+            "migrate",
+            "--to",
+            "12.9.1",
+            "--dry-run",
+            "--config",
+            str(repo / "config" / "policy.yaml"),
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "-FROM nvidia/cuda:12.6.0-runtime-ubuntu22.04\n+FROM nvidia/cuda:12.9.1-runtime-ubuntu22.04" in out
+    assert "dry run: nothing changed" in out
+    assert "Dockerfile.cuda126 " not in out, "the 12.6-pinned image is left alone by --to 12.9.1"
+    status = subprocess.run(["git", "-C", str(repo), "status", "--porcelain"], capture_output=True, text=True).stdout
+    assert (
+        status == ""
+        and subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout == head
+    )

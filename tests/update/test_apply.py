@@ -96,6 +96,12 @@ def test_cuda_minor_bump(repo: Path) -> None:
     assert "### 2026-11-28 - baseimage/cuda-12.9.1\n- **From**: `nvidia/cuda:12.6.0-runtime-ubuntu22.04`" in show(
         repo, branch, "docs/base-image-policy.md"
     )
+    doc = show(repo, branch, "docs/base-image-policy.md")
+    assert (
+        "| training | `dockerfiles/training/Dockerfile` | `nvidia/cuda:12.9.1-runtime-ubuntu22.04` | "
+        "torch==2.8.0+cu129, torchvision==0.23.0+cu129, cupy-cuda12x==14.2.0, onnx==1.17.0, "
+        "onnxruntime-gpu==1.23.2 |"
+    ) in doc
     untouched = run(repo, "diff", "--name-only", "main", branch).split()
     assert sorted(untouched) == sorted(
         [
