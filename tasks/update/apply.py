@@ -45,6 +45,7 @@ class ImageChange:
 class MigrationPlan:
     changes: tuple[ImageChange, ...]
     reasons: tuple[str, ...] = ()
+    matrix_markdown: str | None = None  # the review's compatibility matrix, when the plan came from one
 
     @property
     def branch(self) -> str:
@@ -182,6 +183,8 @@ def planned_files(repo: Path, plan: MigrationPlan, today: date) -> dict[str, tup
                     texts[change.requirements] = read(change.requirements) or ""
             section = _configuration(texts, plan, today)
             new_doc = replace_between_markers(new_doc, "configuration", section, Path(POLICY_DOC))
+        if plan.matrix_markdown and "<!-- baseimage:matrix:start -->" in new_doc:
+            new_doc = replace_between_markers(new_doc, "matrix", plan.matrix_markdown, Path(POLICY_DOC))
         out[POLICY_DOC] = (doc, new_doc)
     return {k: v for k, v in out.items() if v[0] != v[1]}
 

@@ -43,7 +43,11 @@ def from_report(report: dict[str, Any], requirements_of: dict[str, str | None]) 
             )
         )
         reasons.extend(f"{image['image']}: {r}" for r in image.get("reasons", [])[:3])
-    return MigrationPlan(tuple(changes), tuple(reasons)) if changes else None
+    if not changes:
+        return None
+    from tasks.research.report import matrix_frame, matrix_markdown
+
+    return MigrationPlan(tuple(changes), tuple(reasons), matrix_markdown(matrix_frame(report["images"])))
 
 
 def from_target(version: str, images: list[tuple[str, str, str, str | None]], facts: Facts) -> MigrationPlan:

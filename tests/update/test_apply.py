@@ -248,3 +248,60 @@ def test_requirements_rewrite_leaves_unplanned_lines() -> None:
     out = rewrite_requirements(text, RequirementChanges(variant="cu128", torch="2.7.1"))
     assert out == "# comment\r\n--index-url https://mirror.local/whl/cu128\r\ntorch==2.7.1\r\nnumpy==2.0\r\n"
     assert rewrite_requirements(text, RequirementChanges()) == text
+
+
+def test_plan_from_a_review_report_regenerates_the_matrix(repo: Path) -> None:
+    from tasks.update.plans import from_report
+
+    plan_json = {
+        "kind": "cuda",
+        "torch": {"variant": "cu129", "torch": "2.8.0", "torchvision": "0.23.0", "exact": True},
+        "cupy_package": "cupy-cuda12x",
+        "cupy_version": "14.2.0",
+        "onnxruntime_gpu": "1.23.2",
+        "matrix": [
+            {
+                "cuda": "12.9.1",
+                "tag": "12.9.1-runtime-ubuntu22.04",
+                "status": "supported",
+                "estimated_deletion": None,
+                "min_driver": "575.57.08",
+                "fleet_ok": True,
+                "driver_path": "minor-version compatibility",
+                "torch_variant": "cu129",
+                "torch": "2.8.0",
+                "torchvision": "0.23.0",
+                "cupy": "cupy-cuda12x==14.2.0",
+                "onnxruntime_gpu": "1.23.2",
+                "ubuntu_end_of_support": "2027-05-31",
+            }
+        ],
+    }
+    report = {
+        "images": [
+            {
+                "image": "training",
+                "file": "dockerfiles/training/Dockerfile",
+                "current": "nvidia/cuda:12.6.0-runtime-ubuntu22.04",
+                "target": "nvidia/cuda:12.9.1-runtime-ubuntu22.04",
+                "recommended": True,
+                "reasons": ["12.6.0 is EOL"],
+                "plan": plan_json,
+            },
+            {
+                "image": "ngc",
+                "file": "dockerfiles/training/Dockerfile.ngc",
+                "current": "nvcr.io/nvidia/pytorch:25.04-py3",
+                "target": "nvcr.io/nvidia/pytorch:26.10-py3",
+                "recommended": False,
+                "reasons": [],
+                "plan": {"kind": "ngc"},
+            },
+        ]
+    }
+    plan = from_report(report, {"training": ML})
+    assert plan is not None and [c.image for c in plan.changes] == ["training"], "only recommended images move"
+    assert plan.changes[0].changes.variant == "cu129" and plan.reasons == ("training: 12.6.0 is EOL",)
+    result = apply_plan(repo, plan, today=TODAY)
+    doc = show(repo, result.branch, "docs/base-image-policy.md")
+    assert "| training | 12.9.1 | supported |" in doc
