@@ -151,6 +151,17 @@ class GitHubSettings(_Model):
     token_block: str | None = "github-token"  # noqa: S105
 
 
+class Alerts(_Model):
+    """Where deprecation alerts go: a Prefect notification block (by name) or a JSON webhook."""
+
+    block: str | None = None
+    webhook_url: str | None = None
+
+
+class Monitoring(_Model):
+    pushgateway: str | None = None  # host:port of a Prometheus Pushgateway
+
+
 class Settings(_Model):
     version: Literal[1] = 1
     repository: Path = Path("..")
@@ -162,6 +173,8 @@ class Settings(_Model):
     environments: dict[str, Environment] = Field(default_factory=dict)
     validation: Validation = Field(default_factory=Validation)
     github: GitHubSettings | None = None
+    alerts: Alerts = Field(default_factory=Alerts)
+    monitoring: Monitoring = Field(default_factory=Monitoring)
     source: Path = Path("config/policy.yaml")
 
     @property

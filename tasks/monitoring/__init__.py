@@ -1,0 +1,1 @@
+"""Monitoring: deprecation watch over running containers, alerts, Prometheus Pushgateway metrics."""
