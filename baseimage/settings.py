@@ -95,6 +95,8 @@ class Environment(_Model):
     service: str = "training"
     health_url: str
     soak_hours: Annotated[float, Field(gt=0, le=168)] = 24.0
+    soak_interval_s: Annotated[float, Field(gt=0)] = 300.0
+    metrics_url: str | None = None  # the service's /metrics (success rate, GPU utilisation)
 
 
 class ValidationContainer(_Model):
