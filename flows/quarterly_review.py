@@ -30,7 +30,7 @@ from tasks.registry.snapshot import RecordingTransport, ReplayTransport
 from tasks.research import osv
 from tasks.research.facts import Facts, load_facts
 from tasks.research.pytorch_index import PyTorchIndex
-from tasks.research.report import assemble, findings_markdown, matrix_frame, update_policy_doc, write_reports
+from tasks.research.report import assemble, findings_markdown, update_policy_doc, write_reports
 from tasks.research.review import (
     ImageReview,
     ReviewSources,
@@ -53,6 +53,15 @@ def _transient_only(task: Any, task_run: Any, state: Any) -> bool:
     except Exception:
         return False
     return False
+
+
+# Every source task: retried on transient errors only, never cached (a review reads today's state).
+SOURCE_TASK: dict[str, Any] = {
+    "retries": 2,
+    "retry_delay_seconds": [1, 4],
+    "retry_condition_fn": _transient_only,
+    "cache_policy": NO_CACHE,
+}
 
 
 @dataclass
@@ -89,13 +98,7 @@ def make_transport(
     return HttpTransport(retry=RetryPolicy(attempts=reg.attempts), **common), "live"
 
 
-@task(
-    name="unsupported-releases",
-    retries=2,
-    retry_delay_seconds=[1, 4],
-    retry_condition_fn=_transient_only,
-    cache_policy=NO_CACHE,
-)
+@task(name="unsupported-releases", **SOURCE_TASK)
 def fetch_unsupported(facts: Facts, transport: HttpTransport, live: bool) -> tuple[dict[str, str], str]:
     try:
         return unsupported_releases(facts, transport if live else None)
@@ -138,13 +141,7 @@ def _banner_check(settings: Settings, mirrors: dict[str, str]) -> Callable[[str]
     return check
 
 
-@task(
-    name="review-image",
-    retries=2,
-    retry_delay_seconds=[1, 4],
-    retry_condition_fn=_transient_only,
-    cache_policy=NO_CACHE,
-)
+@task(name="review-image", **SOURCE_TASK)
 def review_image(
     name: str,
     path: str,
@@ -177,13 +174,7 @@ def review_image(
     return reviews
 
 
-@task(
-    name="advisories",
-    retries=2,
-    retry_delay_seconds=[1, 4],
-    retry_condition_fn=_transient_only,
-    cache_policy=NO_CACHE,
-)
+@task(name="advisories", **SOURCE_TASK)
 def advisories(requirements: list[str], ctx: RunContext) -> tuple[dict[str, list[dict[str, Any]]], str]:
     """Advisories per requirements file (the pins of each, looked up once together)."""
     pins_of = {path: osv.parse_pins(Path(path).read_text(encoding="utf-8")) for path in requirements}
@@ -281,7 +272,7 @@ def quarterly_review(
             images.append(failed.to_json())
     by_file, advisory_source = advisory_future.result()
     today = datetime.now(UTC).date().isoformat()
-    report = assemble(
+    report, frame = assemble(
         images,
         by_file,
         requirements_of,
@@ -289,7 +280,6 @@ def quarterly_review(
         settings.fleet.min_driver,
         today,
     )
-    frame = matrix_frame(images)
     report["files"] = write_reports(Path(out_dir), report, frame)
     create_markdown_artifact(
         key="quarterly-review", markdown=findings_markdown(report), description=f"Quarterly review {today}"

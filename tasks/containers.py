@@ -13,7 +13,6 @@ from typing import Any
 from tasks.errors import BuildError, ContainerError, GpuUnavailableError
 
 LABEL = "baseimage.validation"
-GPU_REQUEST = {"Driver": "nvidia", "Count": -1, "Capabilities": [["gpu"]]}
 
 
 @dataclass(frozen=True)
@@ -104,7 +103,7 @@ def run_container(
     if restart_retries:
         kwargs["restart_policy"] = {"Name": "on-failure", "MaximumRetryCount": restart_retries}
     if gpu:
-        kwargs["device_requests"] = [docker.types.DeviceRequest(**{k.lower(): v for k, v in GPU_REQUEST.items()})]
+        kwargs["device_requests"] = [docker.types.DeviceRequest(driver="nvidia", count=-1, capabilities=[["gpu"]])]
     try:
         return client.containers.run(image, **kwargs)
     except docker.errors.APIError as exc:

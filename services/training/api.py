@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from typing import Any
@@ -76,8 +77,6 @@ def create_app(settings: ServiceSettings | None = None, celery: Celery | None = 
         except RedisError:
             broker = False
         body = {"status": "ok" if broker else "degraded", "broker": broker, **versions}
-        import json
-
         return Response(json.dumps(body), status_code=200 if broker else 503, media_type="application/json")
 
     @app.post("/train", status_code=202)

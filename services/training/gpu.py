@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass, field
-from types import TracebackType
 
 
 @dataclass
@@ -54,8 +52,7 @@ class UtilizationSampler:
         self._thread.start()
         return self.samples
 
-    def __exit__(self, *exc: tuple[type[BaseException] | None, BaseException | None, TracebackType | None]) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-            time.sleep(0)

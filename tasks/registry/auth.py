@@ -7,6 +7,7 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
@@ -44,20 +45,12 @@ def parse_challenge(header: str | None) -> Challenge | None:
 class TokenCache:
     """Bearer tokens keyed by (realm, service, scope), valid until shortly before expiry."""
 
-    clock: object = time.monotonic
+    clock: Callable[[], float] = time.monotonic
     _tokens: dict[tuple[str, str, str], tuple[str, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    fetched: int = 0
 
     def now(self) -> float:
-        return self.clock()  # type: ignore[operator,no-any-return]
-
-    def get(self, key: tuple[str, str, str]) -> str | None:
-        with self._lock:
-            entry = self._tokens.get(key)
-        if entry and entry[1] > self.now():
-            return entry[0]
-        return None
+        return self.clock()
 
     def fetch(
         self,
@@ -79,7 +72,6 @@ class TokenCache:
             query = {"scope": scope, **({"service": service} if service else {})}
             url = f"{realm}{'&' if '?' in realm else '?'}{urlencode(query)}"
             response = transport.request("GET", url, auth=credentials.as_tuple() if credentials else None)
-            self.fetched += 1
             if classify(response.status_code) is Outcome.AUTH:
                 who = "the configured credentials" if credentials else "anonymous access"
                 raise RegistryAuthError(

@@ -38,8 +38,9 @@ def assemble(
     sources: str,
     fleet_min_driver: int,
     day: str,
-) -> dict[str, Any]:
-    """The review report: per image its findings and the advisories of its own requirements file."""
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The review report (per image its findings and the advisories of its own requirements file)
+    and its compatibility matrix as a DataFrame."""
     for image in images:
         found = advisories.get(requirements_of.get(image["image"]) or "", [])
         image["advisories"] = found
@@ -58,7 +59,7 @@ def assemble(
     }
     frame = matrix_frame(images)
     report["matrix"] = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
-    return report
+    return report, frame
 
 
 def matrix_frame(images: Sequence[dict[str, Any]]) -> pd.DataFrame:

@@ -5,7 +5,6 @@ The reviewer and the outcome are recorded."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -16,9 +15,9 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import REPO_ROOT
 from tests.support.http_endpoint import Endpoint, Reply, Request
 from tests.support.prefect_server import PrefectServer
+from tests.support.repo import commit_all, copy_managed
 
 TOKEN = "ghp_test-token-not-real"
 
@@ -32,15 +31,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    for part in ("dockerfiles", "docs", "config"):
-        shutil.copytree(REPO_ROOT / part, root / part, ignore=shutil.ignore_patterns("snapshot"))
-    subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True)
-    subprocess.run(["git", "-C", str(root), "add", "-A"], check=True)
-    subprocess.run(
-        ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "init"], check=True
-    )
-    return root
+    return commit_all(copy_managed(tmp_path / "repo"))
 
 
 def start_migrate(

@@ -4,7 +4,6 @@ index and offline OSV records: deprecation, supersession, the target, wheels, dr
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from baseimage.cli import main
 from tests.conftest import REPO_ROOT
 from tests.support.pytorch_index import StaticIndex, build_tree
 from tests.support.registry_server import LocalRegistry
+from tests.support.repo import copy_managed
 
 pytestmark = pytest.mark.docker
 OSV = REPO_ROOT / "tests" / "fixtures" / "osv"
@@ -29,10 +29,7 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StaticIndex]:
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """A copy of the managed files plus an image on the deprecated 12.1.0."""
-    root = tmp_path / "repo"
-    shutil.copytree(REPO_ROOT / "dockerfiles", root / "dockerfiles")
-    shutil.copytree(REPO_ROOT / "config", root / "config", ignore=shutil.ignore_patterns("snapshot"))
-    shutil.copytree(REPO_ROOT / "docs", root / "docs")
+    root = copy_managed(tmp_path / "repo")
     legacy = root / "dockerfiles" / "legacy"
     legacy.mkdir()
     (legacy / "Dockerfile").write_text("FROM nvidia/cuda:12.1.0-runtime-ubuntu22.04\nRUN echo legacy\n")

@@ -64,17 +64,11 @@ def test_live_without_network_fails_clearly(
 def test_migrate_dry_run_prints_the_diff_and_changes_nothing(
     prefect_harness: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import shutil
     import subprocess
 
-    repo = tmp_path / "repo"
-    for part in ("dockerfiles", "docs", "config"):
-        shutil.copytree(REPO_ROOT / part, repo / part, ignore=shutil.ignore_patterns("snapshot"))
-    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
-    subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
-    subprocess.run(
-        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "i"], check=True
-    )
+    from tests.support.repo import commit_all, copy_managed
+
+    repo = commit_all(copy_managed(tmp_path / "repo"))
     head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
     code = main(
         [

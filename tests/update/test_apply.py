@@ -3,7 +3,6 @@ plan's branch, idempotent, refused on a dirty tree, dry run changes nothing."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from datetime import date
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 
 from tasks.update.apply import DirtyTreeError, ImageChange, MigrationPlan, apply_plan, backup_name
 from tasks.update.requirements import RequirementChanges, rewrite_requirements
-from tests.conftest import REPO_ROOT
+from tests.support.repo import commit_all, copy_managed
 
 TODAY = date(2026, 11, 28)
 ML = "dockerfiles/training/requirements/ml.txt"
@@ -24,19 +23,14 @@ def run(repo: Path, *args: str) -> str:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    shutil.copytree(REPO_ROOT / "dockerfiles", root / "dockerfiles")
-    shutil.copytree(REPO_ROOT / "docs", root / "docs")
+    root = copy_managed(tmp_path / "repo", ("dockerfiles", "docs"))
     (root / "dockerfiles" / "arg").mkdir()
     (root / "dockerfiles" / "arg" / "Dockerfile").write_text(
         "# escape=\\\nARG CUDA_VERSION=12.6.0\r\nFROM nvidia/cuda:${CUDA_VERSION}-cudnn-runtime-ubuntu22.04 AS base\r\nRUN true\r\n"
     )
     (root / "dockerfiles" / "legacy").mkdir()
     (root / "dockerfiles" / "legacy" / "Dockerfile").write_text("FROM nvidia/cuda:12.1.0-cudnn8-runtime-ubuntu22.04\n")
-    run(root.parent, "init", "-q", "-b", "main", str(root))
-    run(root, "add", "-A")
-    run(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "initial")
-    return root
+    return commit_all(root)
 
 
 def changed(before: str, after: str) -> list[tuple[str, str]]:
