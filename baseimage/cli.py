@@ -205,6 +205,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_val.add_argument("--out", default="reports", help="where the JSON result goes")
     p_val.add_argument("--keep-image", action="store_true", help="keep the candidate image")
     p_val.set_defaults(handler=cmd_validate)
+
+    from baseimage import ops_cli
+
+    ops_cli.add_parsers(sub)
     return parser
 
 
@@ -437,6 +441,7 @@ def cmd_migrate(args: argparse.Namespace, out: Console, err: Console) -> int:
         report_path=str(args.report) if args.report else None,
         validation=args.validation,
         out_dir=args.out,
+        poll_interval_s=args.poll_interval,
         return_state=True,
     )
     if not state.is_completed():
@@ -444,7 +449,8 @@ def cmd_migrate(args: argparse.Namespace, out: Console, err: Console) -> int:
         return 1
     outcome = state.result()
     out.print(f"{outcome['outcome']} (branch {outcome.get('branch')})", highlight=False)
-    return EXIT_OK if "approved" in outcome["outcome"] or outcome["outcome"].startswith(("dry run", "no action")) else 1
+    good = ("dry run", "no action", "deployed to production", "validated; nothing deployed")
+    return EXIT_OK if outcome["outcome"].startswith(good) else 1
 
 
 def cmd_approve(args: argparse.Namespace, out: Console, err: Console) -> int:

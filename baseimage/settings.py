@@ -89,14 +89,36 @@ class Approvals(_Model):
 
 
 class Environment(_Model):
-    docker_host: str | None = None
+    """Where a release runs: a compose project on a Docker host, its health URL and soak window."""
+
+    docker_host: str | None = None  # DOCKER_HOST URL (unix://, tcp://, ssh://); None: this host's daemon
     compose_file: Path
     project: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
-    service: str = "training"
+    service: str = "api"  # the compose service whose running image is "the environment's image"
+    image: str | None = None  # the managed image deployed here (its name); None: the first one
+    image_variable: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")] = "TRAINING_IMAGE"
+    variables: dict[str, str] = Field(default_factory=dict)  # more compose variables (ports, ...); no secrets
     health_url: str
+    health_timeout_s: Annotated[float, Field(gt=0)] = 180.0
     soak_hours: Annotated[float, Field(gt=0, le=168)] = 24.0
     soak_interval_s: Annotated[float, Field(gt=0)] = 300.0
     metrics_url: str | None = None  # the service's /metrics (success rate, GPU utilisation)
+    min_success_rate: Annotated[float, Field(ge=0, le=1)] = 0.95
+    max_health_failures: Annotated[int, Field(ge=0)] = 3
+
+    @field_validator("docker_host")
+    @classmethod
+    def _docker_host(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("unix://", "tcp://", "ssh://", "npipe://")):
+            raise ValueError(f"docker_host must be a DOCKER_HOST URL (unix://, tcp://, ssh://), got {value!r}")
+        return value
+
+    @field_validator("health_url")
+    @classmethod
+    def _health_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"health_url must be an http:// or https:// URL, got {value!r}")
+        return value
 
 
 class ValidationContainer(_Model):
@@ -178,6 +200,24 @@ class Settings(_Model):
     alerts: Alerts = Field(default_factory=Alerts)
     monitoring: Monitoring = Field(default_factory=Monitoring)
     source: Path = Path("config/policy.yaml")
+
+    @property
+    def state_dir(self) -> Path:
+        """Where deployment ledgers, rollback records and incident reports are kept."""
+        return self.root / "reports"
+
+    def environment_image(self, environment: str) -> ManagedImage:
+        """The managed image an environment runs (by name, else the first managed image)."""
+        env = self.environments[environment]
+        if env.image is None:
+            return self.images[0]
+        for image in self.images:
+            if image.name == env.image:
+                return image
+        raise ConfigError(
+            f"{self.source}: environments.{environment}.image is {env.image!r}, not a managed image "
+            f"({', '.join(i.name for i in self.images)})"
+        )
 
     @property
     def root(self) -> Path:

@@ -19,10 +19,14 @@ from tasks.research.facts import load_facts
 
 @task(name="scan-containers")
 def scan_containers(settings: Settings) -> list[Finding]:
-    import docker
+    """Each environment on its own Docker host (`docker_host`, else this host's daemon)."""
+    from tasks.deploy.release import docker_client
 
-    projects = {name: env.project for name, env in settings.environments.items()}
-    return watch(docker.from_env(timeout=60), projects, load_facts())
+    facts = load_facts()
+    findings: list[Finding] = []
+    for name, env in settings.environments.items():
+        findings += watch(docker_client(env.docker_host), {name: env.project}, facts)
+    return findings
 
 
 def _last_review(out_dir: Path) -> datetime | None:

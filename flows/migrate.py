@@ -1,8 +1,8 @@
 """The migrate flow: research (or a given plan / --to) -> update (branch, rewrite, backup, commit,
 PR) -> approval -> validation (the `validate` deployment on the gpu pool, or a subflow) ->
-approval -> deployment (the deployment phase, issue #6: recorded as pending here). A rejection
-or a timed-out approval ends the run cleanly: the branch is kept, the PR commented, the outcome
-recorded."""
+deployment (staging, soak, production approval, production, release notes, merge: see
+flows/deployment.py). A rejection or a timed-out approval ends the run cleanly: the branch is kept,
+the PR commented, the outcome recorded; a failure after the update runs the rollback flow."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ from prefect.context import get_run_context
 
 from baseimage.settings import Settings, github_token, load_settings
 from flows.approvals import Decision, ask
+from flows.deployment import deployment_phase
+from flows.rollback import rollback
 from tasks.errors import BaseImageError
 from tasks.research.facts import load_facts
 from tasks.research.report import write_atomic
@@ -138,8 +140,7 @@ def _validate(settings: Settings, plan: MigrationPlan, branch: str, mode: str) -
 
 
 def _record(outcome: dict[str, Any], out_dir: Path) -> dict[str, Any]:
-    ctx = get_run_context()
-    run_id = str(getattr(getattr(ctx, "flow_run", None), "id", "local"))
+    run_id = _run_id()
     outcome["run"] = run_id
     outcome["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     path = out_dir / f"migrate-{run_id[:12]}.json"
@@ -211,18 +212,33 @@ def migrate(
     summary = (
         f"## Approve the update?\n\nBranch `{result.branch}`\n\n{plan.summary()}\n\n```diff\n{result.diff[:6000]}\n```"
     )
-    first = ask("update", summary, timeout, poll_interval_s)
+    if "update" in settings.approvals.required_for:
+        first = ask("update", summary, timeout, poll_interval_s)
+    else:
+        first = Decision("update", "approved", None, "not required (approvals.required_for)")
     outcome["decisions"].append(first.to_json())
     if not first.approved:
         return stop(first)
     ok, message = _validate(settings, plan, result.branch, validation)
     outcome["validation"] = message
+    run_id = _run_id()
     if not ok:
+        state = rollback(
+            environments=[],
+            reason=f"validation failed during migration to {result.branch}: {message}",
+            config_path=str(settings.source),
+            rollback_id=f"migrate-{run_id[:12]}",
+            branch=result.branch,
+            commit=result.commit,
+            return_state=True,
+        )
+        outcome["rollback"] = state.result() if state.is_completed() else {"error": str(state.message)}
         outcome["outcome"] = f"validation failed: {message}"
         return _record(outcome, Path(out_dir))
-    second = ask("production", f"## Approve production?\n\n{message}\n\n{plan.summary()}", timeout, poll_interval_s)
-    outcome["decisions"].append(second.to_json())
-    if not second.approved:
-        return stop(second)
-    outcome["outcome"] = "approved for production; the deployment phase (staging, soak, production) is issue #6"
+    deployment_phase(settings, plan, result, outcome, run_id, pr, poll_interval_s)
     return _record(outcome, Path(out_dir))
+
+
+def _run_id() -> str:
+    ctx = get_run_context()
+    return str(getattr(getattr(ctx, "flow_run", None), "id", None) or "local")

@@ -25,12 +25,13 @@ from tasks.monitoring.soak import SampleStore, Thresholds, chart, evaluate, take
 from tasks.monitoring.watch import COMPOSE_PROJECT
 
 
-def _containers(project: str) -> list[Any]:
+def _containers(project: str, docker_host: str | None) -> list[Any]:
     try:
-        import docker
+        from tasks.deploy.release import docker_client
 
-        return list(docker.from_env(timeout=30).containers.list(filters={"label": f"{COMPOSE_PROJECT}={project}"}))
-    except Exception:  # no daemon here: the soak still samples health and metrics
+        client = docker_client(docker_host)
+        return list(client.containers.list(filters={"label": f"{COMPOSE_PROJECT}={project}"}))
+    except Exception:  # no daemon reachable: the soak still samples health and metrics
         return []
 
 
@@ -66,8 +67,9 @@ def soak_monitor(
         key=f"soak-{environment}",
         description=f"Soak of {environment}, window {window_id}",
     )
-    containers = _containers(env.project)
-    verdict = evaluate(samples, expected, Thresholds())
+    containers = _containers(env.project, env.docker_host)
+    thresholds = Thresholds(max_health_failures=env.max_health_failures, min_success_rate=env.min_success_rate)
+    verdict = evaluate(samples, expected, thresholds)
     first = len(samples)
     for index in range(first, expected):
         if verdict.status in ("failed", "aborted") or (max_samples is not None and index - first >= max_samples):
@@ -79,7 +81,7 @@ def soak_monitor(
         store.append(sample)
         samples.append(sample)
         update_progress_artifact(artifact_id=progress, progress=100 * len(samples) / expected)
-        verdict = evaluate(samples, expected, Thresholds())
+        verdict = evaluate(samples, expected, thresholds)
     result: dict[str, Any] = {
         "environment": environment,
         "window": window_id,

@@ -60,7 +60,18 @@ def wait_healthy(
     interval_s: float = 0.5,
     session: requests.Session | None = None,
 ) -> dict[str, Any]:
-    """Poll ``/health`` until 200; a container that exits or restarts fails at once."""
+    """Poll ``/health`` under `base_url` until 200; see `wait_health_url`."""
+    return wait_health_url(f"{base_url}/health", deadline_s, containers, interval_s, session)
+
+
+def wait_health_url(
+    url: str,
+    deadline_s: float,
+    containers: list[Any],
+    interval_s: float = 0.5,
+    session: requests.Session | None = None,
+) -> dict[str, Any]:
+    """Poll `url` until 200; a container that exits or restarts fails at once."""
     http = session or requests.Session()
     deadline = time.monotonic() + deadline_s
     last = "no answer yet"
@@ -68,14 +79,17 @@ def wait_healthy(
         for container in containers:
             ensure_running(container)
         try:
-            response = http.get(f"{base_url}/health", timeout=5)
+            response = http.get(url, timeout=5)
             if response.status_code == 200:
-                return response.json()  # type: ignore[no-any-return]
+                try:
+                    return dict(response.json())
+                except ValueError:
+                    return {"body": response.text[:200]}
             last = f"HTTP {response.status_code}: {response.text[:200]}"
         except requests.RequestException as exc:
             last = f"{type(exc).__name__}: {exc}"
         if time.monotonic() >= deadline:
-            raise HealthCheckError(f"{base_url}/health not healthy within {deadline_s:g} s; last answer: {last}")
+            raise HealthCheckError(f"{url} not healthy within {deadline_s:g} s; last answer: {last}")
         time.sleep(interval_s)
 
 

@@ -7,6 +7,7 @@ uncommitted changes in managed files are refused."""
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -249,3 +250,71 @@ def apply_plan(repo: Path, plan: MigrationPlan, *, dry_run: bool = False, today:
     finally:
         git.git(repo, "checkout", "-q", start, check=False)
     return result
+
+
+def release_changelog(text: str | None, plan: MigrationPlan, today: date, note: str) -> str:
+    """Move the plan's block out of ``[Unreleased]`` into a release section with a Deployed line."""
+    text = _changelog(text, plan, today)
+    name = plan.branch.split("/", 1)[1]
+    heading = f"## [{name}] - {today.isoformat()}\n"
+    if heading in text:
+        return text
+    head, rest = text.split("## [Unreleased]\n", 1)
+    nxt = rest.find("\n## [")
+    unreleased, later = (rest, "") if nxt < 0 else (rest[: nxt + 1], rest[nxt + 1 :])
+    marker = f", {plan.branch})\n"
+    start = unreleased.find("### Changed (")
+    while start >= 0 and not unreleased[start:].split("\n", 1)[0].endswith(marker.rstrip("\n")):
+        start = unreleased.find("### Changed (", start + 1)
+    if start >= 0:
+        end = unreleased.find("\n### ", start + 1)
+        end = len(unreleased) if end < 0 else end + 1
+        changed = [line for line in unreleased[start:end].splitlines()[1:] if line.strip()]
+        unreleased = unreleased[:start] + unreleased[end:]
+    else:
+        changed = [_changelog_line(c).rstrip("\n") for c in plan.changes]
+    section = heading + "### Changed\n" + "\n".join(changed) + f"\n### Deployed\n- {note}\n"
+    unreleased = unreleased.rstrip("\n") + "\n\n" if unreleased.strip() else "\n"
+    return f"{head}## [Unreleased]\n{unreleased}{section}" + (f"\n{later}" if later else "")
+
+
+def release_policy_row(text: str, plan: MigrationPlan, note: str) -> str:
+    """The policy document's changelog entry for the plan's branch: status proposed -> deployed."""
+    proposed = "- **Status**: proposed (awaiting approval and validation)\n"
+    header = f" - {plan.branch}\n"
+    at = text.find(header)
+    if at < 0:
+        return text
+    status = text.find(proposed, at)
+    following = text.find("\n### ", at + len(header))
+    if status < 0 or (0 <= following < status):
+        return text
+    return text[:status] + f"- **Status**: {note}\n" + text[status + len(proposed) :]
+
+
+def release_files(
+    read: Callable[[str], str | None], plan: MigrationPlan, today: date, note: str
+) -> dict[str, tuple[str | None, str]]:
+    """CHANGELOG.md and the policy document (as `read` gives them from the branch) once the plan
+    reached production."""
+    out: dict[str, tuple[str | None, str]] = {}
+    old = read("CHANGELOG.md")
+    out["CHANGELOG.md"] = (old, release_changelog(old, plan, today, note))
+    doc = read(POLICY_DOC)
+    if doc is not None:
+        out[POLICY_DOC] = (doc, release_policy_row(doc, plan, note))
+    return {k: v for k, v in out.items() if v[0] != v[1]}
+
+
+def rollback_changelog(text: str | None, branch: str, reason: str, today: date) -> str:
+    """A "Rolled back" entry under ``[Unreleased]`` (once per branch)."""
+    text = text if text else CHANGELOG_HEAD
+    if "## [Unreleased]" not in text:
+        text = text.rstrip("\n") + "\n\n## [Unreleased]\n"
+    first = reason.splitlines()[0] if reason else "rolled back"
+    entry = f"### Rolled back ({today.isoformat()})\n- `{branch}`: {first}\n"
+    if f"- `{branch}`: " in text and "### Rolled back" in text:
+        return text
+    head, rest = text.split("## [Unreleased]\n", 1)
+    tail = f"\n{rest.lstrip(chr(10))}" if rest.strip() else ""
+    return f"{head}## [Unreleased]\n{entry}{tail}"

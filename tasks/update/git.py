@@ -36,3 +36,69 @@ def head(repo: Path) -> str:
 def push(repo: Path, remote: str, branch: str) -> None:
     """Push `branch` to `remote` (refusing to overwrite someone else's work on it)."""
     git(repo, "push", "--force-with-lease", remote, f"{branch}:{branch}")
+
+
+def is_ancestor(repo: Path, commit: str, ref: str) -> bool:
+    """Whether `commit` is already in `ref`'s history (merged)."""
+    argv = ["git", "-C", str(repo), "merge-base", "--is-ancestor", commit, ref]
+    done = subprocess.run(argv, capture_output=True, timeout=60, check=False)
+    return done.returncode == 0
+
+
+def commit_as_baseimage(repo: Path, message: str) -> str:
+    git(repo, "-c", "user.name=baseimage", "-c", "user.email=baseimage@localhost", "commit", "-q", "-m", message)
+    return head(repo)
+
+
+def fast_forward(repo: Path, base: str, branch: str) -> str:
+    """Move `base` to `branch` when that is a fast-forward (a no-op when already there); returns the
+    new tip. The checked-out branch is updated through `merge --ff-only`, others by `fetch . b:a`."""
+    if is_ancestor(repo, branch, base):
+        return git(repo, "rev-parse", base).strip()
+    if not is_ancestor(repo, base, branch):
+        raise GitError(
+            f"{repo}: {base} has moved on since {branch} was made: not a fast-forward; rebase {branch} on {base} "
+            "(or merge its pull request by hand)"
+        )
+    current = git(repo, "rev-parse", "--abbrev-ref", "HEAD").strip()
+    if current == base:
+        git(repo, "merge", "-q", "--ff-only", branch)
+    else:
+        git(repo, "fetch", "-q", ".", f"{branch}:{base}")
+    return git(repo, "rev-parse", base).strip()
+
+
+def commit_on_branch(repo: Path, branch: str, files: dict[str, str], message: str) -> str | None:
+    """Write `files` (relative path -> text) on `branch` in a temporary worktree and commit them,
+    leaving the caller's checkout alone; None when nothing changed."""
+    import tempfile
+
+    from tasks.research.report import write_atomic
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "tree"
+        git(repo, "worktree", "add", "-q", str(tree), branch)
+        try:
+            for rel, text in files.items():
+                write_atomic(tree / rel, text)
+            git(tree, "add", "--", *files)
+            if not git(tree, "status", "--porcelain").strip():
+                return None
+            return commit_as_baseimage(tree, message)
+        finally:
+            git(repo, "worktree", "remove", "--force", str(tree), check=False)
+
+
+def show(repo: Path, ref: str, path: str) -> str | None:
+    """The text of `path` at `ref`, None when it is not there."""
+    done = subprocess.run(
+        ["git", "-C", str(repo), "show", f"{ref}:{path}"], capture_output=True, text=True, timeout=60, check=False
+    )
+    return done.stdout if done.returncode == 0 else None
+
+
+def base_branch(repo: Path, preferred: str) -> str:
+    """`preferred` when that branch exists here, else the branch checked out."""
+    if branch_exists(repo, preferred):
+        return preferred
+    return git(repo, "rev-parse", "--abbrev-ref", "HEAD").strip()

@@ -81,3 +81,22 @@ class GitHub:
         status, data = self._call("POST", path, {"body": body})
         if status != 201:
             raise GitHubError(f"POST {self.repo.api_url}{path}: HTTP {status}: {data}")
+
+    def merge_pull_request(self, number: int, method: str = "merge") -> str:
+        """Merge PR `number`; an already merged PR counts as merged. Returns the merge commit SHA."""
+        path = f"/repos/{self.repo.owner}/{self.repo.name}/pulls/{number}/merge"
+        status, data = self._call("PUT", path, {"merge_method": method})
+        if status == 200:
+            return str(data.get("sha", ""))
+        if status == 405 and isinstance(data, dict) and "already merged" in str(data.get("message", "")).lower():
+            return ""
+        message = data.get("message") if isinstance(data, dict) else data
+        raise GitHubError(f"PUT {self.repo.api_url}{path}: HTTP {status}: {message}")
+
+    def open_issue(self, title: str, body: str, labels: list[str]) -> dict[str, Any]:
+        path = f"/repos/{self.repo.owner}/{self.repo.name}/issues"
+        status, data = self._call("POST", path, {"title": title, "body": body, "labels": labels})
+        if status != 201:
+            message = data.get("message") if isinstance(data, dict) else data
+            raise GitHubError(f"POST {self.repo.api_url}{path}: HTTP {status}: {message}")
+        return dict(data)

@@ -16,24 +16,6 @@ from tests.support.registry_server import LocalRegistry, free_port
 pytestmark = pytest.mark.docker
 
 
-@pytest.fixture(scope="module")
-def model_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import torch
-
-    path = tmp_path_factory.mktemp("model") / "model.onnx"
-    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 10))
-    torch.onnx.export(
-        net,
-        (torch.zeros(1, 3, 8, 8),),
-        str(path),
-        input_names=["images"],
-        output_names=["logits"],
-        dynamic_axes={"images": {0: "batch"}},
-        dynamo=False,
-    )
-    return path
-
-
 @pytest.fixture
 def candidate(tmp_path: Path, model_onnx: Path) -> Path:
     return write_context(tmp_path / "ctx", model_onnx)

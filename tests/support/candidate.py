@@ -35,6 +35,13 @@ case "$REQUEST_METHOD $PATH_INFO" in
     id=${PATH_INFO#/jobs/}
     if [ -f "$jobs/$id" ]; then respond "200 OK" application/json; cat "$jobs/$id"
     else respond "404 Not Found" application/json; echo '{"detail":"no job"}'; fi;;
+  "GET /metrics")
+    up=$(( $(date +%s) - $(cat /tmp/started 2>/dev/null || date +%s) ))
+    bad=0
+    if [ "$MODE" = rate-drop ] && [ "$up" -ge "${FAULT_AFTER:-2}" ]; then bad=$(( up * 5 )); fi
+    respond "200 OK" "text/plain; version=0.0.4"
+    printf 'training_tasks_total{outcome="success"} %d\ntraining_tasks_total{outcome="failure"} %d\n' $(( 10 + up )) "$bad"
+    printf 'training_gpu_util_peak_percent 0\n';;
   "GET /models/"*)
     respond "200 OK" application/octet-stream; cat /srv/model.onnx;;
   *)
@@ -43,8 +50,15 @@ esac
 """
 
 SERVE = """#!/bin/sh
+# FAULT (a MODE) applies only on the base whose CUDA_VERSION is FAULT_ON: a fault that arrives
+# with the new base image, set at run time (compose environment) so one image serves both.
+if [ -n "$FAULT" ] && [ "$CUDA_VERSION" = "$FAULT_ON" ]; then MODE=$FAULT; export MODE; fi
+date +%s > /tmp/started
 if [ "$MODE" = crash ]; then echo "stub service: crashing on purpose" >&2; exit 3; fi
-echo "stub training service on 127.0.0.1:$PORT"
+if [ "$MODE" = oom-mid ]; then
+  (sleep "${FAULT_AFTER:-2}"; echo "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB") &
+fi
+echo "stub training service on 127.0.0.1:$PORT (CUDA $CUDA_VERSION, mode $MODE)"
 exec httpd -f -p "127.0.0.1:$PORT" -h /www
 """
 
@@ -76,3 +90,37 @@ def write_context(directory: Path, model_onnx: Path) -> Path:
     (directory / "handler.sh").write_text(HANDLER)
     (directory / "model.onnx").write_bytes(model_onnx.read_bytes())
     return directory
+
+
+COMPOSE = """# The stub training service as one compose service on the host network.
+services:
+  api:
+    image: ${TRAINING_IMAGE:?set TRAINING_IMAGE}
+    network_mode: host
+    environment:
+      PORT: "${PORT:?set PORT}"
+      FAULT: "${FAULT:-}"
+      FAULT_ON: "${FAULT_ON:-}"
+      FAULT_AFTER: "${FAULT_AFTER:-2}"
+    restart: unless-stopped
+    labels:
+      baseimage.test: "1"
+"""
+
+
+def write_service_repo(root: Path, model_onnx: Path, base: str) -> Path:
+    """A repository laid out like this one, whose managed image is the stub service on `base`:
+    ``dockerfiles/svc/`` (built from the repository root) and ``deployments/compose/svc.yaml``."""
+    svc = root / "dockerfiles" / "svc"
+    svc.mkdir(parents=True, exist_ok=True)
+    dockerfile = DOCKERFILE.replace("ARG BASE\nFROM ${BASE}\n", f"FROM {base}\n")
+    for name in ("serve.sh", "handler.sh", "model.onnx"):
+        dockerfile = dockerfile.replace(f"COPY {name} ", f"COPY dockerfiles/svc/{name} ")
+    (svc / "Dockerfile").write_text(dockerfile)
+    (svc / "serve.sh").write_text(SERVE)
+    (svc / "handler.sh").write_text(HANDLER)
+    (svc / "model.onnx").write_bytes(model_onnx.read_bytes())
+    compose = root / "deployments" / "compose"
+    compose.mkdir(parents=True, exist_ok=True)
+    (compose / "svc.yaml").write_text(COMPOSE)
+    return root

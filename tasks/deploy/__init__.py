@@ -1,0 +1,1 @@
+"""Environments: compose deploys, the deployment ledger, restores."""

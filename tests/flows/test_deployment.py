@@ -1,0 +1,282 @@
+"""The deployment phase against a real daemon and Debian's docker-compose: the stub service (on a
+seeded NVIDIA-like base) runs as a "staging" and a "production" compose project; a migration to a
+newer base builds the release image from the migration commit, deploys staging, soaks it, asks
+for the production approval (resumed through the API) and deploys production. Each injected fault
+ends in a rollback that restores the previous image, healthy, with the evidence kept."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.support.candidate import write_service_repo
+from tests.support.prefect_server import PrefectServer
+from tests.support.registry_server import LocalRegistry, free_port
+from tests.support.repo import commit_all
+
+pytestmark = pytest.mark.docker
+
+OLD, NEW = "12.6.0-runtime-ubuntu22.04", "12.9.1-runtime-ubuntu22.04"
+PREVIOUS = "baseimage-test/svc:previous"
+DOCKERFILE = "dockerfiles/svc/Dockerfile"
+
+
+def policy(ports: dict[str, int], projects: dict[str, str], faults: dict[str, str], approvals: str) -> str:
+    envs = []
+    for name in ("staging", "production"):
+        fault = faults.get(name)
+        extra = f", FAULT: {fault}, FAULT_ON: '12.9.1', FAULT_AFTER: '1'" if fault else ""
+        url = f"http://127.0.0.1:{ports[name]}/cgi-bin/svc"
+        envs.append(f"""  {name}:
+    compose_file: deployments/compose/svc.yaml
+    project: {projects[name]}
+    variables: {{PORT: '{ports[name]}'{extra}}}
+    health_url: {url}/health
+    metrics_url: {url}/metrics
+    health_timeout_s: 8
+    soak_hours: 0.0012
+    soak_interval_s: 0.5""")
+    return (
+        f"""images:
+  - name: svc
+    dockerfile: dockerfiles/svc/Dockerfile
+    track: cuda
+approvals:
+  timeout_s: 180
+  required_for: [{approvals}]
+environments:
+"""
+        + "\n".join(envs)
+        + "\n"
+    )
+
+
+class Site:
+    """A repository whose service runs as two compose projects on the previous image."""
+
+    def __init__(self, root: Path, registry: LocalRegistry, model: Path, docker_client: Any) -> None:
+        self.root = root
+        self.client = docker_client
+        self.ports = {"staging": free_port(), "production": free_port()}
+        tag = uuid.uuid4().hex[:8]
+        self.projects = {"staging": f"st-{tag}", "production": f"pr-{tag}"}
+        write_service_repo(root, model, f"{registry.host}/nvidia/cuda:{OLD}")
+        (root / "config").mkdir(exist_ok=True)
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config" / "policy.yaml"
+
+    def configure(self, faults: dict[str, str] | None = None, approvals: str = "production") -> Site:
+        self.config.write_text(policy(self.ports, self.projects, faults or {}, approvals))
+        commit_all(self.root)
+        return self
+
+    def start_previous(self) -> None:
+        from baseimage.settings import load_settings
+        from flows.rollback import target_of
+        from tasks.deploy.ledger import Ledger
+        from tasks.deploy.release import deploy
+
+        settings = load_settings(self.config)
+        for name in ("staging", "production"):
+            deploy(self.client, target_of(settings, name), PREVIOUS, Ledger(settings.state_dir, name))
+
+    def image(self, environment: str) -> str:
+        containers = self.client.containers.list(
+            filters={"label": [f"com.docker.compose.project={self.projects[environment]}"]}
+        )
+        assert len(containers) == 1, containers
+        return str(containers[0].attrs["Config"]["Image"])
+
+    def healthy(self, environment: str) -> bool:
+        url = f"http://127.0.0.1:{self.ports[environment]}/cgi-bin/svc/health"
+        return requests.get(url, timeout=5).status_code == 200
+
+    def git(self, *args: str) -> str:
+        return subprocess.run(["git", "-C", str(self.root), *args], capture_output=True, text=True, check=True).stdout
+
+    def outcome(self) -> dict[str, Any]:
+        (report,) = (self.root / "reports").glob("migrate-*.json")
+        return dict(json.loads(report.read_text()))
+
+    def down(self) -> None:
+        for name, project in self.projects.items():
+            for container in self.client.containers.list(
+                all=True, filters={"label": [f"com.docker.compose.project={project}"]}
+            ):
+                container.remove(force=True)
+            del name
+
+
+@pytest.fixture(scope="module")
+def previous_image(docker_client: Any, registry: LocalRegistry, model_onnx: Path, tmp_path_factory: Any) -> str:
+    """The service as it runs before the migration, on the old base."""
+    root = write_service_repo(tmp_path_factory.mktemp("previous"), model_onnx, f"{registry.host}/nvidia/cuda:{OLD}")
+    docker_client.images.build(
+        path=str(root), dockerfile="dockerfiles/svc/Dockerfile", tag=PREVIOUS, labels={"baseimage.test": "1"}
+    )
+    return PREVIOUS
+
+
+@pytest.fixture
+def site(
+    tmp_path: Path, registry: LocalRegistry, model_onnx: Path, docker_client: Any, previous_image: str
+) -> Iterator[Site]:
+    site = Site(tmp_path / "repo", registry, model_onnx, docker_client)
+    yield site
+    site.down()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
+    srv = PrefectServer(tmp_path_factory.mktemp("prefect-home")).start()
+    yield srv
+    srv.stop()
+
+
+def start_migrate(server: PrefectServer, site: Site) -> subprocess.Popen[str]:
+    argv = [sys.executable, "-m", "baseimage.cli", "migrate", "--to", "12.9.1", "--no-pr", "--validation", "skip"]
+    argv += ["--config", str(site.config), "--out", str(site.root / "reports"), "--poll-interval", "1"]
+    return subprocess.Popen(
+        argv, cwd=site.root, env=server.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def approve_when_paused(server: PrefectServer, proc: subprocess.Popen[str], reviewer: str) -> str:
+    """Wait for a paused approval, then approve it with `baseimage approve` (the API)."""
+    deadline = time.monotonic() + 150
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(proc.stdout.read() if proc.stdout else "migrate exited")
+        paused = requests.post(
+            f"{server.api_url}/flow_runs/filter",
+            timeout=10,
+            json={"flow_runs": {"state": {"type": {"any_": ["PAUSED"]}}}},
+        ).json()
+        if paused:
+            done = subprocess.run(
+                [sys.executable, "-m", "baseimage.cli", "approve", paused[0]["id"], "--reviewer", reviewer],
+                env=server.env(),
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+            description = paused[0]["state"]["state_details"].get("run_input_keyset") or {}
+            return json.dumps(description)
+        time.sleep(0.5)
+    raise AssertionError("no paused approval")
+
+
+def assert_rolled_back(site: Site, environments: tuple[str, ...]) -> dict[str, Any]:
+    for name in environments:
+        assert site.image(name) == PREVIOUS, f"{name} should run the previous image again"
+        assert site.healthy(name)
+    result = site.outcome()
+    rollback = result["rollback"]
+    assert [r["environment"] for r in rollback["environments"]] == list(reversed(environments))
+    assert all(r["action"] == "restored" and r["health"] == "ok" for r in rollback["environments"])
+    incident = Path(rollback["incident"])
+    assert incident.parent.name == "incidents" and incident.exists()
+    assert "## What failed" in incident.read_text() and "logs (tail)" in incident.read_text()
+    for row in rollback["environments"]:
+        assert Path(row["logs"]).read_text().strip(), "the service logs are kept as evidence"
+    assert "baseimage/cuda-12.9.1" not in site.git("log", "--format=%D", "main"), "main is not merged"
+    return result
+
+
+def test_release_reaches_production_after_soak_and_approval(server: PrefectServer, site: Site) -> None:
+    site.configure(approvals="update, production")
+    site.start_previous()
+    proc = start_migrate(server, site)
+    approve_when_paused(server, proc, "alice")
+    time.sleep(1.5)
+    approve_when_paused(server, proc, "bob")
+    assert proc.wait(300) == 0, proc.stdout.read() if proc.stdout else ""
+    result = site.outcome()
+    image = result["image"]
+    assert result["outcome"] == f"deployed to production: {image}"
+    assert image.startswith("baseimage/svc:") and site.image("staging") == site.image("production") == image
+    assert site.healthy("staging") and site.healthy("production")
+    assert result["soak"]["status"] == "passed" and result["soak"]["samples"] == result["soak"]["expected"]
+    assert [d["stage"] for d in result["decisions"]] == ["update", "production"]
+    assert result["merge"].startswith("fast-forwarded main to baseimage/cuda-12.9.1")
+    changelog = site.git("show", "main:CHANGELOG.md")
+    assert "## [cuda-12.9.1] - " in changelog and "approved by bob; staging soak passed" in changelog
+    dockerfile = site.git("show", f"main:{DOCKERFILE}")
+    assert f"/nvidia/cuda:{NEW}" in dockerfile
+    ledger = json.loads((site.root / "reports" / "deployments" / "production.json").read_text())["history"]
+    assert [h["status"] for h in ledger] == ["deployed", "deployed"]
+    assert ledger[-1]["previous"]["image"] == PREVIOUS and ledger[-1]["commit"]
+
+    # Ad hoc: `baseimage rollback --env production` puts the previous image back, reverts the merged
+    # migration commit on a branch and files a local incident; a second run changes nothing.
+    def cli_rollback() -> str:
+        argv = [sys.executable, "-m", "baseimage.cli", "rollback", "--env", "production", "--id", "adhoc"]
+        argv += ["--config", str(site.config), "--reason", "latency regression"]
+        done = subprocess.run(argv, env=server.env(), capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    first = cli_rollback()
+    assert f"production: restored -> {PREVIOUS}" in first
+    assert f"code: reverted {ledger[-1]['commit'][:12]} on baseimage/rollback-" in first
+    assert site.image("production") == PREVIOUS and site.healthy("production") and site.image("staging") == image
+    assert f"/nvidia/cuda:{OLD}" in site.git("show", f"baseimage/rollback-{ledger[-1]['commit'][:12]}:{DOCKERFILE}")
+    incident = site.root / "reports" / "incidents" / "adhoc.md"
+    assert "latency regression" in incident.read_text()
+    second = cli_rollback()
+    assert "production: none: already rolled back" in second and "already holds the revert" in second
+
+
+def test_production_deploy_failure_rolls_both_environments_back(server: PrefectServer, site: Site) -> None:
+    site.configure(faults={"production": "health-fail"})
+    site.start_previous()
+    proc = start_migrate(server, site)
+    approve_when_paused(server, proc, "bob")
+    assert proc.wait(300) == 1, proc.stdout.read() if proc.stdout else ""
+    result = assert_rolled_back(site, ("staging", "production"))
+    assert result["outcome"].startswith("production deploy failed: production: deploy of baseimage/svc:")
+    assert result["outcome"].endswith("; rolled back")
+
+
+@pytest.mark.parametrize(
+    ("fault", "outcome"),
+    [
+        ("health-fail", "staging deploy failed: staging: deploy of baseimage/svc:"),
+        ("oom-mid", "staging soak failed: aborted: CUDA out-of-memory in the logs: RuntimeError: CUDA out of memory"),
+        ("rate-drop", "staging soak failed: failed: task success rate"),
+    ],
+)
+def test_staging_fault_rolls_staging_back(prefect_harness: None, site: Site, fault: str, outcome: str) -> None:
+    from flows.migrate import migrate
+    from flows.rollback import rollback
+
+    site.configure(faults={"staging": fault})
+    site.start_previous()
+    result = migrate(
+        to="12.9.1", no_pr=True, validation="skip", config_path=str(site.config), out_dir=str(site.root / "reports")
+    )
+    assert result["outcome"].startswith(outcome), result["outcome"]
+    assert_rolled_back(site, ("staging",))
+    assert site.image("production") == PREVIOUS, "production was never touched"
+    # The same rollback again: nothing restored twice, the same incident, earlier evidence kept.
+    first = result["rollback"]
+    logs_before = sorted(Path(first["record"]).parent.glob("staging-logs-*.txt"))
+    again = rollback(environments=["staging"], reason="again", config_path=str(site.config), rollback_id=first["id"])
+    assert again["environments"][0]["action"] == "none: already rolled back"
+    assert again["incident"] == first["incident"]
+    logs_after = sorted(Path(first["record"]).parent.glob("staging-logs-*.txt"))
+    assert set(logs_before) < set(logs_after)
+    assert site.image("staging") == PREVIOUS and site.healthy("staging")
