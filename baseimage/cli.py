@@ -209,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     from baseimage import ops_cli
 
     ops_cli.add_parsers(sub)
+    ops_cli.add_server_parsers(sub)
     return parser
 
 

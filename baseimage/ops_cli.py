@@ -101,3 +101,67 @@ def cmd_rollback(args: argparse.Namespace, out: Console, err: Console) -> int:
     out.print(f"code: {result['code']['action']}", highlight=False)
     out.print(f"incident: {result['incident']}", highlight=False)
     return 0
+
+
+def add_server_parsers(sub: Any) -> None:
+    p_hist = sub.add_parser(
+        "history",
+        help="past runs of every flow: start, duration, state, outcome, link",
+        description="Read the runs from the Prefect API (PREFECT_API_URL), newest first.",
+    )
+    p_hist.add_argument("--flow", metavar="NAME", help="only this flow (e.g. migrate, quarterly-review)")
+    p_hist.add_argument("--since", metavar="WHEN", help="7d, 12h, 2w or a date (2026-11-01)")
+    p_hist.add_argument("--limit", type=int, default=50, metavar="N", help="at most N runs (default 50)")
+    p_hist.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    p_hist.set_defaults(handler=cmd_history)
+
+    p_srv = sub.add_parser(
+        "serve",
+        help="serve every deployment of prefect.yaml, with its schedule, from this process",
+        description=(
+            "For a small site: one long-running process runs the scheduled quarterly review, annual "
+            "update and deprecation watch and any ad hoc run (migrate, validate, rollback, ...) started "
+            "from the UI; no work pool or worker needed. SIGTERM stops it (and pauses the schedules)."
+        ),
+    )
+    p_srv.add_argument("--timezone", metavar="TZ", help="time zone of every schedule (default: prefect.yaml's)")
+    p_srv.add_argument("--limit", type=int, metavar="N", help="runs at once (default: no limit)")
+    p_srv.add_argument("--list", action="store_true", help="print what would be served and exit")
+    p_srv.set_defaults(handler=cmd_serve)
+
+
+def cmd_history(args: argparse.Namespace, out: Console, err: Console) -> int:
+    import asyncio
+    import json
+
+    from rich.table import Table
+
+    from baseimage.history import fetch, parse_since
+
+    since = parse_since(args.since) if args.since else None
+    rows = asyncio.run(fetch(args.flow, since, args.limit))
+    if args.json:
+        for row in rows:
+            out.print(json.dumps(row.to_json()), highlight=False, soft_wrap=True)
+        return 0
+    table = Table(title=f"Flow runs ({len(rows)})")
+    for column in ("flow", "run", "start", "duration", "state", "outcome", "link"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        duration = f"{row.duration_s:.0f} s" if row.duration_s is not None else ""
+        table.add_row(row.flow, row.name, row.start or "", duration, row.state, row.outcome, row.link)
+    out.print(table)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from baseimage.serve import read_specs, serve_all
+
+    specs = read_specs(timezone=args.timezone)
+    for spec in specs:
+        when = ", ".join(f"{cron} ({tz})" for cron, tz in spec.crons) or "ad hoc"
+        out.print(f"{spec.name:<20} {spec.entrypoint:<45} {when}", highlight=False)
+    if args.list:
+        return 0
+    serve_all(specs, args.limit)
+    return 0

@@ -1,1 +1,1 @@
-"""x"""
+"""Deployment assets: compose files, the Grafana dashboard, the Prefect server set-up (setup.py)."""

@@ -12,6 +12,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 
 from baseimage.settings import Settings, load_settings
+from flows.outcome import record_outcome
 from tasks.monitoring import alerts, metrics
 from tasks.monitoring.watch import Finding, watch
 from tasks.research.facts import load_facts
@@ -82,4 +83,5 @@ def deprecation_watch(config_path: str | None = None, reports_dir: str = "report
     sent = alert(settings, findings, today) if deprecated else "nothing deprecated: no alert"
     pushed = push_metrics(settings, findings, today, reports_dir)
     log.info("%d containers, %d deprecated; %s; %s", len(findings), len(deprecated), sent, pushed)
+    record_outcome(f"{len(findings)} running containers, {len(deprecated)} deprecated; {sent}")
     return {"containers": rows, "deprecated": len(deprecated), "alert": sent, "metrics": pushed}

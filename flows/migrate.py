@@ -21,6 +21,7 @@ from prefect.context import get_run_context
 from baseimage.settings import Settings, github_token, load_settings
 from flows.approvals import Decision, ask
 from flows.deployment import deployment_phase
+from flows.outcome import record_outcome
 from flows.rollback import rollback
 from tasks.errors import BaseImageError
 from tasks.research.facts import load_facts
@@ -149,6 +150,7 @@ def _record(outcome: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     decisions = "\n".join(
         f"- {d['stage']}: {d['outcome']} by {d['reviewer'] or '-'} {d['comment']}" for d in outcome.get("decisions", [])
     )
+    record_outcome(f"{outcome['outcome']} ({outcome.get('branch') or 'no branch'})")
     create_markdown_artifact(
         key="migration-outcome",
         markdown=f"# Migration: {outcome['outcome']}\n\nBranch `{outcome.get('branch')}`\n\n{decisions}\n",

@@ -20,6 +20,7 @@ from prefect.events import emit_event
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from baseimage.settings import Settings, load_settings
+from flows.outcome import record_outcome
 from tasks.containers import LABEL
 from tasks.deprecation import find_deprecation_banner
 from tasks.errors import BaseImageError, RegistryTransientError
@@ -301,7 +302,22 @@ def quarterly_review(
         log.warning("migration recommended: %s", targets_text or "see the report")
     if isinstance(transport, RecordingTransport):
         report["snapshot"] = str(transport.save())
+    report["outcome"] = record_outcome(_outcome(images, report))
     if fail_on_incomplete and not report["complete"]:
         errors = "; ".join(e for i in images for e in i["errors"])
         raise BaseImageError(f"the review could not complete (report {report['files']['json']}): {errors}")
     return report
+
+
+def _outcome(images: list[dict[str, Any]], report: dict[str, Any]) -> str:
+    moves = [
+        f"{i['image']} {str(i['current']).rsplit(':', 1)[-1]} → {str(i['target']).rsplit(':', 1)[-1]}"
+        for i in images
+        if i.get("recommended") and i.get("target")
+    ]
+    if moves:
+        return "migration recommended: " + ", ".join(moves)
+    if report["recommended"]:
+        return "migration recommended: see the report"
+    incomplete = "" if report["complete"] else " (incomplete: see the errors)"
+    return f"no migration due: {len(images)} base images reviewed{incomplete}"

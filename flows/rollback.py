@@ -17,6 +17,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from baseimage.settings import Settings, github_token, load_settings
+from flows.outcome import record_outcome
 from tasks.deploy.ledger import RESTORED, ImageRecord, Ledger
 from tasks.deploy.release import (
     DeployError,
@@ -225,6 +226,11 @@ def rollback(
     record["incident"] = open_incident(settings, rid, title, body, record.get("incident"))
     write_atomic(record_path, json.dumps(record, indent=2, default=str) + "\n")
     create_markdown_artifact(key="rollback", markdown=f"# Rollback {rid}\n\nIncident: {record['incident']}\n\n{body}")
+    record_outcome(
+        f"rollback {rid}: "
+        + ("; ".join(f"{r['environment']} {r['action']}" for r in rows) or "no environment")
+        + f"; code: {code['action']}"
+    )
     if failures:
         raise RollbackError("rollback did not restore every environment: " + "; ".join(failures))
     log.info("rollback %s done: %s; incident %s", rid, "; ".join(r["action"] for r in rows), record["incident"])

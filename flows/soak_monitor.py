@@ -20,6 +20,7 @@ from prefect.artifacts import (
 )
 
 from baseimage.settings import load_settings
+from flows.outcome import record_outcome
 from tasks.errors import ConfigError
 from tasks.monitoring.soak import SampleStore, Thresholds, chart, evaluate, take_sample
 from tasks.monitoring.watch import COMPOSE_PROJECT
@@ -114,5 +115,6 @@ def soak_monitor(
             + f"\n\n{len(samples)} of {expected} samples, every {interval:g} s; chart: `{png}`\n"
         ),
     )
+    record_outcome(f"soak of {environment} {verdict.status}: {'; '.join(verdict.reasons)}")
     log.info("soak of %s: %s (%s)", environment, verdict.status, "; ".join(verdict.reasons))
     return result

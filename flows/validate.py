@@ -20,6 +20,7 @@ from prefect.context import get_run_context
 from prefect.states import Completed
 
 from baseimage.settings import Settings, load_settings
+from flows.outcome import record_outcome
 from tasks import containers
 from tasks.deprecation import find_deprecation_banner
 from tasks.errors import BaseImageError, GpuUnavailableError
@@ -325,6 +326,11 @@ def _report(checks: list[CheckResult], tag: str, out_dir: Path, run_label: str) 
     tmp.write_text(json.dumps(summary, indent=2, default=str) + "\n")
     tmp.replace(path)
     summary["report"] = str(path)
+    record_outcome(
+        f"validation of {tag} passed ({len(checks)} checks)"
+        if not failed
+        else f"validation of {tag} FAILED: {', '.join(c.name for c in failed)}"
+    )
     if failed:
         raise ValidationFailedError("validation failed: " + "; ".join(f"{c.name}: {c.message}" for c in failed))
     return summary
