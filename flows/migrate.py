@@ -111,13 +111,21 @@ def _validate(settings: Settings, plan: MigrationPlan, branch: str, mode: str) -
     if mode == "auto":
         mode = "deployment" if os.environ.get("PREFECT_API_URL") else "subflow"
     dockerfiles = sorted({c.dockerfile for c in plan.changes})
+    buildargs = {str(i.dockerfile): dict(i.build_args) for i in settings.images}
     if mode == "deployment":
         from prefect.deployments import run_deployment
 
         for dockerfile in dockerfiles:
             run: Any = run_deployment(
                 name="validate/validate",
-                parameters={"context": str(settings.root), "dockerfile": dockerfile},
+                parameters={
+                    "context": str(settings.root),
+                    "ref": branch,
+                    "dockerfile": dockerfile,
+                    "buildargs": buildargs.get(dockerfile, {}),
+                    "config_path": str(settings.source.resolve()),
+                    "out_dir": str(settings.state_dir),
+                },
                 timeout=None,
             )
             if run.state is None or not run.state.is_completed():
@@ -131,7 +139,12 @@ def _validate(settings: Settings, plan: MigrationPlan, branch: str, mode: str) -
         try:
             for dockerfile in dockerfiles:
                 state = validate(
-                    context=str(tree), dockerfile=dockerfile, config_path=str(settings.source), return_state=True
+                    context=str(tree),
+                    dockerfile=dockerfile,
+                    buildargs=buildargs.get(dockerfile, {}),
+                    config_path=str(settings.source),
+                    out_dir=str(settings.state_dir),
+                    return_state=True,
                 )
                 if not state.is_completed():
                     return False, f"validation of {dockerfile} failed: {state.message}"

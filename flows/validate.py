@@ -232,8 +232,32 @@ def validate(
     require_gpu: bool | None = None,
     out_dir: str = "reports",
     keep_image: bool = False,
+    ref: str | None = None,
 ) -> dict[str, Any]:
-    """Validate a candidate image; returns the summary (the run fails if any check failed)."""
+    """Validate a candidate image; returns the summary (the run fails if any check failed).
+    With `ref` (a branch or commit of the git repository at `context`), builds that revision."""
+    if ref:
+        from tasks.update import git
+
+        with tempfile.TemporaryDirectory() as tmp:
+            tree = Path(tmp) / "tree"
+            git.git(Path(context), "worktree", "add", "-q", "--detach", str(tree), ref)
+            try:
+                return _validate(str(tree), dockerfile, buildargs, config_path, require_gpu, out_dir, keep_image)
+            finally:
+                git.git(Path(context), "worktree", "remove", "--force", str(tree), check=False)
+    return _validate(context, dockerfile, buildargs, config_path, require_gpu, out_dir, keep_image)
+
+
+def _validate(
+    context: str,
+    dockerfile: str,
+    buildargs: dict[str, str] | None,
+    config_path: str | None,
+    require_gpu: bool | None,
+    out_dir: str,
+    keep_image: bool,
+) -> dict[str, Any]:
     settings = load_settings(Path(config_path) if config_path else None)
     require = settings.policy.require_gpu if require_gpu is None else require_gpu
     ctx = get_run_context()

@@ -1,5 +1,5 @@
-"""Regenerate config/data/snapshot/, the snapshot `baseimage review` falls back to when the
-network is unreachable (the quick start on an air-gapped machine).
+"""Regenerate config/data/snapshot/, the snapshot `baseimage review` (and the annual update) fall
+back to when the network is unreachable (the quick start on an air-gapped machine).
 
 It cannot be recorded from Docker Hub here (no internet), so it is recorded from the test
 fixtures: a local registry seeded with the generated tag universe (NVIDIA's tag names, env and
@@ -62,13 +62,21 @@ def main() -> int:
                         b'{"token": "redacted-by-snapshot", "expires_in": 300}',
                         {"Content-Type": "application/json"},
                     )
+                import flows.annual_update as annual_flow
+
                 review_flow.make_transport = lambda *a, **k: (recorder, "recording")  # type: ignore[assignment]
+                annual_flow.make_transport = review_flow.make_transport  # type: ignore[assignment]
                 review_flow.quarterly_review(
                     mirrors={"docker.io": registry.url, "nvcr.io": registry.url},
                     pytorch_index=index.url,
                     out_dir=str(Path(tmp) / "reports"),
                     check_banner=False,
                     update_docs=False,
+                )
+                annual_flow.annual_update(
+                    mirrors={"docker.io": registry.url, "nvcr.io": registry.url},
+                    pytorch_index=index.url,
+                    out_dir=str(Path(tmp) / "reports"),
                 )
                 recorder.save()
         finally:

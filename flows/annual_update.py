@@ -1,0 +1,197 @@
+"""The policy's annual update: Ubuntu LTS, CUDA major/minor path, NGC or plain CUDA, Python,
+platforms. Writes reports/annual-<year>.md and .json; the JSON has the shape `baseimage migrate
+--report` reads, so an upgrade that is due is one command away."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from baseimage.settings import Settings, load_settings
+from flows.outcome import record_outcome
+from flows.quarterly_review import fetch_unsupported, make_transport
+from tasks.dockerfile.parser import read_dockerfile
+from tasks.errors import BaseImageError, RegistryError
+from tasks.images.reference import parse_reference
+from tasks.registry.models import Platform
+from tasks.registry.session import ImageInfo, RegistrySession
+from tasks.research.annual import PYTHONS, AnnualImage, compare_ngc, plan_cuda_image
+from tasks.research.facts import load_facts
+from tasks.research.pytorch_index import PyTorchIndex
+from tasks.research.report import write_atomic
+
+
+def _bases(settings: Settings) -> list[tuple[str, str, str, str, str | None]]:
+    """(image name, Dockerfile label, base reference, track, pinned minor) of every managed image."""
+    out: list[tuple[str, str, str, str, str | None]] = []
+    for image in settings.images:
+        parsed = read_dockerfile(settings.path(image.dockerfile), image.build_args, str(image.dockerfile))
+        for base in parsed.bases:
+            if base.reference is not None:
+                out.append((image.name, str(image.dockerfile), str(base.reference), image.track, image.pin_minor))
+    return out
+
+
+def _markdown(report: dict[str, Any]) -> str:
+    lines = [f"# Annual base-image update {report['year']}", "", f"Sources: {report['sources']}", ""]
+    for image in report["images"]:
+        lines += [f"## {image['image']} (`{image['current']}`)", ""]
+        u, c, p = image["ubuntu"], image["cuda_path"], image["python"]
+        lines.append(
+            f"- Ubuntu {u.get('current')}: standard support until {u.get('end_of_standard_support')} "
+            f"({u.get('days_left')} days); next LTS {u.get('next_lts') or '-'}, published for CUDA "
+            f"{u.get('target_cuda')}: {u.get('next_lts_on_target') or 'not yet'}"
+        )
+        lines.append(f"- CUDA {c.get('current')} -> newest on the major the fleet runs: {c.get('newest_on_major')}")
+        if c.get("next_major"):
+            lines.append(
+                f"- next major {c['next_major']}: "
+                + (f"{c['blocked']}; to unblock: {c['unblock']}" if c.get("blocked") else "possible")
+            )
+        lines.append(
+            f"- Python with torch wheels for {p.get('variant')}: newest {p.get('newest_with_torch') or 'none'} "
+            f"(torch {p.get('torch') or '-'}; all: {', '.join(p.get('all') or []) or '-'})"
+        )
+        for ref, platforms in image["platforms"].items():
+            lines.append(f"- platforms of `{ref}`: {', '.join(platforms) or 'unknown'}")
+        if image["recommended"]:
+            lines.append(f"- **upgrade due**: `{image['current']}` -> `{image['target']}`")
+        lines += [f"  - {r}" for r in image["reasons"]] + [""]
+    if report["ngc_vs_cuda"]:
+        lines += ["## NGC PyTorch or plain CUDA for the training image", ""]
+        lines += ["| option | reference | compressed | CUDA | PyTorch | platforms | support |", "|---" * 7 + "|"]
+        for row in report["ngc_vs_cuda"]:
+            lines.append(
+                f"| {row['option']} | `{row['reference']}` | {row['compressed_mb']} MB | {row['cuda']} | "
+                f"{row['pytorch']} | {', '.join(row['platforms'])} | {row['support']} |"
+            )
+        lines.append("")
+    if report["errors"]:
+        lines += ["## Not checked", "", *[f"- {e}" for e in report["errors"]], ""]
+    lines += ["## Plan", "", report["outcome"], ""]
+    if report["recommended"]:
+        lines.append(f"Apply it with `baseimage migrate --report {report['files']['json']}`.")
+    return "\n".join(lines) + "\n"
+
+
+@task(name="annual-research", retries=2, retry_delay_seconds=[5, 30])
+def research(
+    settings: Settings, sources: str, offline_dir: str | None, mirrors: dict[str, str], pytorch_index: str | None
+) -> dict[str, Any]:
+    facts = load_facts()
+    transport, description = make_transport(settings, sources, Path(offline_dir) if offline_dir else None, None)
+    session = RegistrySession(
+        mirrors={**settings.registries.mirrors, **mirrors},
+        credentials=settings.registry_credentials(),
+        transport=transport,
+        platform=Platform.parse(settings.registries.platform),
+    )
+    index = PyTorchIndex(pytorch_index or facts.pytorch_index_url, transport)
+    unsupported, _ = fetch_unsupported.fn(facts, transport, sources != "offline")
+    today = datetime.now(UTC).date()
+
+    errors: dict[str, str] = {}  # message -> first reference it stopped (one line per cause)
+
+    def info(ref: str) -> ImageInfo | None:
+        try:
+            return session.inspect(parse_reference(ref))
+        except RegistryError as exc:  # the report says what it could not see, and goes on
+            errors.setdefault(str(exc), ref)
+            return None
+
+    def pythons_with_torch(variant: str) -> list[tuple[str, str]]:
+        if not index.wheels(variant, "torch"):
+            return []
+        found = []
+        for python in PYTHONS:
+            versions = index.versions(variant, "torch", python)
+            if versions:
+                found.append((python, str(max(versions))))
+        return found
+
+    images: list[AnnualImage] = []
+    ngc_rows: list[dict[str, Any]] = []
+    bases = _bases(settings)
+    for name, file, reference, track, pin_minor in bases:
+        ref = parse_reference(reference)
+        tags = session.tags(ref.registry, ref.repository) or []
+        if track == "cuda":
+            images.append(
+                plan_cuda_image(
+                    name,
+                    file,
+                    reference,
+                    tags,
+                    facts,
+                    today,
+                    fleet_min_driver=settings.fleet.min_driver,
+                    allow_major=settings.policy.allow_major_upgrade,
+                    unsupported=unsupported,
+                    pin_minor=pin_minor,
+                    pythons_with_torch=pythons_with_torch,
+                    info=info,
+                )
+            )
+    training = next((i for i in images if i.image == "training"), images[0] if images else None)
+    ngc = next(((n, r) for n, _f, r, t, _p in bases if t == "ngc"), None)
+    if ngc is not None:
+        ngc_ref = parse_reference(ngc[1])
+        plain = training.target or training.current if training else None
+        ngc_rows = compare_ngc(
+            plain,
+            training.python.get("torch") if training else None,
+            ngc[1].rsplit(":", 1)[0],
+            session.tags(ngc_ref.registry, ngc_ref.repository) or [],
+            facts,
+            settings.fleet.min_driver,
+            info,
+        )
+    return {
+        "year": today.year,
+        "date": today.isoformat(),
+        "sources": description,
+        "fleet_min_driver": settings.fleet.min_driver,
+        "images": [i.to_json() for i in images],
+        "ngc_vs_cuda": ngc_rows,
+        "errors": [f"{ref}: {message}" for message, ref in errors.items()],
+    }
+
+
+@flow(name="annual-update")
+def annual_update(
+    config_path: str | None = None,
+    sources: str = "live",
+    offline_dir: str | None = None,
+    mirrors: dict[str, str] | None = None,
+    pytorch_index: str | None = None,
+    out_dir: str = "reports",
+) -> dict[str, Any]:
+    """Answer the annual questions for every managed image; a plan when an upgrade is due."""
+    log = get_run_logger()
+    if sources not in ("live", "offline"):
+        raise BaseImageError(f"sources={sources!r}: use live or offline")
+    settings = load_settings(Path(config_path) if config_path else None)
+    report = research(settings, sources, offline_dir, mirrors or {}, pytorch_index)
+    due = [i for i in report["images"] if i["recommended"]]
+    report["recommended"] = bool(due)
+    moves = [f"{i['image']} {i['current'].rsplit(':', 1)[1]} → {i['target'].rsplit(':', 1)[1]}" for i in due]
+    report["outcome"] = (
+        "upgrade due: " + ", ".join(moves) if due else f"no upgrade due: {len(report['images'])} images checked"
+    )
+    out = Path(out_dir)
+    stem = out / f"annual-{report['year']}"
+    report["files"] = {"json": f"{stem}.json", "markdown": f"{stem}.md"}
+    markdown = _markdown(report)
+    write_atomic(Path(report["files"]["json"]), json.dumps(report, indent=2, default=str) + "\n")
+    write_atomic(Path(report["files"]["markdown"]), markdown)
+    create_markdown_artifact(key="annual-update", markdown=markdown, description=report["outcome"])
+    if report["ngc_vs_cuda"]:
+        create_table_artifact(key="ngc-vs-cuda", table=report["ngc_vs_cuda"], description="NGC or plain CUDA")
+    record_outcome(report["outcome"])
+    log.info("%s; report %s", report["outcome"], report["files"]["markdown"])
+    return report

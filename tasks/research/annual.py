@@ -1,0 +1,230 @@
+"""The annual update's questions, answered from registry data and the bundled facts (pure: the
+flow fetches, this decides): the next Ubuntu LTS on the target CUDA line and the current one's end
+of standard support; the CUDA upgrade path (newest minor of the major, the next major and what
+blocks it); the newest Python with torch wheels for the target; NGC against plain CUDA for the
+training image (compressed size, CUDA and PyTorch inside, support); platforms of each image."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from typing import Any
+
+from tasks.images.tags import CudaTag, NgcTag
+from tasks.registry.session import ImageInfo
+from tasks.research.drivers import fleet_check
+from tasks.research.facts import Facts
+from tasks.research.pytorch_index import variant_for
+
+PYTHONS = ("3.14", "3.13", "3.12", "3.11", "3.10")
+LTS_WARNING_DAYS = 365  # an OS whose standard support ends within a year is due for the annual update
+
+
+@dataclass
+class AnnualImage:
+    image: str
+    file: str
+    current: str
+    track: str = "cuda"
+    ubuntu: dict[str, Any] = field(default_factory=dict)
+    cuda_path: dict[str, Any] = field(default_factory=dict)
+    python: dict[str, Any] = field(default_factory=dict)
+    platforms: dict[str, list[str]] = field(default_factory=dict)
+    target: str | None = None
+    recommended: bool = False
+    reasons: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["plan"] = {}  # the shape `baseimage migrate --report` reads (no pin changes from here)
+        return data
+
+
+def _versions(tags: list[str], current: CudaTag) -> dict[tuple[int, int, int], set[str]]:
+    """CUDA version -> OS labels with a tag of the current image's extra and flavor."""
+    found: dict[tuple[int, int, int], set[str]] = {}
+    for text in tags:
+        tag = CudaTag.try_parse(text)
+        if tag and tag.extra == current.extra and tag.flavor == current.flavor:
+            found.setdefault(tag.version, set()).add(tag.os_label)
+    return found
+
+
+def _fmt(version: tuple[int, int, int]) -> str:
+    return ".".join(str(p) for p in version)
+
+
+def _supported(version: tuple[int, int, int], facts: Facts, unsupported: dict[str, str]) -> bool:
+    text = _fmt(version)
+    return text not in facts.eol and text not in unsupported
+
+
+def plan_cuda_image(
+    name: str,
+    file: str,
+    reference: str,
+    tags: list[str],
+    facts: Facts,
+    today: date,
+    *,
+    fleet_min_driver: int,
+    allow_major: bool,
+    unsupported: dict[str, str],
+    pin_minor: str | None = None,
+    pythons_with_torch: Callable[[str], list[tuple[str, str]]] = lambda variant: [],
+    info: Callable[[str], ImageInfo | None] = lambda ref: None,
+) -> AnnualImage:
+    """One nvidia/cuda image; `pythons_with_torch(variant)` gives (python, newest torch) newest first."""
+    repo, _, tag_text = reference.rpartition(":")
+    current = CudaTag.parse(tag_text)
+    out = AnnualImage(name, file, reference)
+    versions = _versions(tags, current)
+    major = current.version[0]
+    line = [
+        v
+        for v in sorted(versions, reverse=True)
+        if v[0] == major
+        and (pin_minor is None or f"{v[0]}.{v[1]}" == pin_minor)
+        and _supported(v, facts, unsupported)
+        and fleet_check(_fmt(v), fleet_min_driver, facts).ok
+    ]
+    target_version = line[0] if line else current.version
+    next_major = sorted((v for v in versions if v[0] == major + 1), reverse=True)
+    path: dict[str, Any] = {"current": current.version_str, "newest_on_major": _fmt(target_version)}
+    if next_major:
+        newest = _fmt(next_major[0])
+        check = fleet_check(newest, fleet_min_driver, facts)
+        floor = facts.mvc_floor.get(major + 1)
+        path["next_major"] = newest
+        path["next_major_runs_on_fleet"] = check.ok
+        if not check.ok:
+            path["blocked"] = f"CUDA {major} -> {major + 1} is blocked: {check.reason}"
+            path["unblock"] = (
+                f"raise the fleet's minimum driver (fleet.min_driver, now R{fleet_min_driver}) to "
+                f"R{floor.split('.')[0]} or newer ({floor})"
+                if floor
+                else "no driver data for the next major"
+            )
+        elif not allow_major:
+            path["blocked"] = f"CUDA {major + 1} runs on the fleet but policy.allow_major_upgrade is false"
+            path["unblock"] = f"set policy.allow_major_upgrade: true to plan CUDA {newest}"
+    out.cuda_path = path
+    # Ubuntu: the current LTS's end of standard support and the next LTS on the target line.
+    os_now = current.os_version if current.os == "ubuntu" else None
+    release = facts.ubuntu.get(os_now or "")
+    labels = versions.get(target_version, set())
+    newer = sorted(
+        (u for u in facts.ubuntu.values() if os_now and u.version > os_now and u.released <= today),
+        key=lambda u: u.version,
+    )
+    available = [u for u in newer if f"ubuntu{u.version}" in labels]
+    out.ubuntu = {
+        "current": os_now,
+        "end_of_standard_support": release.end_of_standard_support.isoformat() if release else None,
+        "days_left": (release.end_of_standard_support - today).days if release else None,
+        "next_lts": newer[0].version if newer else None,
+        "next_lts_on_target": available[0].version if available else None,
+        "target_cuda": _fmt(target_version),
+    }
+    os_label = current.os_label
+    if release and (release.end_of_standard_support - today).days <= LTS_WARNING_DAYS:
+        if available:
+            os_label = f"ubuntu{available[0].version}"
+            out.reasons.append(
+                f"Ubuntu {os_now} standard support ends {release.end_of_standard_support} "
+                f"({(release.end_of_standard_support - today).days} days); Ubuntu {available[0].version} "
+                f"exists for CUDA {_fmt(target_version)}"
+            )
+        else:
+            out.reasons.append(
+                f"Ubuntu {os_now} standard support ends {release.end_of_standard_support}, and no newer LTS "
+                f"is published for CUDA {_fmt(target_version)} {current.flavor} yet"
+            )
+    if target_version > current.version:
+        out.reasons.append(f"CUDA {_fmt(target_version)} is the newest supported {major}.x that the fleet runs")
+    target_tag = str(current).replace(current.version_str, _fmt(target_version), 1).replace(current.os_label, os_label)
+    if target_tag != str(current) and target_tag in tags:
+        out.target = f"{repo}:{target_tag}"
+        out.recommended = True
+    # Python: the newest with torch wheels for the target's variant.
+    variant = variant_for((target_version[0], target_version[1]))
+    with_torch = pythons_with_torch(variant)
+    out.python = {
+        "variant": variant,
+        "newest_with_torch": with_torch[0][0] if with_torch else None,
+        "torch": with_torch[0][1] if with_torch else None,
+        "all": [p for p, _ in with_torch],
+    }
+    for ref in (reference, out.target):
+        if ref:
+            found = info(ref)
+            out.platforms[ref] = [str(p) for p in found.platforms] if found else []
+    return out
+
+
+def compare_ngc(
+    plain_ref: str | None,
+    plain_torch: str | None,
+    ngc_repo: str,
+    ngc_tags: list[str],
+    facts: Facts,
+    fleet_min_driver: int,
+    info: Callable[[str], ImageInfo | None],
+    newest_n: int = 24,
+) -> list[dict[str, Any]]:
+    """The plain CUDA target against the newest NGC PyTorch release the fleet runs."""
+    rows: list[dict[str, Any]] = []
+    if plain_ref:
+        plain = info(plain_ref)
+        rows.append(
+            {
+                "option": "plain CUDA + pip torch",
+                "reference": plain_ref,
+                "compressed_mb": round(plain.compressed_size / 1e6, 1) if plain else None,
+                "cuda": plain.cuda_version if plain else None,
+                "pytorch": f"torch {plain_torch} (pip wheel)" if plain_torch else "no wheel found",
+                "platforms": [str(p) for p in plain.platforms] if plain else [],
+                "support": "NVIDIA's CUDA support policy: EOL table, deletion about 6 months after EOL",
+            }
+        )
+    releases = sorted(
+        (t for t in (NgcTag.try_parse(x) for x in ngc_tags) if t and str(t).endswith("-py3")),
+        key=lambda t: t.sort_key,
+        reverse=True,
+    )
+    skipped = []
+    for tag in releases[:newest_n]:
+        found = info(f"{ngc_repo}:{tag}")
+        cuda = found.cuda_version if found else None
+        if found is None or (cuda and not fleet_check(cuda, fleet_min_driver, facts).ok):
+            skipped.append(f"{tag.release} (CUDA {cuda or '?'})")
+            continue
+        rows.append(
+            {
+                "option": f"NGC PyTorch {tag.release}",
+                "reference": f"{ngc_repo}:{tag}",
+                "compressed_mb": round(found.compressed_size / 1e6, 1),
+                "cuda": cuda,
+                "pytorch": found.env.get("PYTORCH_VERSION"),
+                "platforms": [str(p) for p in found.platforms],
+                "support": "monthly releases; NVIDIA publishes no deprecation or retention policy for NGC PyTorch",
+            }
+        )
+        if skipped:
+            rows[-1]["support"] = f"{rows[-1]['support']}; newer releases need a newer driver: {', '.join(skipped)}"
+        break
+    else:
+        if releases:
+            rows.append(
+                {
+                    "option": "NGC PyTorch: none usable",
+                    "reference": f"{ngc_repo}:{releases[0]}",
+                    "compressed_mb": None,
+                    "cuda": None,
+                    "pytorch": None,
+                    "platforms": [],
+                    "support": f"none of the newest {min(newest_n, len(releases))} runs on R{fleet_min_driver}",
+                }
+            )
+    return rows

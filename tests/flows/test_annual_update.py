@@ -1,0 +1,86 @@
+"""The annual update: the pure planner on the fixture tag universe (Ubuntu LTS, CUDA path and what
+blocks the next major, pinned minors), and the whole flow offline on the bundled snapshot, whose
+JSON `baseimage migrate --report` reads."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from tasks.research.annual import plan_cuda_image
+from tasks.research.facts import load_facts
+from tasks.update.plans import from_report
+from tests.conftest import REPO_ROOT
+from tests.support.universe import cuda_images
+
+TAGS = [i.tag for i in cuda_images() if i.repository == "nvidia/cuda"]
+CURRENT = "nvidia/cuda:12.6.0-runtime-ubuntu22.04"
+
+
+def plan(today: date, **kw: object):  # type: ignore[no-untyped-def]
+    args = {"fleet_min_driver": 535, "allow_major": False, "unsupported": {}}
+    args.update(kw)
+    return plan_cuda_image("training", "Dockerfile", CURRENT, TAGS, load_facts(), today, **args)  # type: ignore[arg-type]
+
+
+def test_ubuntu_end_of_support_within_a_year_moves_to_the_next_lts() -> None:
+    result = plan(date(2026, 11, 28))
+    assert result.ubuntu["current"] == "22.04" and result.ubuntu["end_of_standard_support"] == "2027-05-31"
+    assert result.ubuntu["next_lts_on_target"] == "24.04" and result.ubuntu["days_left"] == 184
+    assert result.target == "nvidia/cuda:12.9.1-runtime-ubuntu24.04" and result.recommended
+    assert result.cuda_path["newest_on_major"] == "12.9.1"
+    assert result.cuda_path["blocked"].startswith("CUDA 12 -> 13 is blocked: R535 is below 580")
+    assert "to R580 or newer" in result.cuda_path["unblock"]
+
+
+def test_ubuntu_far_from_end_of_support_keeps_the_os() -> None:
+    result = plan(date(2025, 1, 10))
+    assert result.target == "nvidia/cuda:12.9.1-runtime-ubuntu22.04"
+    assert not any("standard support ends" in r for r in result.reasons)
+
+
+def test_fleet_on_r580_leaves_only_the_policy_flag() -> None:
+    result = plan(date(2026, 11, 28), fleet_min_driver=580)
+    assert result.cuda_path["next_major_runs_on_fleet"] is True
+    assert result.cuda_path["blocked"] == "CUDA 13 runs on the fleet but policy.allow_major_upgrade is false"
+
+
+def test_pinned_minor_stays_on_it() -> None:
+    result = plan(date(2026, 11, 28), pin_minor="12.6")
+    assert result.target == "nvidia/cuda:12.6.3-runtime-ubuntu24.04"
+
+
+def test_annual_update_offline_on_the_bundled_snapshot(prefect_harness: None, tmp_path: Path) -> None:
+    from flows.annual_update import annual_update
+
+    report = annual_update(
+        config_path=str(REPO_ROOT / "config" / "policy.yaml"), sources="offline", out_dir=str(tmp_path)
+    )
+    images = {i["image"]: i for i in report["images"]}
+    assert report["errors"] == [], "the snapshot holds every request the annual update makes"
+    assert images["training"]["python"]["newest_with_torch"] == "3.13"
+    assert images["training"]["platforms"]["nvidia/cuda:12.6.0-runtime-ubuntu22.04"] == [
+        "linux/amd64",
+        "linux/arm64/v8",
+    ]
+    options = [row["option"] for row in report["ngc_vs_cuda"]]
+    assert options[0] == "plain CUDA + pip torch" and options[1].startswith("NGC PyTorch ")
+    assert report["ngc_vs_cuda"][1]["pytorch"] and report["ngc_vs_cuda"][1]["compressed_mb"] is not None
+    saved = json.loads(Path(report["files"]["json"]).read_text())
+    markdown = Path(report["files"]["markdown"]).read_text()
+    assert markdown.startswith("# Annual base-image update") and "baseimage migrate --report" in markdown
+    if report["recommended"]:
+        migration = from_report(saved, {"training": None, "training-cuda126": None})
+        assert migration is not None
+        assert {c.image for c in migration.changes} == {i["image"] for i in saved["images"] if i["recommended"]}
+
+
+@pytest.mark.parametrize("sources", ["auto", "elsewhere"])
+def test_annual_update_names_bad_sources(prefect_harness: None, sources: str) -> None:
+    from flows.annual_update import annual_update
+
+    state = annual_update(sources=sources, return_state=True)
+    assert state.is_failed() and f"sources={sources!r}: use live or offline" in str(state.message)
