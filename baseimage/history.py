@@ -76,7 +76,10 @@ async def fetch(flow: str | None, since: datetime | None, limit: int = 200) -> l
         FlowFilterName,
         FlowRunFilter,
         FlowRunFilterStartTime,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
     )
+    from prefect.client.schemas.objects import StateType
     from prefect.client.schemas.sorting import ArtifactSort, FlowRunSort
 
     names = [flow] if flow else list(FLOWS)
@@ -91,9 +94,10 @@ async def fetch(flow: str | None, since: datetime | None, limit: int = 200) -> l
         flow_names = {f.id: f.name for f in flows}
         if not flow_names:
             return []
-        run_filter = None
+        not_scheduled = FlowRunFilterStateType(not_any_=[StateType.SCHEDULED])  # past runs, not the next ones
+        run_filter = FlowRunFilter(state=FlowRunFilterState(type=not_scheduled))
         if since:
-            run_filter = FlowRunFilter(start_time=FlowRunFilterStartTime(after_=since))  # type: ignore[arg-type]
+            run_filter.start_time = FlowRunFilterStartTime(after_=since)  # type: ignore[arg-type]
         runs = await client.read_flow_runs(
             flow_filter=FlowFilter(id=FlowFilterId(any_=list(flow_names))),
             flow_run_filter=run_filter,

@@ -182,6 +182,21 @@ class Alerts(_Model):
     webhook_url: str | None = None
 
 
+class Research(_Model):
+    """Where the research phase reads, for sites that mirror its sources (None: the public ones)."""
+
+    nvidia_support_url: str | None = None  # NVIDIA's manifests/cuda.yaml (the unsupported list)
+    pytorch_index: str | None = None  # a PEP 503/691 mirror of download.pytorch.org/whl
+    osv_db: Path | None = None  # a directory of OSV records instead of api.osv.dev
+
+    @field_validator("nvidia_support_url", "pytorch_index")
+    @classmethod
+    def _urls(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
+        return value
+
+
 class Monitoring(_Model):
     pushgateway: str | None = None  # host:port of a Prometheus Pushgateway
 
@@ -199,6 +214,7 @@ class Settings(_Model):
     github: GitHubSettings | None = None
     alerts: Alerts = Field(default_factory=Alerts)
     monitoring: Monitoring = Field(default_factory=Monitoring)
+    research: Research = Field(default_factory=Research)
     source: Path = Path("config/policy.yaml")
 
     @property

@@ -5,6 +5,7 @@ platforms. Writes reports/annual-<year>.md and .json; the JSON has the shape `ba
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,9 @@ def research(
     settings: Settings, sources: str, offline_dir: str | None, mirrors: dict[str, str], pytorch_index: str | None
 ) -> dict[str, Any]:
     facts = load_facts()
+    if settings.research.nvidia_support_url:
+        facts = replace(facts, support_live_url=settings.research.nvidia_support_url)
+    pytorch_index = pytorch_index or settings.research.pytorch_index
     transport, description = make_transport(settings, sources, Path(offline_dir) if offline_dir else None, None)
     session = RegistrySession(
         mirrors={**settings.registries.mirrors, **mirrors},

@@ -7,7 +7,7 @@ findings and matrix sections, and emits ``baseimage.migration.recommended`` when
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -219,6 +219,11 @@ def quarterly_review(
             update={"fleet": settings.fleet.model_copy(update={"min_driver": fleet_min_driver})}
         )
     facts = load_facts()
+    if settings.research.nvidia_support_url:
+        facts = replace(facts, support_live_url=settings.research.nvidia_support_url)
+    pytorch_index = pytorch_index or settings.research.pytorch_index
+    if osv_db is None and settings.research.osv_db is not None:
+        osv_db = str(settings.path(settings.research.osv_db))
     transport, description = make_transport(
         settings,
         sources,

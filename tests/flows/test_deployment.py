@@ -10,112 +10,21 @@ import json
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from tests.support.candidate import write_service_repo
-from tests.support.prefect_server import PrefectServer
-from tests.support.registry_server import LocalRegistry, free_port
-from tests.support.repo import commit_all
+from tests.support.prefect_server import PrefectServer, approve_when_paused
+from tests.support.registry_server import LocalRegistry
+from tests.support.site import PREVIOUS, Site
 
 pytestmark = pytest.mark.docker
 
 OLD, NEW = "12.6.0-runtime-ubuntu22.04", "12.9.1-runtime-ubuntu22.04"
-PREVIOUS = "baseimage-test/svc:previous"
 DOCKERFILE = "dockerfiles/svc/Dockerfile"
-
-
-def policy(ports: dict[str, int], projects: dict[str, str], faults: dict[str, str], approvals: str) -> str:
-    envs = []
-    for name in ("staging", "production"):
-        fault = faults.get(name)
-        extra = f", FAULT: {fault}, FAULT_ON: '12.9.1', FAULT_AFTER: '1'" if fault else ""
-        url = f"http://127.0.0.1:{ports[name]}/cgi-bin/svc"
-        envs.append(f"""  {name}:
-    compose_file: deployments/compose/svc.yaml
-    project: {projects[name]}
-    variables: {{PORT: '{ports[name]}'{extra}}}
-    health_url: {url}/health
-    metrics_url: {url}/metrics
-    health_timeout_s: 8
-    soak_hours: 0.0012
-    soak_interval_s: 0.5""")
-    return (
-        f"""images:
-  - name: svc
-    dockerfile: dockerfiles/svc/Dockerfile
-    track: cuda
-approvals:
-  timeout_s: 180
-  required_for: [{approvals}]
-environments:
-"""
-        + "\n".join(envs)
-        + "\n"
-    )
-
-
-class Site:
-    """A repository whose service runs as two compose projects on the previous image."""
-
-    def __init__(self, root: Path, registry: LocalRegistry, model: Path, docker_client: Any) -> None:
-        self.root = root
-        self.client = docker_client
-        self.ports = {"staging": free_port(), "production": free_port()}
-        tag = uuid.uuid4().hex[:8]
-        self.projects = {"staging": f"st-{tag}", "production": f"pr-{tag}"}
-        write_service_repo(root, model, f"{registry.host}/nvidia/cuda:{OLD}")
-        (root / "config").mkdir(exist_ok=True)
-
-    @property
-    def config(self) -> Path:
-        return self.root / "config" / "policy.yaml"
-
-    def configure(self, faults: dict[str, str] | None = None, approvals: str = "production") -> Site:
-        self.config.write_text(policy(self.ports, self.projects, faults or {}, approvals))
-        commit_all(self.root)
-        return self
-
-    def start_previous(self) -> None:
-        from baseimage.settings import load_settings
-        from flows.rollback import target_of
-        from tasks.deploy.ledger import Ledger
-        from tasks.deploy.release import deploy
-
-        settings = load_settings(self.config)
-        for name in ("staging", "production"):
-            deploy(self.client, target_of(settings, name), PREVIOUS, Ledger(settings.state_dir, name))
-
-    def image(self, environment: str) -> str:
-        containers = self.client.containers.list(
-            filters={"label": [f"com.docker.compose.project={self.projects[environment]}"]}
-        )
-        assert len(containers) == 1, containers
-        return str(containers[0].attrs["Config"]["Image"])
-
-    def healthy(self, environment: str) -> bool:
-        url = f"http://127.0.0.1:{self.ports[environment]}/cgi-bin/svc/health"
-        return requests.get(url, timeout=5).status_code == 200
-
-    def git(self, *args: str) -> str:
-        return subprocess.run(["git", "-C", str(self.root), *args], capture_output=True, text=True, check=True).stdout
-
-    def outcome(self) -> dict[str, Any]:
-        (report,) = (self.root / "reports").glob("migrate-*.json")
-        return dict(json.loads(report.read_text()))
-
-    def down(self) -> None:
-        for name, project in self.projects.items():
-            for container in self.client.containers.list(
-                all=True, filters={"label": [f"com.docker.compose.project={project}"]}
-            ):
-                container.remove(force=True)
-            del name
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +41,7 @@ def previous_image(docker_client: Any, registry: LocalRegistry, model_onnx: Path
 def site(
     tmp_path: Path, registry: LocalRegistry, model_onnx: Path, docker_client: Any, previous_image: str
 ) -> Iterator[Site]:
-    site = Site(tmp_path / "repo", registry, model_onnx, docker_client)
+    site = Site(tmp_path / "repo", f"{registry.host}/nvidia/cuda:{OLD}", model_onnx, docker_client)
     yield site
     site.down()
 
@@ -150,33 +59,6 @@ def start_migrate(server: PrefectServer, site: Site) -> subprocess.Popen[str]:
     return subprocess.Popen(
         argv, cwd=site.root, env=server.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-
-
-def approve_when_paused(server: PrefectServer, proc: subprocess.Popen[str], reviewer: str) -> str:
-    """Wait for a paused approval, then approve it with `baseimage approve` (the API)."""
-    deadline = time.monotonic() + 150
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(proc.stdout.read() if proc.stdout else "migrate exited")
-        paused = requests.post(
-            f"{server.api_url}/flow_runs/filter",
-            timeout=10,
-            json={"flow_runs": {"state": {"type": {"any_": ["PAUSED"]}}}},
-        ).json()
-        if paused:
-            done = subprocess.run(
-                [sys.executable, "-m", "baseimage.cli", "approve", paused[0]["id"], "--reviewer", reviewer],
-                env=server.env(),
-                capture_output=True,
-                text=True,
-                timeout=120,
-                check=False,
-            )
-            assert done.returncode == 0, done.stdout + done.stderr
-            description = paused[0]["state"]["state_details"].get("run_input_keyset") or {}
-            return json.dumps(description)
-        time.sleep(0.5)
-    raise AssertionError("no paused approval")
 
 
 def assert_rolled_back(site: Site, environments: tuple[str, ...]) -> dict[str, Any]:
@@ -200,9 +82,9 @@ def test_release_reaches_production_after_soak_and_approval(server: PrefectServe
     site.configure(approvals="update, production")
     site.start_previous()
     proc = start_migrate(server, site)
-    approve_when_paused(server, proc, "alice")
+    approve_when_paused(server, "alice", proc)
     time.sleep(1.5)
-    approve_when_paused(server, proc, "bob")
+    approve_when_paused(server, "bob", proc)
     assert proc.wait(300) == 0, proc.stdout.read() if proc.stdout else ""
     result = site.outcome()
     image = result["image"]
@@ -244,7 +126,7 @@ def test_production_deploy_failure_rolls_both_environments_back(server: PrefectS
     site.configure(faults={"production": "health-fail"})
     site.start_previous()
     proc = start_migrate(server, site)
-    approve_when_paused(server, proc, "bob")
+    approve_when_paused(server, "bob", proc)
     assert proc.wait(300) == 1, proc.stdout.read() if proc.stdout else ""
     result = assert_rolled_back(site, ("staging", "production"))
     assert result["outcome"].startswith("production deploy failed: production: deploy of baseimage/svc:")

@@ -67,3 +67,70 @@ class PrefectServer:
                 self.process.wait(20)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
+
+
+class Worker:
+    """A real ``prefect worker start --pool POOL`` (process type) against a PrefectServer.
+
+    Started with SIGINT restored to its default, so that one SIGTERM stops it (a background
+    process otherwise inherits SIGINT=ignored and the worker's SIGTERM handler waits forever)."""
+
+    def __init__(self, pool: str, env: dict[str, str], log: Path) -> None:
+        self.pool = pool
+        self.env = env
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Worker:
+        prefect = shutil.which("prefect") or str(Path(os.sys.executable).parent / "prefect")
+        code = (
+            "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+            "os.execv(sys.argv[1], [sys.argv[1], 'worker', 'start', '--pool', sys.argv[2], '--name', sys.argv[2] + '-w'])"
+        )
+        handle = self.log.open("wb")
+        self.process = subprocess.Popen(
+            [os.sys.executable, "-c", code, prefect, self.pool],
+            env=self.env,
+            stdout=handle,
+            stderr=handle,
+            start_new_session=True,
+        )
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+
+
+def approve_when_paused(
+    server: PrefectServer, reviewer: str, proc: subprocess.Popen[str] | None = None, timeout: float = 150
+) -> str:
+    """Wait for a paused approval, approve it with `baseimage approve` (through the API); its id."""
+    import sys
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(proc.stdout.read() if proc.stdout else "the run's process exited")
+        paused = requests.post(
+            f"{server.api_url}/flow_runs/filter",
+            timeout=10,
+            json={"flow_runs": {"state": {"type": {"any_": ["PAUSED"]}}}},
+        ).json()
+        if paused:
+            done = subprocess.run(
+                [sys.executable, "-m", "baseimage.cli", "approve", paused[0]["id"], "--reviewer", reviewer],
+                env=server.env(),
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+            return str(paused[0]["id"])
+        time.sleep(0.5)
+    raise AssertionError("no paused approval")
