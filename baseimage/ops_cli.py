@@ -134,10 +134,16 @@ def cmd_history(args: argparse.Namespace, out: Console, err: Console) -> int:
     import asyncio
     import json
 
+    from prefect.settings import get_current_settings
     from rich.table import Table
 
     from baseimage.history import fetch, parse_since
 
+    if not get_current_settings().api.url:
+        raise ConfigError(
+            "history needs a Prefect server: set PREFECT_API_URL (e.g. http://127.0.0.1:4200/api); "
+            "runs on the ephemeral API of a single command are not kept"
+        )
     since = parse_since(args.since) if args.since else None
     rows = asyncio.run(fetch(args.flow, since, args.limit))
     if args.json:

@@ -45,6 +45,7 @@ async def ensure_pools(gpu_limit: int, pool_type: str = "process") -> list[str]:
 def ensure_blocks(config: Path | None) -> list[str]:
     from prefect.blocks.notifications import SlackWebhook
     from prefect.blocks.system import Secret
+    from pydantic import SecretStr
 
     from baseimage.settings import load_settings
 
@@ -53,7 +54,7 @@ def ensure_blocks(config: Path | None) -> list[str]:
     token_block = settings.github.token_block if settings.github else "github-token"
     token = os.environ.get("GITHUB_TOKEN")
     if token and token_block:
-        Secret(value=token).save(token_block, overwrite=True)
+        Secret(value=SecretStr(token)).save(token_block, overwrite=True)
         done.append(f"Secret block {token_block} saved from $GITHUB_TOKEN")
     else:
         done.append(f"Secret block {token_block}: skipped ($GITHUB_TOKEN not set)")

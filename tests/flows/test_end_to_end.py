@@ -132,8 +132,9 @@ validation:
     }
     workers: list[Worker] = []
     try:
-        setup = run([sys.executable, "-m", "deployments.setup"], env)
+        setup = run([sys.executable, "-m", "deployments.setup"], {**env, "GITHUB_TOKEN": "ghp_e2e-not-real"})
         assert "created work pool gpu (process, concurrency 1)" in setup
+        assert "Secret block github-token saved from $GITHUB_TOKEN" in setup and "ghp_e2e" not in setup
         assert "work pool gpu exists" in run([sys.executable, "-m", "deployments.setup"], env), "idempotent"
         prefect = str(Path(sys.executable).parent / "prefect")
         run([prefect, "--no-prompt", "deploy", "--all"], env)
