@@ -185,6 +185,13 @@ def deployment_phase(
     outcome["decisions"].append(decision.to_json())
     if not decision.approved:
         return _stopped(roll_back, decision, outcome)
+    envs = settings.environments
+    if envs["production"].docker_host != envs["staging"].docker_host:
+        # Another Docker host: the same commit is built there (or found, when a registry carried it).
+        log.warning("production is on %s: building %s there from %s", envs["production"].docker_host, image, commit)
+        there = build_release(settings, "production", branch, commit, return_state=True)
+        if not there.is_completed():
+            return roll_back("release build on the production host", _reason(there))
     deployed.append("production")
     prod = deploy_environment(settings, "production", image, run_id, branch, commit, return_state=True)
     if not prod.is_completed():

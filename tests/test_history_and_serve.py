@@ -14,6 +14,7 @@ from baseimage.cli import main
 from baseimage.history import FLOWS, parse_since
 from baseimage.serve import read_specs, to_runner_deployments
 from tasks.errors import BaseImageError, ConfigError
+from tests.support.prefect_server import DEPLOYMENTS
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -39,15 +40,7 @@ def test_since_names_what_it_accepts() -> None:
 
 def test_prefect_yaml_has_every_deployment_the_policy_needs() -> None:
     specs = {s.name: s for s in read_specs()}
-    assert set(specs) == {
-        "quarterly-review",
-        "annual-update",
-        "migrate",
-        "validate",
-        "soak-monitor",
-        "rollback",
-        "deprecation-watch",
-    }
+    assert set(specs) == DEPLOYMENTS
     assert specs["quarterly-review"].crons == (("0 6 4 2,5,8,11 *", "UTC"),)
     assert specs["annual-update"].crons and specs["deprecation-watch"].crons == (("0 7 * * *", "UTC"),)
     assert specs["validate"].pool == specs["soak-monitor"].pool == "gpu"

@@ -21,7 +21,7 @@ import requests
 
 from tests.conftest import REPO_ROOT
 from tests.support.http_endpoint import Endpoint, Reply, Request
-from tests.support.prefect_server import PrefectServer, Worker, approve_when_paused
+from tests.support.prefect_server import DEPLOYMENTS, PrefectServer, Worker, approve_when_paused
 from tests.support.pytorch_index import StaticIndex, build_tree
 from tests.support.registry_server import LocalRegistry, free_port
 from tests.support.site import PREVIOUS, Site
@@ -139,15 +139,7 @@ validation:
         prefect = str(Path(sys.executable).parent / "prefect")
         run([prefect, "--no-prompt", "deploy", "--all"], env)
         deployments = requests.post(f"{server.api_url}/deployments/filter", timeout=10, json={}).json()
-        assert {d["name"] for d in deployments} == {
-            "quarterly-review",
-            "annual-update",
-            "migrate",
-            "validate",
-            "soak-monitor",
-            "rollback",
-            "deprecation-watch",
-        }
+        assert {d["name"] for d in deployments} == DEPLOYMENTS
         pools = {d["name"]: d["work_pool_name"] for d in deployments}
         assert pools["validate"] == pools["soak-monitor"] == "gpu" and pools["migrate"] == "default"
         review = next(d for d in deployments if d["name"] == "quarterly-review")
@@ -236,15 +228,7 @@ def test_serve_runs_every_deployment_with_its_schedule(tmp_path: Path) -> None:
             found = requests.post(f"{server.api_url}/deployments/filter", timeout=10, json={}).json()
             time.sleep(1)
         by_name = {d["name"]: d for d in found}
-        assert set(by_name) == {
-            "quarterly-review",
-            "annual-update",
-            "migrate",
-            "validate",
-            "soak-monitor",
-            "rollback",
-            "deprecation-watch",
-        }
+        assert set(by_name) == DEPLOYMENTS
         schedule = by_name["quarterly-review"]["schedules"][0]["schedule"]
         assert (schedule["cron"], schedule["timezone"]) == ("0 6 4 2,5,8,11 *", "Europe/Berlin")
         assert by_name["annual-update"]["schedules"][0]["schedule"]["cron"] == "0 6 15 1 *"

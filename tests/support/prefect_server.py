@@ -13,6 +13,27 @@ import requests
 
 from tests.support.registry_server import free_port
 
+# Every deployment prefect.yaml registers (and `baseimage serve` serves).
+DEPLOYMENTS = {
+    "quarterly-review",
+    "annual-update",
+    "migrate",
+    "validate",
+    "soak-monitor",
+    "rollback",
+    "deprecation-watch",
+}
+
+
+def stop_group(process: subprocess.Popen[bytes] | subprocess.Popen[str] | None) -> None:
+    """SIGTERM to the process group, SIGKILL after 20 s."""
+    if process and process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
 
 class PrefectServer:
     def __init__(self, home: Path) -> None:
@@ -61,12 +82,7 @@ class PrefectServer:
         raise RuntimeError(f"prefect server on {self.api_url} not healthy within {timeout} s")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
+        stop_group(self.process)
 
 
 class Worker:
@@ -98,12 +114,7 @@ class Worker:
         return self
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
+        stop_group(self.process)
 
 
 def approve_when_paused(
