@@ -122,12 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_mig = sub.add_parser(
         "migrate",
-        help="propose a base-image migration: branch, rewrite, PR, approvals, validation",
+        help="run a base-image migration: branch, PR, approvals, validation, staging, soak, production",
         description=(
-            "Plan (from a fresh review, a saved review report or --to VERSION), apply the plan on branch "
-            "baseimage/cuda-<target> with one commit, open a PR where GitHub is configured, then pause for "
-            "approval, validate, and pause for the production approval. Resume with `baseimage approve` or "
-            "the Prefect UI. --dry-run prints the diff and changes nothing."
+            "Plan (from a fresh review, a saved review or annual report, or --to VERSION), apply the plan on "
+            "branch baseimage/cuda-<target> with one commit, open a PR where GitHub is configured, pause for "
+            "approval, validate, deploy staging and soak it, pause for the production approval (with the soak "
+            "report), deploy production, write the release notes and merge. Any failure after the update rolls "
+            "back. Resume with `baseimage approve` or the Prefect UI. --dry-run prints the diff and changes "
+            "nothing. Exit 0 when the release reached production (or nothing was due), 1 otherwise."
         ),
     )
     p_mig.add_argument("--to", metavar="VERSION", help="target CUDA version for every nvidia/cuda image, e.g. 12.9.1")
