@@ -82,9 +82,11 @@ def test_release_reaches_production_after_soak_and_approval(server: PrefectServe
     site.configure(approvals="update, production")
     site.start_previous()
     proc = start_migrate(server, site)
-    approve_when_paused(server, "alice", proc)
+    assert "## Approve the update?" in approve_when_paused(server, "alice", proc)
     time.sleep(1.5)
-    approve_when_paused(server, "bob", proc)
+    shown = approve_when_paused(server, "bob", proc)
+    assert "## Approve production?" in shown and "### Staging soak: **passed**" in shown, shown
+    assert "samples; store `" in shown and "- chart: `" in shown
     assert proc.wait(300) == 0, proc.stdout.read() if proc.stdout else ""
     result = site.outcome()
     image = result["image"]
@@ -162,3 +164,24 @@ def test_staging_fault_rolls_staging_back(prefect_harness: None, site: Site, fau
     logs_after = sorted(Path(first["record"]).parent.glob("staging-logs-*.txt"))
     assert set(logs_before) < set(logs_after)
     assert site.image("staging") == PREVIOUS and site.healthy("staging")
+
+
+def test_cli_deploy_failure_names_the_previous_image_and_the_way_back(site: Site) -> None:
+    site.configure()
+    site.start_previous()
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "baseimage.cli", *args, "--config", str(site.config)]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+
+    # An image nobody can pull (a registry port on loopback with nothing behind it).
+    failed = cli("deploy", "--env", "staging", "--image", "127.0.0.1:9/nothing:1")
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "deploy failed: staging: deploy of 127.0.0.1:9/nothing:1 failed" in failed.stderr
+    assert f"the previous image was {PREVIOUS}" in failed.stderr
+    assert "put it back with: baseimage rollback --env staging" in failed.stderr
+    assert site.image("staging") == PREVIOUS and site.healthy("staging")
+    back = cli("rollback", "--env", "staging", "--reason", "bad tag")
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert "staging: none: already running it" in back.stdout
+    assert "code: none: no migration commit given" in back.stdout

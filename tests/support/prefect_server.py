@@ -120,7 +120,8 @@ class Worker:
 def approve_when_paused(
     server: PrefectServer, reviewer: str, proc: subprocess.Popen[str] | None = None, timeout: float = 150
 ) -> str:
-    """Wait for a paused approval, approve it with `baseimage approve` (through the API); its id."""
+    """Wait for a paused approval, approve it with `baseimage approve` (through the API); returns
+    the description the reviewer was shown (the form's Markdown)."""
     import sys
 
     deadline = time.monotonic() + timeout
@@ -133,6 +134,11 @@ def approve_when_paused(
             json={"flow_runs": {"state": {"type": {"any_": ["PAUSED"]}}}},
         ).json()
         if paused:
+            keyset = paused[0]["state"]["state_details"].get("run_input_keyset") or {}
+            shown = requests.get(
+                f"{server.api_url}/flow_runs/{paused[0]['id']}/input/{keyset.get('description')}", timeout=10
+            )
+            description = str(shown.json()) if shown.status_code == 200 else ""
             done = subprocess.run(
                 [sys.executable, "-m", "baseimage.cli", "approve", paused[0]["id"], "--reviewer", reviewer],
                 env=server.env(),
@@ -142,6 +148,6 @@ def approve_when_paused(
                 check=False,
             )
             assert done.returncode == 0, done.stdout + done.stderr
-            return str(paused[0]["id"])
+            return description
         time.sleep(0.5)
     raise AssertionError("no paused approval")
