@@ -124,8 +124,10 @@ def deployment_phase(
     run_id: str,
     pr: dict[str, Any] | None,
     poll_interval_s: int,
+    on_pool: bool = False,
 ) -> dict[str, Any]:
-    """Staging, soak, production approval, production; fills and returns `outcome`."""
+    """Staging, soak, production approval, production; fills and returns `outcome`. With `on_pool`
+    the soak runs as the `soak-monitor` deployment (the gpu pool), else as a subflow here."""
     log = get_run_logger()
     missing = [s for s in STAGES if s not in settings.environments]
     if missing:
@@ -162,13 +164,7 @@ def deployment_phase(
     staged = deploy_environment(settings, "staging", image, run_id, branch, commit, return_state=True)
     if not staged.is_completed():
         return roll_back("staging deploy", _reason(staged))
-    soak = soak_monitor(
-        environment="staging",
-        window_id=run_id[:12],
-        config_path=str(settings.source),
-        state_dir=str(settings.state_dir / "soak"),
-        return_state=True,
-    )
+    soak = _soak(settings, run_id, on_pool)
     if not soak.is_completed():
         return roll_back("staging soak", _reason(soak))
     report = soak.result()
@@ -206,6 +202,21 @@ def deployment_phase(
     outcome["merge"] = merged.result() if merged.is_completed() else f"NOT MERGED: {_reason(merged)}; merge by hand"
     outcome["outcome"] = f"deployed to production: {image}"
     return outcome
+
+
+def _soak(settings: Settings, run_id: str, on_pool: bool) -> Any:
+    parameters = {
+        "environment": "staging",
+        "window_id": run_id[:12],
+        "config_path": str(settings.source.resolve()),
+        "state_dir": str(settings.state_dir / "soak"),
+    }
+    if on_pool:
+        from prefect.deployments import run_deployment
+
+        run: Any = run_deployment(name="soak-monitor/soak-monitor", parameters=parameters, timeout=None)
+        return run.state
+    return soak_monitor(**parameters, return_state=True)
 
 
 def _reason(state: Any) -> str:

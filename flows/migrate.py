@@ -250,7 +250,8 @@ def migrate(
         outcome["rollback"] = state.result() if state.is_completed() else {"error": str(state.message)}
         outcome["outcome"] = f"validation failed: {message}"
         return _record(outcome, Path(out_dir))
-    deployment_phase(settings, plan, result, outcome, run_id, pr, poll_interval_s)
+    on_pool = validation == "deployment" or (validation == "auto" and bool(os.environ.get("PREFECT_API_URL")))
+    deployment_phase(settings, plan, result, outcome, run_id, pr, poll_interval_s, on_pool)
     return _record(outcome, Path(out_dir))
 
 

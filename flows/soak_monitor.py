@@ -36,7 +36,7 @@ def _containers(project: str, docker_host: str | None) -> list[Any]:
         return []
 
 
-@flow(name="soak-monitor")
+@flow(name="soak-monitor", persist_result=True)  # its caller on another pool reads the result
 def soak_monitor(
     environment: str,
     window_id: str,

@@ -192,6 +192,9 @@ validation:
         assert by_flow["validate"][0]["outcome"].startswith("validation of baseimage-candidate:")
         assert "passed" in by_flow["validate"][0]["outcome"]
         assert by_flow["soak-monitor"][0]["outcome"].startswith("soak of staging passed")
+        for flow in ("validate", "soak-monitor"):  # the GPU-bound steps ran through the gpu pool's worker
+            detail = requests.get(f"{server.api_url}/flow_runs/{by_flow[flow][0]['id']}", timeout=10).json()
+            assert detail["work_pool_name"] == "gpu", detail
         assert len(by_flow["approval"]) == 2 and all(r["state"] == "Completed" for r in by_flow["approval"])
         assert all(r["link"].startswith(server.api_url.removesuffix("/api") + "/runs/flow-run/") for r in rows)
         table = run([sys.executable, "-m", "baseimage.cli", "history", "--flow", "migrate", "--since", "1d"], env)
