@@ -183,3 +183,44 @@ def test_environment_settings_errors(tmp_path: Path, line: str, message: str) ->
         load_settings(path).environment_image("staging")
     if not line.startswith("image"):
         assert f"{path}:" in str(info.value), "the error names the file and line"
+
+
+def _fake(bin_dir: Path, name: str, exit_code: int) -> None:
+    path = bin_dir / name
+    path.write_text(f"#!/bin/sh\nexit {exit_code}\n")
+    path.chmod(0o755)
+
+
+@pytest.mark.parametrize(
+    ("tools", "expected"),
+    [
+        ({"docker": 0, "docker-compose": 0}, ("docker", "compose")),  # the v2 plugin answers
+        ({"docker": 1, "docker-compose": 0}, ("docker-compose",)),  # no plugin: v1
+        ({"docker-compose": 0}, ("docker-compose",)),
+    ],
+)
+def test_compose_v2_preferred_v1_where_only_that_exists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tools: dict[str, int], expected: tuple[str, ...]
+) -> None:
+    from tasks.deploy import compose
+
+    for name, code in tools.items():
+        _fake(tmp_path, name, code)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    compose.compose_command.cache_clear()
+    try:
+        assert tuple(Path(part).name if "/" in part else part for part in compose.compose_command()) == expected
+    finally:
+        compose.compose_command.cache_clear()
+
+
+def test_no_compose_says_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tasks.deploy import compose
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    compose.compose_command.cache_clear()
+    try:
+        with pytest.raises(ComposeError, match="install docker-compose-plugin"):
+            compose.compose_command()
+    finally:
+        compose.compose_command.cache_clear()
