@@ -212,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ops_cli.add_parsers(sub)
     ops_cli.add_server_parsers(sub)
+    ops_cli.add_annual_parser(sub, _mirror)
     return parser
 
 
@@ -353,24 +354,30 @@ def _run_review(
     return report
 
 
+def network_fallback(
+    settings: Settings, sources: str, offline: Path | None, mirrors: Sequence[tuple[str, str]], err: Console
+) -> tuple[str, Path | None]:
+    """Resolve ``--sources auto``: live, or the bundled snapshot (said loudly) without a network."""
+    if offline and sources == "auto":
+        return "offline", offline
+    if sources != "auto":
+        return sources, offline
+    down = _network_down(settings, mirrors)
+    if not down:
+        return "live", offline
+    from flows.quarterly_review import BUNDLED_SNAPSHOT
+
+    err.print(
+        f"[bold yellow]network unreachable ({down}):[/] using the bundled snapshot in "
+        f"{BUNDLED_SNAPSHOT}; its date is in the report. Use --sources live to fail instead.",
+        highlight=False,
+    )
+    return "offline", BUNDLED_SNAPSHOT
+
+
 def cmd_review(args: argparse.Namespace, out: Console, err: Console) -> int:
     settings = load_settings(args.config)
-    sources, offline = args.sources, args.offline
-    if offline and sources == "auto":
-        sources = "offline"
-    if sources == "auto":
-        down = _network_down(settings, args.mirror)
-        if down:
-            from flows.quarterly_review import BUNDLED_SNAPSHOT
-
-            err.print(
-                f"[bold yellow]network unreachable ({down}):[/] using the bundled snapshot in "
-                f"{BUNDLED_SNAPSHOT}; its date is in the report. Use --sources live to fail instead.",
-                highlight=False,
-            )
-            sources, offline = "offline", BUNDLED_SNAPSHOT
-        else:
-            sources = "live"
+    sources, offline = network_fallback(settings, args.sources, args.offline, args.mirror, err)
     report = _run_review(args, err, settings, sources=sources, offline=offline, record=None)
     if args.json:
         keep = (

@@ -103,6 +103,57 @@ def cmd_rollback(args: argparse.Namespace, out: Console, err: Console) -> int:
     return 0
 
 
+def add_annual_parser(sub: Any, mirror_type: Any) -> None:
+    p_ann = sub.add_parser(
+        "annual",
+        help="the annual update: Ubuntu LTS, CUDA path, NGC or plain CUDA, Python, platforms",
+        description=(
+            "Run the annual-update flow here (Prefect's ephemeral API unless PREFECT_API_URL is set). Writes "
+            "reports/annual-<year>.md and .json; when an upgrade is due the JSON is a plan for "
+            "`baseimage migrate --report`. Exit 0: nothing due; 10: upgrade due; 2: bad input. "
+            "--sources auto uses the bundled snapshot (said loudly) when the network is unreachable."
+        ),
+    )
+    p_ann.add_argument("--config", type=Path, metavar="FILE", help="policy file")
+    p_ann.add_argument("--sources", choices=["auto", "live", "offline"], default="auto")
+    p_ann.add_argument("--offline", type=Path, metavar="DIR", help="replay this snapshot (implies offline)")
+    p_ann.add_argument("--mirror", action="append", type=mirror_type, default=[], metavar="REGISTRY=URL")
+    p_ann.add_argument("--pytorch-index", metavar="URL", help="PyTorch wheel index")
+    p_ann.add_argument("--out", default="reports", help="where the report goes")
+    p_ann.add_argument("--json", action="store_true", help="print the report as JSON")
+    p_ann.set_defaults(handler=cmd_annual)
+
+
+def cmd_annual(args: argparse.Namespace, out: Console, err: Console) -> int:
+    import json
+
+    from baseimage.cli import EXIT_MIGRATE, network_fallback
+
+    settings = load_settings(args.config)
+    sources, offline = network_fallback(settings, args.sources, args.offline, args.mirror, err)
+    from flows.annual_update import annual_update
+
+    state = annual_update(
+        config_path=str(args.config) if args.config else None,
+        sources=sources,
+        offline_dir=str(offline) if offline else None,
+        mirrors=dict(args.mirror),
+        pytorch_index=args.pytorch_index,
+        out_dir=args.out,
+        return_state=True,
+    )
+    if not state.is_completed():
+        err.print(f"[red]annual update failed:[/] {state.message}", highlight=False)
+        return 1
+    report = state.result()
+    if args.json:
+        out.print(json.dumps(report, default=str), highlight=False, soft_wrap=True)
+    else:
+        out.print(report["outcome"], highlight=False)
+        out.print(f"report: {report['files']['markdown']}", highlight=False)
+    return EXIT_MIGRATE if report["recommended"] else 0
+
+
 def add_server_parsers(sub: Any) -> None:
     p_hist = sub.add_parser(
         "history",

@@ -84,3 +84,17 @@ def test_annual_update_names_bad_sources(prefect_harness: None, sources: str) ->
 
     state = annual_update(sources=sources, return_state=True)
     assert state.is_failed() and f"sources={sources!r}: use live or offline" in str(state.message)
+
+
+def test_annual_command_falls_back_to_the_snapshot_and_exits_10_when_due(
+    prefect_harness: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from baseimage.cli import main
+
+    code = main(["annual", "--config", str(REPO_ROOT / "config" / "policy.yaml"), "--out", str(tmp_path), "--json"])
+    captured = capsys.readouterr()
+    assert "network unreachable" in captured.err and "using the bundled snapshot" in captured.err
+    report = json.loads(captured.out)
+    assert code == (10 if report["recommended"] else 0)
+    assert report["outcome"].startswith(("upgrade due: ", "no upgrade due: "))
+    assert (tmp_path / f"annual-{report['year']}.md").exists()
