@@ -132,9 +132,11 @@ validation:
     }
     workers: list[Worker] = []
     try:
-        setup = run([sys.executable, "-m", "deployments.setup"], {**env, "GITHUB_TOKEN": "ghp_e2e-not-real"})
+        secrets = {"GITHUB_TOKEN": "ghp_e2e-not-real", "BASEIMAGE_SLACK_WEBHOOK_URL": "http://127.0.0.1:9/hook"}
+        setup = run([sys.executable, "-m", "deployments.setup"], {**env, **secrets})
         assert "created work pool gpu (process, concurrency 1)" in setup
         assert "Secret block github-token saved from $GITHUB_TOKEN" in setup and "ghp_e2e" not in setup
+        assert "SlackWebhook block baseimage-alerts saved" in setup and "127.0.0.1:9/hook" not in setup
         assert "work pool gpu exists" in run([sys.executable, "-m", "deployments.setup"], env), "idempotent"
         prefect = str(Path(sys.executable).parent / "prefect")
         run([prefect, "--no-prompt", "deploy", "--all"], env)
