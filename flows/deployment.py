@@ -197,10 +197,16 @@ def deployment_phase(
         f"deployed to production {today} (approved by {decision.reviewer}; staging soak passed with "
         f"{report['samples']} samples; image `{image}`)"
     )
-    outcome["release_commit"] = release_notes(settings, plan, branch, note)
-    merged = merge_branch(settings, branch, pr, return_state=True)
-    outcome["merge"] = merged.result() if merged.is_completed() else f"NOT MERGED: {_reason(merged)}; merge by hand"
-    outcome["outcome"] = f"deployed to production: {image}"
+    # Production runs the release from here on: a failure below is reported, never rolled back.
+    notes = release_notes(settings, plan, branch, note, return_state=True)
+    if notes.is_completed():
+        outcome["release_commit"] = notes.result()
+        merged = merge_branch(settings, branch, pr, return_state=True)
+        outcome["merge"] = merged.result() if merged.is_completed() else f"NOT MERGED: {_reason(merged)}; merge by hand"
+    else:
+        outcome["merge"] = f"NOT MERGED: release notes not written ({_reason(notes)}); write them and merge by hand"
+    unmerged = "; branch NOT merged (see merge)" if str(outcome.get("merge", "")).startswith("NOT MERGED") else ""
+    outcome["outcome"] = f"deployed to production: {image}{unmerged}"
     return outcome
 
 
