@@ -220,5 +220,13 @@ def cmd_serve(args: argparse.Namespace, out: Console, err: Console) -> int:
         out.print(f"{spec.name:<20} {spec.entrypoint:<45} {when}", highlight=False)
     if args.list:
         return 0
+    from prefect.settings import get_current_settings
+
+    if not get_current_settings().api.url:
+        err.print(
+            "[bold yellow]no PREFECT_API_URL:[/] serving on a temporary API; its runs, schedules and paused "
+            "approvals are gone when this process stops. Point PREFECT_API_URL at a server to keep them.",
+            highlight=False,
+        )
     serve_all(specs, args.limit)
     return 0

@@ -31,6 +31,7 @@ from tasks.deploy.release import (
     wait_healthy,
 )
 from tasks.errors import BaseImageError, ConfigError
+from tasks.images.reference import parse_reference
 from tasks.research.report import write_atomic
 from tasks.update import git
 from tasks.update.apply import POLICY_DOC, rollback_changelog
@@ -194,12 +195,14 @@ def rollback(
 ) -> dict[str, Any]:
     """Put each environment (in the order given) back on its previous image, revert the migration
     commit if merged, keep the logs and open an incident; fails if an environment stays unhealthy."""
-    log = get_run_logger()
     settings = load_settings(Path(config_path) if config_path else None)
     for name in environments:
         target_of(settings, name)  # every name checked before anything changes
     if to is not None and len(environments) != 1:
         raise ConfigError("--to IMAGE applies to one environment: name exactly one with --env")
+    if to is not None:
+        parse_reference(to)  # an ImageReferenceError names what is wrong with it
+    log = get_run_logger()
     rid = rollback_id or f"{'-'.join(environments) or 'code'}-{_stamp()}"
     evidence = settings.state_dir / "rollbacks" / rid
     record_path = evidence / "rollback.json"

@@ -14,7 +14,7 @@ from baseimage.settings import load_settings
 from tasks.deploy.compose import Compose, ComposeError
 from tasks.deploy.ledger import DEPLOYED, DEPLOYING, FAILED, RESTORED, Deployment, ImageRecord, Ledger
 from tasks.deploy.release import rollback_target
-from tasks.errors import ConfigError
+from tasks.errors import ConfigError, ImageReferenceError
 from tasks.update import git
 from tasks.update.apply import (
     ImageChange,
@@ -224,3 +224,16 @@ def test_no_compose_says_what_to_install(tmp_path: Path, monkeypatch: pytest.Mon
             compose.compose_command()
     finally:
         compose.compose_command.cache_clear()
+
+
+def test_rollback_refuses_a_bad_image_reference_before_touching_anything(tmp_path: Path) -> None:
+    from flows.rollback import rollback
+
+    config = tmp_path / "policy.yaml"
+    config.write_text(
+        "images: [{name: t, dockerfile: D, track: cuda}]\nenvironments:\n  staging: {compose_file: c.yaml, "
+        "project: s, health_url: 'http://127.0.0.1:9/health'}\n"
+    )
+    with pytest.raises(ImageReferenceError, match="Nope:Latest"):
+        rollback.fn(environments=["staging"], to="Nope:Latest", config_path=str(config))
+    assert not (tmp_path / "reports").exists(), "nothing written, nothing restored"
