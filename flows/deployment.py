@@ -6,10 +6,8 @@ Any failure on the way runs the rollback flow for what was deployed; a rejection
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import asdict
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from prefect import get_run_logger, task
@@ -44,21 +42,16 @@ def build_release(settings: Settings, environment: str, branch: str, commit: str
         return tag
     except docker.errors.ImageNotFound:
         pass
-    with tempfile.TemporaryDirectory() as tmp:
-        tree = Path(tmp) / "tree"
-        git.git(settings.root, "worktree", "add", "-q", "--detach", str(tree), commit)
-        try:
-            built = containers.build_image(
-                client,
-                tree,
-                str(image.dockerfile),
-                tag,
-                {RELEASE_LABEL: branch},
-                dict(image.build_args),
-                on_line=lambda line: log.info("build | %s", line),
-            )
-        finally:
-            git.git(settings.root, "worktree", "remove", "--force", str(tree), check=False)
+    with git.worktree(settings.root, commit) as tree:
+        built = containers.build_image(
+            client,
+            tree,
+            str(image.dockerfile),
+            tag,
+            {RELEASE_LABEL: branch},
+            dict(image.build_args),
+            on_line=lambda line: log.info("build | %s", line),
+        )
     log.info("built %s from %s in %.1f s", tag, commit[:12], built.seconds)
     return tag
 
@@ -140,24 +133,17 @@ def deployment_phase(
 
     def roll_back(stage: str, reason: str) -> dict[str, Any]:
         log.error("%s failed: %s; rolling back %s", stage, reason, ", ".join(reversed(deployed)) or "the code")
-        state = rollback(
-            environments=list(reversed(deployed)),
-            reason=f"{stage} failed during migration to {branch}: {reason}",
-            config_path=str(settings.source),
-            rollback_id=f"migrate-{run_id[:12]}",
-            branch=branch,
-            commit=commit,
-            return_state=True,
+        why = f"{stage} failed during migration to {branch}: {reason}"
+        outcome["rollback"], failure = roll_back_migration(
+            settings, list(reversed(deployed)), why, run_id, branch, commit
         )
-        done = state.result() if state.is_completed() else {"error": str(state.message)}
-        outcome["rollback"] = done
-        restored = "rolled back" if state.is_completed() else f"ROLLBACK FAILED ({state.message})"
+        restored = f"ROLLBACK FAILED ({failure})" if failure else "rolled back"
         outcome["outcome"] = f"{stage} failed: {reason}; {restored}"
         return outcome
 
     build = build_release(settings, "staging", branch, commit, return_state=True)
     if not build.is_completed():
-        return roll_back("release build", str(build.result(raise_on_failure=False)))
+        return roll_back("release build", _reason(build))
     image = build.result()
     outcome["image"] = image
     deployed.append("staging")
@@ -208,6 +194,25 @@ def deployment_phase(
     unmerged = "; branch NOT merged (see merge)" if str(outcome.get("merge", "")).startswith("NOT MERGED") else ""
     outcome["outcome"] = f"deployed to production: {image}{unmerged}"
     return outcome
+
+
+def roll_back_migration(
+    settings: Settings, environments: list[str], reason: str, run_id: str, branch: str, commit: str | None
+) -> tuple[dict[str, Any], str | None]:
+    """The rollback flow for migration run `run_id` (one rollback id per migration, so a re-run of
+    it is a no-op); returns its record (or the error) and None, or why it failed."""
+    state = rollback(
+        environments=environments,
+        reason=reason,
+        config_path=str(settings.source),
+        rollback_id=f"migrate-{run_id[:12]}",
+        branch=branch,
+        commit=commit,
+        return_state=True,
+    )
+    if state.is_completed():
+        return state.result(), None
+    return {"error": str(state.message)}, str(state.message)
 
 
 def _soak(settings: Settings, run_id: str, on_pool: bool) -> Any:

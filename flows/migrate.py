@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,9 +19,8 @@ from prefect.context import get_run_context
 
 from baseimage.settings import Settings, github_token, load_settings
 from flows.approvals import Decision, ask
-from flows.deployment import deployment_phase
+from flows.deployment import deployment_phase, roll_back_migration
 from flows.outcome import record_outcome
-from flows.rollback import rollback
 from tasks.errors import BaseImageError
 from tasks.research.facts import load_facts
 from tasks.research.report import write_atomic
@@ -106,10 +104,9 @@ def open_pull_request(settings: Settings, plan: MigrationPlan, result: ApplyResu
 
 
 def _validate(settings: Settings, plan: MigrationPlan, branch: str, mode: str) -> tuple[bool, str]:
+    """`mode` is deployment, subflow or skip (auto already resolved)."""
     if mode == "skip":
         return True, "validation skipped (--validation skip)"
-    if mode == "auto":
-        mode = "deployment" if os.environ.get("PREFECT_API_URL") else "subflow"
     dockerfiles = sorted({c.dockerfile for c in plan.changes})
     buildargs = {str(i.dockerfile): dict(i.build_args) for i in settings.images}
     if mode == "deployment":
@@ -133,23 +130,18 @@ def _validate(settings: Settings, plan: MigrationPlan, branch: str, mode: str) -
         return True, f"validated {', '.join(dockerfiles)} on the gpu pool"
     from flows.validate import validate
 
-    with tempfile.TemporaryDirectory() as tmp:
-        tree = Path(tmp) / "tree"
-        git.git(settings.root, "worktree", "add", "-q", str(tree), branch)
-        try:
-            for dockerfile in dockerfiles:
-                state = validate(
-                    context=str(tree),
-                    dockerfile=dockerfile,
-                    buildargs=buildargs.get(dockerfile, {}),
-                    config_path=str(settings.source),
-                    out_dir=str(settings.state_dir),
-                    return_state=True,
-                )
-                if not state.is_completed():
-                    return False, f"validation of {dockerfile} failed: {state.message}"
-        finally:
-            git.git(settings.root, "worktree", "remove", "--force", str(tree), check=False)
+    with git.worktree(settings.root, branch, detach=False) as tree:
+        for dockerfile in dockerfiles:
+            state = validate(
+                context=str(tree),
+                dockerfile=dockerfile,
+                buildargs=buildargs.get(dockerfile, {}),
+                config_path=str(settings.source),
+                out_dir=str(settings.state_dir),
+                return_state=True,
+            )
+            if not state.is_completed():
+                return False, f"validation of {dockerfile} failed: {state.message}"
     return True, f"validated {', '.join(dockerfiles)}"
 
 
@@ -234,24 +226,17 @@ def migrate(
     outcome["decisions"].append(first.to_json())
     if not first.approved:
         return stop(first)
+    if validation == "auto":  # on a server the GPU-bound steps go to the gpu pool
+        validation = "deployment" if os.environ.get("PREFECT_API_URL") else "subflow"
     ok, message = _validate(settings, plan, result.branch, validation)
     outcome["validation"] = message
     run_id = _run_id()
     if not ok:
-        state = rollback(
-            environments=[],
-            reason=f"validation failed during migration to {result.branch}: {message}",
-            config_path=str(settings.source),
-            rollback_id=f"migrate-{run_id[:12]}",
-            branch=result.branch,
-            commit=result.commit,
-            return_state=True,
-        )
-        outcome["rollback"] = state.result() if state.is_completed() else {"error": str(state.message)}
+        reason = f"validation failed during migration to {result.branch}: {message}"
+        outcome["rollback"], _ = roll_back_migration(settings, [], reason, run_id, result.branch, result.commit)
         outcome["outcome"] = f"validation failed: {message}"
         return _record(outcome, Path(out_dir))
-    on_pool = validation == "deployment" or (validation == "auto" and bool(os.environ.get("PREFECT_API_URL")))
-    deployment_phase(settings, plan, result, outcome, run_id, pr, poll_interval_s, on_pool)
+    deployment_phase(settings, plan, result, outcome, run_id, pr, poll_interval_s, on_pool=validation == "deployment")
     return _record(outcome, Path(out_dir))
 
 

@@ -239,13 +239,8 @@ def validate(
     if ref:
         from tasks.update import git
 
-        with tempfile.TemporaryDirectory() as tmp:
-            tree = Path(tmp) / "tree"
-            git.git(Path(context), "worktree", "add", "-q", "--detach", str(tree), ref)
-            try:
-                return _validate(str(tree), dockerfile, buildargs, config_path, require_gpu, out_dir, keep_image)
-            finally:
-                git.git(Path(context), "worktree", "remove", "--force", str(tree), check=False)
+        with git.worktree(Path(context), ref) as tree:
+            return _validate(str(tree), dockerfile, buildargs, config_path, require_gpu, out_dir, keep_image)
     return _validate(context, dockerfile, buildargs, config_path, require_gpu, out_dir, keep_image)
 
 

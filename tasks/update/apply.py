@@ -96,18 +96,27 @@ def _changelog_line(change: ImageChange) -> str:
     return f"- {change.image}: base image `{change.current}` -> `{change.target}` in `{change.dockerfile}`{tail}\n"
 
 
-def _changelog(text: str | None, plan: MigrationPlan, today: date) -> str:
+def _with_unreleased(text: str | None) -> str:
+    """The changelog (a new one when there is none) with an ``[Unreleased]`` section."""
     text = text if text else CHANGELOG_HEAD
     if "## [Unreleased]" not in text:
         text = text.rstrip("\n") + "\n\n## [Unreleased]\n"
+    return text
+
+
+def _under_unreleased(text: str, block: str) -> str:
+    """`block` as the first entry of the ``[Unreleased]`` section of `text` (which has one)."""
+    head, rest = text.split("## [Unreleased]\n", 1)
+    tail = f"\n{rest.lstrip(chr(10))}" if rest.strip() else ""
+    return f"{head}## [Unreleased]\n{block}{tail}"
+
+
+def _changelog(text: str | None, plan: MigrationPlan, today: date) -> str:
+    text = _with_unreleased(text)
     lines = [_changelog_line(c) for c in plan.changes if _changelog_line(c) not in text]
     if not lines:
         return text
-    head, rest = text.split("## [Unreleased]\n", 1)
-    block = f"### Changed ({today.isoformat()}, {plan.branch})\n" + "".join(lines)
-    return (
-        f"{head}## [Unreleased]\n{block}\n{rest.lstrip(chr(10))}" if rest.strip() else f"{head}## [Unreleased]\n{block}"
-    )
+    return _under_unreleased(text, f"### Changed ({today.isoformat()}, {plan.branch})\n" + "".join(lines))
 
 
 def _policy_changelog(text: str, plan: MigrationPlan, today: date) -> str:
@@ -240,10 +249,7 @@ def apply_plan(repo: Path, plan: MigrationPlan, *, dry_run: bool = False, today:
         message = f"baseimage: migrate to {plan.branch.split('/', 1)[1]}\n\n{plan.summary()}\n"
         if plan.reasons:
             message += "\nWhy:\n" + "".join(f"- {r}\n" for r in plan.reasons)
-        git.git(
-            repo, "-c", "user.name=baseimage", "-c", "user.email=baseimage@localhost", "commit", "-q", "-m", message
-        )
-        result.commit = git.head(repo)
+        result.commit = git.commit_as_baseimage(repo, message)
     except BaseException:
         git.git(repo, "checkout", "-q", "--", ".", check=False)
         raise
@@ -308,13 +314,8 @@ def release_files(
 
 def rollback_changelog(text: str | None, branch: str, reason: str, today: date) -> str:
     """A "Rolled back" entry under ``[Unreleased]`` (once per branch)."""
-    text = text if text else CHANGELOG_HEAD
-    if "## [Unreleased]" not in text:
-        text = text.rstrip("\n") + "\n\n## [Unreleased]\n"
-    first = reason.splitlines()[0] if reason else "rolled back"
-    entry = f"### Rolled back ({today.isoformat()})\n- `{branch}`: {first}\n"
+    text = _with_unreleased(text)
     if f"- `{branch}`: " in text and "### Rolled back" in text:
         return text
-    head, rest = text.split("## [Unreleased]\n", 1)
-    tail = f"\n{rest.lstrip(chr(10))}" if rest.strip() else ""
-    return f"{head}## [Unreleased]\n{entry}{tail}"
+    first = reason.splitlines()[0] if reason else "rolled back"
+    return _under_unreleased(text, f"### Rolled back ({today.isoformat()})\n- `{branch}`: {first}\n")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tasks.errors import BaseImageError
@@ -68,25 +71,31 @@ def fast_forward(repo: Path, base: str, branch: str) -> str:
     return git(repo, "rev-parse", base).strip()
 
 
+@contextmanager
+def worktree(repo: Path, ref: str, *, detach: bool = True) -> Iterator[Path]:
+    """`ref` checked out in a temporary worktree of `repo` (the caller's checkout is left alone),
+    removed afterwards whatever happened. `detach=False` checks out the branch itself, to commit."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "tree"
+        git(repo, "worktree", "add", "-q", *(["--detach"] if detach else []), str(tree), ref)
+        try:
+            yield tree
+        finally:
+            git(repo, "worktree", "remove", "--force", str(tree), check=False)
+
+
 def commit_on_branch(repo: Path, branch: str, files: dict[str, str], message: str) -> str | None:
     """Write `files` (relative path -> text) on `branch` in a temporary worktree and commit them,
     leaving the caller's checkout alone; None when nothing changed."""
-    import tempfile
-
     from tasks.research.report import write_atomic
 
-    with tempfile.TemporaryDirectory() as tmp:
-        tree = Path(tmp) / "tree"
-        git(repo, "worktree", "add", "-q", str(tree), branch)
-        try:
-            for rel, text in files.items():
-                write_atomic(tree / rel, text)
-            git(tree, "add", "--", *files)
-            if not git(tree, "status", "--porcelain").strip():
-                return None
-            return commit_as_baseimage(tree, message)
-        finally:
-            git(repo, "worktree", "remove", "--force", str(tree), check=False)
+    with worktree(repo, branch, detach=False) as tree:
+        for rel, text in files.items():
+            write_atomic(tree / rel, text)
+        git(tree, "add", "--", *files)
+        if not git(tree, "status", "--porcelain").strip():
+            return None
+        return commit_as_baseimage(tree, message)
 
 
 def show(repo: Path, ref: str, path: str) -> str | None:
