@@ -212,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ops_cli.add_parsers(sub)
     ops_cli.add_server_parsers(sub)
-    ops_cli.add_annual_parser(sub, _mirror)
+    ops_cli.add_annual_parser(sub, _common)
     return parser
 
 

@@ -103,7 +103,8 @@ def cmd_rollback(args: argparse.Namespace, out: Console, err: Console) -> int:
     return 0
 
 
-def add_annual_parser(sub: Any, mirror_type: Any) -> None:
+def add_annual_parser(sub: Any, common: Any) -> None:
+    """`common` adds the --config and --mirror options the review commands share."""
     p_ann = sub.add_parser(
         "annual",
         help="the annual update: Ubuntu LTS, CUDA path, NGC or plain CUDA, Python, platforms",
@@ -114,10 +115,9 @@ def add_annual_parser(sub: Any, mirror_type: Any) -> None:
             "--sources auto uses the bundled snapshot (said loudly) when the network is unreachable."
         ),
     )
-    p_ann.add_argument("--config", type=Path, metavar="FILE", help="policy file")
+    common(p_ann)
     p_ann.add_argument("--sources", choices=["auto", "live", "offline"], default="auto")
     p_ann.add_argument("--offline", type=Path, metavar="DIR", help="replay this snapshot (implies offline)")
-    p_ann.add_argument("--mirror", action="append", type=mirror_type, default=[], metavar="REGISTRY=URL")
     p_ann.add_argument("--pytorch-index", metavar="URL", help="PyTorch wheel index")
     p_ann.add_argument("--out", default="reports", help="where the report goes")
     p_ann.add_argument("--json", action="store_true", help="print the report as JSON")

@@ -5,7 +5,6 @@ platforms. Writes reports/annual-<year>.md and .json; the JSON has the shape `ba
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,14 +14,13 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from baseimage.settings import Settings, load_settings
 from flows.outcome import record_outcome
-from flows.quarterly_review import fetch_unsupported, make_transport
+from flows.quarterly_review import fetch_unsupported, make_transport, research_sources
 from tasks.dockerfile.parser import read_dockerfile
 from tasks.errors import BaseImageError, RegistryError
 from tasks.images.reference import parse_reference
 from tasks.registry.models import Platform
 from tasks.registry.session import ImageInfo, RegistrySession
 from tasks.research.annual import PYTHONS, AnnualImage, compare_ngc, plan_cuda_image
-from tasks.research.facts import load_facts
 from tasks.research.pytorch_index import PyTorchIndex
 from tasks.research.report import write_atomic
 
@@ -84,10 +82,7 @@ def _markdown(report: dict[str, Any]) -> str:
 def research(
     settings: Settings, sources: str, offline_dir: str | None, mirrors: dict[str, str], pytorch_index: str | None
 ) -> dict[str, Any]:
-    facts = load_facts()
-    if settings.research.nvidia_support_url:
-        facts = replace(facts, support_live_url=settings.research.nvidia_support_url)
-    pytorch_index = pytorch_index or settings.research.pytorch_index
+    facts, index_url = research_sources(settings, pytorch_index)
     transport, description = make_transport(settings, sources, Path(offline_dir) if offline_dir else None, None)
     session = RegistrySession(
         mirrors={**settings.registries.mirrors, **mirrors},
@@ -95,7 +90,7 @@ def research(
         transport=transport,
         platform=Platform.parse(settings.registries.platform),
     )
-    index = PyTorchIndex(pytorch_index or facts.pytorch_index_url, transport)
+    index = PyTorchIndex(index_url, transport)
     unsupported, _ = fetch_unsupported.fn(facts, transport, sources != "offline")
     today = datetime.now(UTC).date()
 

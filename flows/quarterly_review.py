@@ -77,6 +77,15 @@ class RunContext:
     live_osv: bool
 
 
+def research_sources(settings: Settings, pytorch_index: str | None) -> tuple[Facts, str]:
+    """The bundled facts with NVIDIA's support URL from `research:` when set, and the PyTorch index
+    to read: the one given, else `research.pytorch_index`, else the public one."""
+    facts = load_facts()
+    if settings.research.nvidia_support_url:
+        facts = replace(facts, support_live_url=settings.research.nvidia_support_url)
+    return facts, pytorch_index or settings.research.pytorch_index or facts.pytorch_index_url
+
+
 def make_transport(
     settings: Settings, sources: str, offline_dir: Path | None, record_dir: Path | None
 ) -> tuple[HttpTransport, str]:
@@ -218,10 +227,7 @@ def quarterly_review(
         settings = settings.model_copy(
             update={"fleet": settings.fleet.model_copy(update={"min_driver": fleet_min_driver})}
         )
-    facts = load_facts()
-    if settings.research.nvidia_support_url:
-        facts = replace(facts, support_live_url=settings.research.nvidia_support_url)
-    pytorch_index = pytorch_index or settings.research.pytorch_index
+    facts, index_url = research_sources(settings, pytorch_index)
     if osv_db is None and settings.research.osv_db is not None:
         osv_db = str(settings.path(settings.research.osv_db))
     transport, description = make_transport(
@@ -242,7 +248,7 @@ def quarterly_review(
         settings,
         facts,
         session,
-        PyTorchIndex(pytorch_index or facts.pytorch_index_url, transport),
+        PyTorchIndex(index_url, transport),
         ReviewSources(sources, description, unsupported, from_where),
         transport,
         Path(osv_db) if osv_db else None,

@@ -21,17 +21,16 @@ from prefect.artifacts import (
 
 from baseimage.settings import load_settings
 from flows.outcome import record_outcome
+from tasks.deploy.compose import project_containers
 from tasks.errors import ConfigError
 from tasks.monitoring.soak import SampleStore, Thresholds, chart, evaluate, take_sample
-from tasks.monitoring.watch import COMPOSE_PROJECT
 
 
 def _containers(project: str, docker_host: str | None) -> list[Any]:
     try:
         from tasks.deploy.release import docker_client
 
-        client = docker_client(docker_host)
-        return list(client.containers.list(filters={"label": f"{COMPOSE_PROJECT}={project}"}))
+        return project_containers(docker_client(docker_host), project)
     except Exception:  # no daemon reachable: the soak still samples health and metrics
         return []
 

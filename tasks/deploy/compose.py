@@ -10,12 +10,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from tasks.errors import BaseImageError
+
+COMPOSE_PROJECT = "com.docker.compose.project"  # labels compose puts on every container it makes
+COMPOSE_SERVICE = "com.docker.compose.service"
 
 
 class ComposeError(BaseImageError):
     """A compose command failed; the message has the command, the project and compose's stderr."""
+
+
+def project_containers(client: Any, project: str, service: str | None = None) -> list[Any]:
+    """The running containers of compose `project` (of one `service`), found by compose's labels."""
+    labels = [f"{COMPOSE_PROJECT}={project}"] + ([f"{COMPOSE_SERVICE}={service}"] if service else [])
+    return list(client.containers.list(filters={"label": labels}))
 
 
 @cache

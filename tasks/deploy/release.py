@@ -8,14 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from baseimage.settings import Environment
-from tasks.deploy.compose import Compose
+from tasks.deploy.compose import Compose, project_containers
 from tasks.deploy.ledger import DEPLOYED, DEPLOYING, FAILED, RESTORED, Deployment, ImageRecord, Ledger
 from tasks.errors import BaseImageError
 from tasks.images.reference import parse_reference
 from tasks.validation import wait_health_url
-
-COMPOSE_PROJECT = "com.docker.compose.project"
-COMPOSE_SERVICE = "com.docker.compose.service"
 
 
 class DeployError(BaseImageError):
@@ -49,11 +46,6 @@ def docker_client(docker_host: str | None) -> Any:
     if docker_host:
         return docker.DockerClient(base_url=docker_host, timeout=120)
     return docker.from_env(timeout=120)
-
-
-def project_containers(client: Any, project: str, service: str | None = None, running: bool = True) -> list[Any]:
-    labels = [f"{COMPOSE_PROJECT}={project}"] + ([f"{COMPOSE_SERVICE}={service}"] if service else [])
-    return list(client.containers.list(all=not running, filters={"label": labels}))
 
 
 def image_record(client: Any, reference: str) -> ImageRecord:

@@ -7,11 +7,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from tasks.deploy.compose import project_containers
 from tasks.deprecation import find_deprecation_banner
 from tasks.research.facts import Facts
 from tasks.research.support import add_months
-
-COMPOSE_PROJECT = "com.docker.compose.project"
 
 
 @dataclass
@@ -65,6 +64,6 @@ def watch(client: Any, projects: dict[str, str], facts: Facts) -> list[Finding]:
     """Every running container of each environment (compose project label), inspected."""
     findings = []
     for environment, project in projects.items():
-        for container in client.containers.list(filters={"label": f"{COMPOSE_PROJECT}={project}"}):
+        for container in project_containers(client, project):
             findings.append(inspect_container(container, environment, facts))
     return findings

@@ -100,8 +100,7 @@ class Site:
         return dict(json.loads(report.read_text()))
 
     def down(self) -> None:
-        for name, project in self.projects.items():
-            del name
+        for project in self.projects.values():
             for container in self.client.containers.list(
                 all=True, filters={"label": [f"com.docker.compose.project={project}"]}
             ):
