@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -162,7 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_app.add_argument("run_id", metavar="RUN_ID", help="the migrate run or its paused approval run")
     p_app.add_argument("--reject", action="store_true", help="reject instead of approving")
     p_app.add_argument("--comment", default="", metavar="TEXT")
-    p_app.add_argument("--reviewer", default=os.environ.get("USER", "cli"), metavar="NAME")
+    p_app.add_argument(
+        "--reviewer", required=True, metavar="NAME", help="who decides (required: the approval records it)"
+    )
     p_app.set_defaults(handler=cmd_approve)
 
     p_val = sub.add_parser(
@@ -442,6 +443,7 @@ def cmd_snapshot(args: argparse.Namespace, out: Console, err: Console) -> int:
 def cmd_migrate(args: argparse.Namespace, out: Console, err: Console) -> int:
     load_settings(args.config)  # fail fast on a bad config, before Prefect starts
     from flows.migrate import migrate
+    from tasks.update.outcome import Result
 
     state = migrate(
         to=args.to,
@@ -454,13 +456,15 @@ def cmd_migrate(args: argparse.Namespace, out: Console, err: Console) -> int:
         poll_interval_s=args.poll_interval,
         return_state=True,
     )
-    if not state.is_completed():
+    outcome = state.result(raise_on_failure=False)
+    if not isinstance(outcome, dict) or "result" not in outcome:
         err.print(f"[red]migration failed:[/] {state.message}", highlight=False)
         return 1
-    outcome = state.result()
     out.print(f"{outcome['outcome']} (branch {outcome.get('branch')})", highlight=False)
-    good = ("dry run", "no action", "deployed to production", "validated; nothing deployed")
-    return EXIT_OK if outcome["outcome"].startswith(good) else 1
+    if outcome.get("validation"):
+        out.print(outcome["validation"]["summary"], highlight=False)
+    out.print(f"run state: {state.name}; outcome: {outcome.get('report')}", highlight=False)
+    return EXIT_OK if state.is_completed() and Result(outcome["result"]).succeeded else 1
 
 
 def cmd_approve(args: argparse.Namespace, out: Console, err: Console) -> int:
@@ -493,11 +497,12 @@ def cmd_validate(args: argparse.Namespace, out: Console, err: Console) -> int:
         keep_image=args.keep_image,
         return_state=True,
     )
-    if state.is_completed():
-        summary = state.result()
+    summary = state.result(raise_on_failure=False)
+    if isinstance(summary, dict) and "checks" in summary:
         for check in summary["checks"]:
             out.print(f"{check['status']:>8}  {check['name']}: {check['message']}", highlight=False)
-        out.print(f"report: {summary['report']}")
+        out.print(f"{summary['counts']}; report: {summary.get('report')}", highlight=False)
+    if state.is_completed():
         return EXIT_OK
     err.print(f"[red]validation failed:[/] {state.message}", highlight=False)
     return 1

@@ -79,6 +79,7 @@ class Policy(_Model):
 class Approvals(_Model):
     timeout_s: Annotated[int, Field(ge=1)] = 86400
     required_for: list[Literal["update", "production"]] = ["update", "production"]
+    distinct_reviewers: bool = True  # the update's reviewer may not also approve production
 
     @field_validator("required_for")
     @classmethod
@@ -102,6 +103,14 @@ class Environment(_Model):
     health_timeout_s: Annotated[float, Field(gt=0)] = 180.0
     soak_hours: Annotated[float, Field(gt=0, le=168)] = 24.0
     soak_interval_s: Annotated[float, Field(gt=0)] = 300.0
+    soak_min_coverage: Annotated[float, Field(ge=0, le=1)] = 0.9  # share of the slots that must be sampled
+    soak_on_low_coverage: Literal["extend", "fail"] = "extend"  # what a window short of samples does at its end
+    soak_max_extension_hours: Annotated[float | None, Field(ge=0, le=168)] = (
+        None  # extend at most this (None: the window)
+    )
+    max_latency_ms: Annotated[float, Field(gt=0)] = 2000.0  # a health check slower than this fails the soak
+    # Changes only through a recorded approval (a migration's, or --break-glass); None: production only.
+    protected: bool | None = None
     metrics_url: str | None = None  # the service's /metrics (success rate, GPU utilisation)
     min_success_rate: Annotated[float, Field(ge=0, le=1)] = 0.95
     max_health_failures: Annotated[int, Field(ge=0)] = 3
@@ -176,10 +185,12 @@ class GitHubSettings(_Model):
 
 
 class Alerts(_Model):
-    """Where deprecation alerts go: a Prefect notification block (by name) or a JSON webhook."""
+    """Where deprecation alerts go: a Prefect notification block (by name) or a JSON webhook.
+    A webhook URL that is itself the secret (Slack) belongs in the environment: `webhook_url_env`."""
 
     block: str | None = None
     webhook_url: str | None = None
+    webhook_url_env: Annotated[str | None, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")] = None
 
 
 class Research(_Model):
@@ -222,6 +233,11 @@ class Settings(_Model):
         """Where deployment ledgers, rollback records and incident reports are kept."""
         return self.root / "reports"
 
+    def protected(self, environment: str) -> bool:
+        """Whether `environment` changes only through a recorded approval (production by default)."""
+        flag = self.environments[environment].protected
+        return environment == "production" if flag is None else flag
+
     def environment_image(self, environment: str) -> ManagedImage:
         """The managed image an environment runs (by name, else the first managed image)."""
         env = self.environments[environment]
@@ -242,6 +258,24 @@ class Settings(_Model):
 
     def path(self, relative: Path) -> Path:
         return relative if relative.is_absolute() else self.root / relative
+
+    def webhook_url(self, environ: dict[str, str] | None = None) -> str | None:
+        """The alert webhook: from `alerts.webhook_url_env` when set, else `alerts.webhook_url`."""
+        env = os.environ if environ is None else environ
+        if self.alerts.webhook_url_env:
+            return env.get(self.alerts.webhook_url_env) or None
+        return self.alerts.webhook_url
+
+    def secret_values(self, environ: dict[str, str] | None = None) -> list[str]:
+        """Every secret this configuration reads from the environment (to keep them out of logs,
+        reports and artifacts): registry passwords, the GitHub token, the alert webhook URL."""
+        env = os.environ if environ is None else environ
+        names = {c.password_env for c in self.registries.credentials.values()}
+        names |= {self.github.token_env if self.github else "GITHUB_TOKEN", "BASEIMAGE_SLACK_WEBHOOK_URL"}
+        if self.alerts.webhook_url_env:
+            names.add(self.alerts.webhook_url_env)
+        values = [env[n] for n in sorted(names) if env.get(n)]
+        return [*values, *([self.alerts.webhook_url] if self.alerts.webhook_url else [])]
 
     def registry_credentials(self, environ: dict[str, str] | None = None) -> dict[str, Credentials]:
         """Credentials per registry, passwords read from the environment variables named."""

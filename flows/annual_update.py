@@ -17,12 +17,12 @@ from flows.outcome import record_outcome
 from flows.quarterly_review import fetch_unsupported, make_transport, research_sources
 from tasks.dockerfile.parser import read_dockerfile
 from tasks.errors import BaseImageError, RegistryError
+from tasks.files import write_atomic
 from tasks.images.reference import parse_reference
 from tasks.registry.models import Platform
 from tasks.registry.session import ImageInfo, RegistrySession
 from tasks.research.annual import PYTHONS, AnnualImage, compare_ngc, plan_cuda_image
 from tasks.research.pytorch_index import PyTorchIndex
-from tasks.research.report import write_atomic
 
 
 def _bases(settings: Settings) -> list[tuple[str, str, str, str, str | None]]:

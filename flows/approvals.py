@@ -3,59 +3,108 @@ timeout from config, and a parent that treats a timeout or rejection as a clean 
 
 The pause lives in its own subflow: Prefect 3 fails a run whose pause expired whatever the flow
 catches, so the parent checks the subflow's state instead (shared/reference/prefect-3-notes §3).
+The reviewer is required: the server refuses a resume without one (the form's JSON schema), and
+where the policy asks for distinct reviewers, the update's reviewer cannot approve production.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+import time
+from typing import Annotated, Any
 from uuid import UUID
 
-from prefect import flow
+from prefect import flow, get_run_logger
+from prefect.context import get_run_context
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
+from pydantic import Field
+
+from tasks.update.outcome import Decision
+
+__all__ = ["Approval", "Decision", "approval", "ask", "resume"]
 
 
 class Approval(RunInput):
     """What a reviewer submits."""
 
-    approve: bool = False
-    reviewer: str
-    comment: str = ""
+    approve: bool = Field(False, title="Approve", description="Tick to approve; leave unticked to reject.")
+    reviewer: Annotated[
+        str,
+        Field(
+            min_length=1,
+            pattern=r"\S",
+            title="Reviewer",
+            description="Who decides (recorded in the migration's outcome and the release notes).",
+        ),
+    ]
+    comment: str = Field("", title="Comment", description="Why; shown in the outcome, the PR and any rollback.")
 
 
-@dataclass(frozen=True)
-class Decision:
-    stage: str
-    outcome: str  # approved | rejected | timed out
-    reviewer: str | None = None
-    comment: str = ""
+def ui_link(run_id: str) -> str | None:
+    from prefect.settings import get_current_settings
 
-    @property
-    def approved(self) -> bool:
-        return self.outcome == "approved"
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+    ui = get_current_settings().ui_url
+    return f"{str(ui).rstrip('/')}/runs/flow-run/{run_id}" if ui else None
 
 
 @flow(name="approval")
 def approval(stage: str, summary_markdown: str, timeout_s: int, poll_interval_s: int = 10) -> dict[str, Any]:
     """Pause until a person approves or rejects; returns what they submitted."""
-    form = Approval.with_initial_data(description=summary_markdown, approve=False, reviewer="")
+    ctx: Any = get_run_context()
+    run_id = str(ctx.flow_run.id)
+    how = f"`baseimage approve {run_id} --reviewer NAME` (add `--reject` to reject)"
+    link = ui_link(run_id)
+    description = f"{summary_markdown}\n\n---\nApprove or reject here, or from a shell: {how}."
+    get_run_logger().warning(
+        "waiting up to %d s for the %s approval: %s%s",
+        timeout_s,
+        stage,
+        how.replace("`", ""),
+        f", or in the UI: {link}" if link else "",
+    )
+    # No initial data: with_initial_data(field=...) rebuilds those fields and drops their constraints
+    # (the reviewer would become optional in the schema the server validates a resume against).
+    form = Approval.with_initial_data(description=description)
     answer = pause_flow_run(
         wait_for_input=form, timeout=timeout_s, poll_interval=poll_interval_s, key=f"approve-{stage}"
     )
-    return {"approve": bool(answer.approve), "reviewer": answer.reviewer, "comment": answer.comment}
+    return {"approve": bool(answer.approve), "reviewer": answer.reviewer.strip(), "comment": answer.comment}
 
 
-def ask(stage: str, summary_markdown: str, timeout_s: int, poll_interval_s: int = 10) -> Decision:
-    """Run the approval subflow and turn its state into a Decision (a timeout is not a crash)."""
-    state = approval(stage, summary_markdown, timeout_s, poll_interval_s, return_state=True)
-    if not state.is_completed():
-        return Decision(stage, "timed out", None, f"no decision within {timeout_s} s")
-    answer = state.result()
-    return Decision(stage, "approved" if answer["approve"] else "rejected", answer["reviewer"], answer["comment"])
+def ask(
+    stage: str,
+    summary_markdown: str,
+    timeout_s: int,
+    poll_interval_s: int = 10,
+    not_by: str | None = None,
+) -> Decision:
+    """Run the approval subflow and turn its state into a Decision (a timeout is not a crash).
+    `not_by`: a reviewer whose approval does not count here (the update's, for production); the
+    pause is asked again, within the same time limit, until someone else answers."""
+    deadline = time.monotonic() + timeout_s
+    note = ""
+    while True:
+        left = max(1, int(deadline - time.monotonic()))
+        state = approval(stage, note + summary_markdown, left, poll_interval_s, return_state=True)
+        if not state.is_completed():
+            return Decision(stage, "timed out", None, f"no decision within {timeout_s} s")
+        answer = state.result()
+        decision = Decision(
+            stage, "approved" if answer["approve"] else "rejected", answer["reviewer"], answer["comment"]
+        )
+        same = bool(not_by and decision.reviewer and decision.reviewer.casefold() == not_by.casefold())
+        if decision.outcome == "approved" and same:
+            get_run_logger().warning(
+                "%s approved the %s stage too; policy approvals.distinct_reviewers asks for another reviewer",
+                decision.reviewer,
+                stage,
+            )
+            note = (
+                f"> **{decision.reviewer} approved the update and cannot also approve {stage}** "
+                "(approvals.distinct_reviewers): another reviewer must decide.\n\n"
+            )
+            continue
+        return decision
 
 
 async def resume(run_id: str, approve: bool, reviewer: str, comment: str) -> str:
@@ -63,16 +112,24 @@ async def resume(run_id: str, approve: bool, reviewer: str, comment: str) -> str
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
     from prefect.client.schemas.objects import StateType
+    from prefect.settings import get_current_settings
 
-    from tasks.errors import BaseImageError
+    from tasks.errors import BaseImageError, ConfigError
 
+    if not reviewer.strip():
+        raise ConfigError("--reviewer is empty: an approval records who gave it")
+    api = get_current_settings().api.url
+    try:
+        wanted = UUID(run_id)
+    except ValueError as exc:
+        raise ConfigError(f"{run_id!r} is not a flow run id (a UUID, as the migration's log prints it)") from exc
     async with get_client() as client:
         try:
-            run = await client.read_flow_run(UUID(run_id))
-        except Exception as exc:  # bad id, or no server at PREFECT_API_URL
+            run = await client.read_flow_run(wanted)
+        except Exception as exc:  # no such run, or no server at PREFECT_API_URL
             raise BaseImageError(
-                f"flow run {run_id} not found at the Prefect API ({exc}); set PREFECT_API_URL "
-                "to the server the migration runs on"
+                f"flow run {run_id} not found at the Prefect API {api or '(none: PREFECT_API_URL is not set)'} "
+                f"({type(exc).__name__}); set PREFECT_API_URL to the server the migration runs on"
             ) from exc
         target = run
         if run.state is None or run.state.type != StateType.PAUSED:
@@ -90,10 +147,10 @@ async def resume(run_id: str, approve: bool, reviewer: str, comment: str) -> str
                     children.append(candidate)
             if not children:
                 state = run.state.name if run.state else "unknown"
-                raise BaseImageError(f"flow run {run_id} is {state}, not waiting for an approval")
+                raise BaseImageError(f"flow run {run_id} is {state}, not waiting for an approval (API {api})")
             target = children[0]
         result = await client.resume_flow_run(
-            target.id, run_input={"approve": approve, "reviewer": reviewer, "comment": comment}
+            target.id, run_input={"approve": approve, "reviewer": reviewer.strip(), "comment": comment}
         )
         if str(result.status.value).upper() != "ACCEPT":
             raise BaseImageError(f"the server refused to resume {target.id}: {result.details}")

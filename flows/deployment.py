@@ -1,30 +1,64 @@
 """The deployment phase of a migration, after validation: build the release image from the
 migration commit, deploy staging, soak it, ask for the production approval with the soak report,
-deploy production, write the release into CHANGELOG.md and the policy document, merge the branch.
-Any failure on the way runs the rollback flow for what was deployed; a rejection rolls staging back.
-"""
+record that approval, deploy production, write the release into CHANGELOG.md and the policy
+document, merge the branch. Any failure on the way runs the rollback flow for what was deployed;
+a rejection rolls staging back."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from prefect import get_run_logger, task
 
-from baseimage.settings import Settings, github_token
-from flows.approvals import Decision, ask
+from baseimage.settings import Settings, load_settings
+from baseimage.wiring import github_client
+from flows.approvals import ask
 from flows.rollback import rollback, target_of
 from flows.soak_monitor import soak_monitor
 from tasks import containers
+from tasks.deploy.approvals import ApprovalRecord, ApprovalRequiredError, Approvals
 from tasks.deploy.ledger import Ledger
-from tasks.deploy.release import deploy, docker_client
+from tasks.deploy.release import deploy, docker_client, image_record
 from tasks.update import git
 from tasks.update.apply import ApplyResult, MigrationPlan, release_files
-from tasks.update.github import GitHub, GitHubRepo
+from tasks.update.outcome import Decision, Result
+from tasks.validation import ValidationReport
 
 STAGES = ("staging", "production")
 RELEASE_LABEL = "baseimage.release"
+SOAK_RESTARTS = 2  # a soak run that crashed (its worker died) is started again this often
+
+
+@dataclass
+class Phase:
+    """What the deployment phase did; the migrate flow freezes it into the outcome."""
+
+    result: Result
+    summary: str
+    decisions: list[Decision] = field(default_factory=list)
+    image: str | None = None
+    soak: dict[str, Any] | None = None
+    rollback: dict[str, Any] | None = None
+    release_commit: str | None = None
+    merge: str | None = None
+
+
+def build_args_at(settings: Settings, image_name: str, tree: Path) -> dict[str, str]:
+    """The build args of `image_name` as the policy file at `tree` (the migration commit) has
+    them: a migration may have moved them there."""
+    try:
+        rel = settings.source.resolve().relative_to(settings.root)
+    except ValueError:
+        rel = None
+    if rel is not None and (tree / rel).exists():
+        committed = load_settings(tree / rel)
+        for image in committed.images:
+            if image.name == image_name:
+                return dict(image.build_args)
+    return next((dict(i.build_args) for i in settings.images if i.name == image_name), {})
 
 
 @task(name="build-release")
@@ -49,15 +83,31 @@ def build_release(settings: Settings, environment: str, branch: str, commit: str
             str(image.dockerfile),
             tag,
             {RELEASE_LABEL: branch},
-            dict(image.build_args),
+            build_args_at(settings, image.name, tree),
             on_line=lambda line: log.info("build | %s", line),
         )
     log.info("built %s from %s in %.1f s", tag, commit[:12], built.seconds)
     return tag
 
 
+def require_approval(settings: Settings, environment: str, image: str) -> ApprovalRecord | None:
+    """A protected environment (production) changes only to an image with a recorded approval."""
+    if not settings.protected(environment):
+        return None
+    client = docker_client(settings.environments[environment].docker_host)
+    found = Approvals(settings.state_dir, environment).find(image_record(client, image))
+    if found is None:
+        raise ApprovalRequiredError(
+            f"{environment}: {image} has no recorded approval in "
+            f"{Approvals(settings.state_dir, environment).path}; release it through `baseimage migrate` "
+            f"(its production approval records it) or deploy with --break-glass --reason TEXT"
+        )
+    return found
+
+
 @task(name="deploy-environment")
 def deploy_environment(settings: Settings, environment: str, image: str, run: str, branch: str, commit: str) -> Any:
+    require_approval(settings, environment, image)
     target = target_of(settings, environment)
     record = deploy(
         docker_client(target.env.docker_host),
@@ -85,24 +135,31 @@ def release_notes(settings: Settings, plan: MigrationPlan, branch: str, note: st
 
 @task(name="merge-branch")
 def merge_branch(settings: Settings, branch: str, pr: dict[str, Any] | None) -> str:
-    """The pull request merged through the GitHub API when there is one, else a local fast-forward."""
-    if pr and settings.github:
-        token = github_token(settings.github) or ""
-        github = GitHub(GitHubRepo.parse(settings.github.repository, settings.github.api_url), token)
+    """The pull request merged through the GitHub API when there is one (then the remote's base is
+    fetched, so this checkout and a later rollback see the merge), else a local fast-forward."""
+    github = github_client(settings)
+    if pr and settings.github and github:
         git.push(settings.root, settings.github.remote, branch)  # the release notes commit
         sha = github.merge_pull_request(int(pr["number"]))
-        return f"merged pull request #{pr['number']} ({sha[:12] or 'already merged'})"
+        tip = git.fetch_base(settings.root, settings.github.remote, settings.github.base_branch)
+        seen = (
+            f"; {settings.github.remote}/{settings.github.base_branch} now at {tip[:12]}"
+            if tip
+            else (f"; could not fetch {settings.github.remote}: pull {settings.github.base_branch} by hand")
+        )
+        return f"merged pull request #{pr['number']} ({sha[:12] or 'already merged'}){seen}"
     base = git.base_branch(settings.root, settings.github.base_branch if settings.github else "main")
     tip = git.fast_forward(settings.root, base, branch)
     return f"fast-forwarded {base} to {branch} ({tip[:12]})"
 
 
-def _soak_report(result: dict[str, Any]) -> str:
+def soak_report(result: dict[str, Any]) -> str:
     lines = [
         f"### Staging soak: **{result['status']}**",
         "",
         *[f"- {r}" for r in result.get("reasons", [])],
-        f"- {result['samples']} of {result['expected']} samples; store `{result['store']}`",
+        f"- {result['samples']} samples in {result.get('slots', result['samples'])} of {result['expected']} "
+        f"slots ({float(result.get('coverage', 0)):.0%} coverage); store `{result['store']}`",
     ]
     if result.get("chart"):
         lines.append(f"- chart: `{result['chart']}` (also in the soak run's artifacts)")
@@ -113,39 +170,38 @@ def deployment_phase(
     settings: Settings,
     plan: MigrationPlan,
     result: ApplyResult,
-    outcome: dict[str, Any],
+    validation: ValidationReport,
+    update_reviewer: str | None,
     run_id: str,
     pr: dict[str, Any] | None,
     poll_interval_s: int,
     on_pool: bool = False,
-) -> dict[str, Any]:
-    """Staging, soak, production approval, production; fills and returns `outcome`. With `on_pool`
-    the soak runs as the `soak-monitor` deployment (the gpu pool), else as a subflow here."""
+) -> Phase:
+    """Staging, soak, production approval, production. With `on_pool` the soak runs as the
+    `soak-monitor` deployment (the gpu pool), else as a subflow here."""
     log = get_run_logger()
-    missing = [s for s in STAGES if s not in settings.environments]
-    if missing:
-        outcome["outcome"] = (
-            f"validated; nothing deployed: no {' or '.join(missing)} environment in {settings.source} (environments:)"
-        )
-        return outcome
     branch, commit = result.branch, str(result.commit or git.git(settings.root, "rev-parse", result.branch).strip())
     deployed: list[str] = []
+    phase = Phase(Result.DEPLOYED, "")
 
-    def roll_back(stage: str, reason: str) -> dict[str, Any]:
+    def roll_back(stage: str, reason: str) -> Phase:
         log.error("%s failed: %s; rolling back %s", stage, reason, ", ".join(reversed(deployed)) or "the code")
         why = f"{stage} failed during migration to {branch}: {reason}"
-        outcome["rollback"], failure = roll_back_migration(
-            settings, list(reversed(deployed)), why, run_id, branch, commit
-        )
-        restored = f"ROLLBACK FAILED ({failure})" if failure else "rolled back"
-        outcome["outcome"] = f"{stage} failed: {reason}; {restored}"
-        return outcome
+        phase.rollback, failure = roll_back_migration(settings, list(reversed(deployed)), why, run_id, branch, commit)
+        if failure:
+            phase.result, phase.summary = (
+                Result.ROLLBACK_FAILED,
+                f"{stage} failed: {reason}; ROLLBACK FAILED ({failure})",
+            )
+        else:
+            phase.result, phase.summary = Result.ROLLED_BACK, f"{stage} failed: {reason}; rolled back"
+        return phase
 
     build = build_release(settings, "staging", branch, commit, return_state=True)
     if not build.is_completed():
         return roll_back("release build", _reason(build))
     image = build.result()
-    outcome["image"] = image
+    phase.image = image
     deployed.append("staging")
     staged = deploy_environment(settings, "staging", image, run_id, branch, commit, return_state=True)
     if not staged.is_completed():
@@ -154,19 +210,32 @@ def deployment_phase(
     if not soak.is_completed():
         return roll_back("staging soak", _reason(soak))
     report = soak.result()
-    outcome["soak"] = report
+    phase.soak = report
     if report["status"] != "passed":
         return roll_back("staging soak", f"{report['status']}: {'; '.join(report['reasons'])}")
+    staged_image = image_record(docker_client(settings.environments["staging"].docker_host), image)
     decision = ask(
         "production",
-        f"## Approve production?\n\n{outcome.get('validation', '')}\n\n{plan.summary()}\n\n"
-        f"Staging runs `{image}`.\n\n{_soak_report(report)}",
+        f"## Approve production?\n\n**{validation.line()}**\n\n{plan.summary()}\n\n"
+        f"Staging runs `{image}` (image `{staged_image.image_id or '?'}`"
+        f"{', digest ' + staged_image.digest if staged_image.digest else ''}).\n\n{soak_report(report)}",
         settings.approvals.timeout_s,
         poll_interval_s,
+        not_by=update_reviewer if settings.approvals.distinct_reviewers else None,
     )
-    outcome["decisions"].append(decision.to_json())
+    phase.decisions.append(decision)
     if not decision.approved:
-        return _stopped(roll_back, decision, outcome)
+        who = decision.reviewer or "nobody"
+        done = roll_back("production approval", f"{decision.outcome} by {who} {decision.comment}".strip())
+        if done.result is Result.ROLLED_BACK:
+            done.result = Result.REJECTED if decision.outcome == "rejected" else Result.TIMED_OUT
+            done.summary = f"stopped at production: {decision.outcome}; staging rolled back"
+        return done
+    Approvals(settings.state_dir, "production").record(
+        ApprovalRecord(
+            "production", image, staged_image.image_id, decision.reviewer or "?", comment=decision.comment, run=run_id
+        )
+    )
     envs = settings.environments
     if envs["production"].docker_host != envs["staging"].docker_host:
         # Another Docker host: the same commit is built there (or found, when a registry carried it).
@@ -174,6 +243,12 @@ def deployment_phase(
         there = build_release(settings, "production", branch, commit, return_state=True)
         if not there.is_completed():
             return roll_back("release build on the production host", _reason(there))
+        built = image_record(docker_client(envs["production"].docker_host), image)
+        Approvals(settings.state_dir, "production").record(
+            ApprovalRecord(
+                "production", image, built.image_id, decision.reviewer or "?", comment="same commit", run=run_id
+            )
+        )
     deployed.append("production")
     prod = deploy_environment(settings, "production", image, run_id, branch, commit, return_state=True)
     if not prod.is_completed():
@@ -181,19 +256,24 @@ def deployment_phase(
     today = datetime.now(UTC).date().isoformat()
     note = (
         f"deployed to production {today} (approved by {decision.reviewer}; staging soak passed with "
-        f"{report['samples']} samples; image `{image}`)"
+        f"{report['samples']} samples; {validation.line()}; image `{image}`)"
     )
     # Production runs the release from here on: a failure below is reported, never rolled back.
     notes = release_notes(settings, plan, branch, note, return_state=True)
     if notes.is_completed():
-        outcome["release_commit"] = notes.result()
+        phase.release_commit = notes.result()
         merged = merge_branch(settings, branch, pr, return_state=True)
-        outcome["merge"] = merged.result() if merged.is_completed() else f"NOT MERGED: {_reason(merged)}; merge by hand"
+        if merged.is_completed():
+            phase.merge = merged.result()
+        else:
+            phase.merge = f"not merged: {_reason(merged)}; merge by hand"
     else:
-        outcome["merge"] = f"NOT MERGED: release notes not written ({_reason(notes)}); write them and merge by hand"
-    unmerged = "; branch NOT merged (see merge)" if str(outcome.get("merge", "")).startswith("NOT MERGED") else ""
-    outcome["outcome"] = f"deployed to production: {image}{unmerged}"
-    return outcome
+        phase.merge = f"not merged: release notes not written ({_reason(notes)}); write them and merge by hand"
+    phase.summary = f"deployed to production: {image}"
+    if phase.merge.startswith("not merged"):
+        phase.result = Result.NOT_MERGED
+        phase.summary += "; branch NOT merged (see merge)"
+    return phase
 
 
 def roll_back_migration(
@@ -216,28 +296,29 @@ def roll_back_migration(
 
 
 def _soak(settings: Settings, run_id: str, on_pool: bool) -> Any:
+    """The soak of staging, started again with the same window when its run crashed (a worker
+    that died): the window continues from its store, the time it was down recorded as a gap."""
+    log = get_run_logger()
     parameters = {
         "environment": "staging",
         "window_id": run_id[:12],
         "config_path": str(settings.source.resolve()),
         "state_dir": str(settings.state_dir / "soak"),
     }
-    if on_pool:
-        from prefect.deployments import run_deployment
+    for attempt in range(SOAK_RESTARTS + 1):
+        if on_pool:
+            from prefect.deployments import run_deployment
 
-        run: Any = run_deployment(name="soak-monitor/soak-monitor", parameters=parameters, timeout=None)
-        return run.state
-    return soak_monitor(**parameters, return_state=True)
+            run: Any = run_deployment(name="soak-monitor/soak-monitor", parameters=parameters, timeout=None)
+            state = run.state
+        else:
+            state = soak_monitor(**parameters, return_state=True)
+        if state is None or not state.is_crashed() or attempt == SOAK_RESTARTS:
+            return state
+        log.warning("soak run crashed (%s); starting it again on window %s", state.message, parameters["window_id"])
+    return state
 
 
 def _reason(state: Any) -> str:
     error = state.result(raise_on_failure=False)
     return str(error) if isinstance(error, BaseException) else str(state.message)
-
-
-def _stopped(roll_back: Any, decision: Decision, outcome: dict[str, Any]) -> dict[str, Any]:
-    who = decision.reviewer or "nobody"
-    done: dict[str, Any] = roll_back("production approval", f"{decision.outcome} by {who} {decision.comment}".strip())
-    if "ROLLBACK FAILED" not in done["outcome"]:
-        done["outcome"] = f"stopped at production: {decision.outcome}; staging rolled back"
-    return done

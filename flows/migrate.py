@@ -1,33 +1,39 @@
 """The migrate flow: research (or a given plan / --to) -> update (branch, rewrite, backup, commit,
 PR) -> approval -> validation (the `validate` deployment on the gpu pool, or a subflow) ->
 deployment (staging, soak, production approval, production, release notes, merge: see
-flows/deployment.py). A rejection or a timed-out approval ends the run cleanly: the branch is kept,
-the PR commented, the outcome recorded; a failure after the update runs the rollback flow."""
+flows/deployment.py). Every run makes its plan afresh (a retry of the same run reuses it); a
+plan that does not match the repository stops before any approval. The run ends in a state that
+says what happened: Completed only when it did what it was for, Cancelled(Rejected) for a "no",
+Failed (named: TimedOut, NotProven, RolledBack, ...) otherwise; a failure after the update runs
+the rollback flow."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-from datetime import UTC, datetime
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import INPUTS, TASK_SOURCE
-from prefect.context import get_run_context
+from prefect.client.schemas.objects import State
+from prefect.context import TaskRunContext, get_run_context
 
-from baseimage.settings import Settings, github_token, load_settings
-from flows.approvals import Decision, ask
-from flows.deployment import deployment_phase, roll_back_migration
-from flows.outcome import record_outcome
+from baseimage.settings import Settings, load_settings
+from baseimage.wiring import github_client, redactor
+from flows.approvals import ask
+from flows.deployment import STAGES, deployment_phase, roll_back_migration
+from flows.outcome import record_outcome, state_of
 from tasks.errors import BaseImageError
+from tasks.files import write_atomic
 from tasks.research.facts import load_facts
-from tasks.research.report import write_atomic
 from tasks.update import git
 from tasks.update.apply import ApplyResult, MigrationPlan, apply_plan
-from tasks.update.github import GitHub, GitHubRepo
+from tasks.update.outcome import Decision, MigrationOutcome, Result
 from tasks.update.plans import from_report, from_target
+from tasks.validation import ValidationReport
 
 
 def _images(settings: Settings) -> list[tuple[str, str, str, str | None]]:
@@ -48,7 +54,29 @@ def _images(settings: Settings) -> list[tuple[str, str, str, str | None]]:
     return out
 
 
-@task(name="plan", cache_policy=INPUTS + TASK_SOURCE, persist_result=True)
+def plan_key(context: TaskRunContext, parameters: dict[str, Any]) -> str | None:
+    """Plans are made fresh by every run: the key holds the flow run's id, so only a retry of the
+    same run (same id) gets the plan back; a new run always asks the registry and the policy again."""
+    run_id = context.task_run.flow_run_id
+    if run_id is None:
+        return None
+    inputs = json.dumps(parameters, sort_keys=True, default=str)
+    return f"migrate-plan-{run_id}-{hashlib.sha256(inputs.encode()).hexdigest()[:16]}"
+
+
+def _with_repository_facts(plan: MigrationPlan, settings: Settings) -> MigrationPlan:
+    """Each change carries the build args its FROM is read with; the plan knows where the policy
+    file is in the repository (a FROM set through build args is changed there)."""
+    args = {i.name: tuple(sorted(i.build_args.items())) for i in settings.images}
+    try:
+        config: str | None = str(settings.source.resolve().relative_to(settings.root))
+    except ValueError:
+        config = None
+    changes = tuple(replace(c, build_args=c.build_args or args.get(c.image, ())) for c in plan.changes)
+    return replace(plan, changes=changes, config=config)
+
+
+@task(name="plan", cache_key_fn=plan_key, persist_result=True)
 def make_plan(config_path: str | None, to: str | None, report_path: str | None) -> MigrationPlan | None:
     settings = load_settings(Path(config_path) if config_path else None)
     requirements_of = {i.name: str(i.requirements) if i.requirements else None for i in settings.images}
@@ -56,7 +84,7 @@ def make_plan(config_path: str | None, to: str | None, report_path: str | None) 
         pins = {i.name: i.pin_minor for i in settings.images}
         wanted = ".".join(to.split(".")[:2])
         images = [i for i in _images(settings) if pins.get(i[0]) in (None, wanted)]
-        return from_target(to, images, load_facts())
+        return _with_repository_facts(from_target(to, images, load_facts()), settings)
     if report_path:
         report = json.loads(Path(report_path).read_text())
     else:
@@ -65,7 +93,8 @@ def make_plan(config_path: str | None, to: str | None, report_path: str | None) 
         report = quarterly_review(config_path=config_path, sources="auto", update_docs=False, check_banner=False)
     for image in report["images"]:  # the report's file is relative to the repo for managed images
         image["file"] = str(image["file"])
-    return from_report(report, requirements_of)
+    plan = from_report(report, requirements_of)
+    return _with_repository_facts(plan, settings) if plan else None
 
 
 @task(name="update")
@@ -79,8 +108,8 @@ def open_pull_request(settings: Settings, plan: MigrationPlan, result: ApplyResu
     if settings.github is None:
         log.info("no GitHub repository configured: branch %s stays local", result.branch)
         return None
-    token = github_token(settings.github)
-    if not token:
+    github = github_client(settings)
+    if github is None:
         log.warning(
             "no GitHub token (Secret block %s or $%s): branch %s stays local",
             settings.github.token_block,
@@ -97,18 +126,21 @@ def open_pull_request(settings: Settings, plan: MigrationPlan, result: ApplyResu
         + "\n\n## Remaining checklist\n\n- [ ] approval (update)\n- [ ] validation on the GPU pool\n"
         "- [ ] approval (production)\n- [ ] staging, soak, production\n"
     )
-    github = GitHub(GitHubRepo.parse(settings.github.repository, settings.github.api_url), token)
     return github.open_pull_request(
         result.branch, settings.github.base_branch, f"Migrate base images: {result.branch.split('/', 1)[1]}", body
     )
 
 
-def _validate(settings: Settings, plan: MigrationPlan, branch: str, mode: str) -> tuple[bool, str]:
-    """`mode` is deployment, subflow or skip (auto already resolved)."""
+def _validate(settings: Settings, plan: MigrationPlan, result: ApplyResult, mode: str) -> ValidationReport:
+    """`mode` is deployment, subflow or skip (auto already resolved). Every candidate is built with
+    the build args the migration commit gives it (a migration may move them)."""
     if mode == "skip":
-        return True, "validation skipped (--validation skip)"
+        return ValidationReport.skipped()
+    branch = result.branch
     dockerfiles = sorted({c.dockerfile for c in plan.changes})
-    buildargs = {str(i.dockerfile): dict(i.build_args) for i in settings.images}
+    current = {str(i.dockerfile): dict(i.build_args) for i in settings.images}
+    buildargs = {d: result.build_args.get(d, current.get(d, {})) for d in dockerfiles}
+    summaries: list[dict[str, Any]] = []
     if mode == "deployment":
         from prefect.deployments import run_deployment
 
@@ -119,48 +151,64 @@ def _validate(settings: Settings, plan: MigrationPlan, branch: str, mode: str) -
                     "context": str(settings.root),
                     "ref": branch,
                     "dockerfile": dockerfile,
-                    "buildargs": buildargs.get(dockerfile, {}),
+                    "buildargs": buildargs[dockerfile],
                     "config_path": str(settings.source.resolve()),
                     "out_dir": str(settings.state_dir),
                 },
                 timeout=None,
             )
-            if run.state is None or not run.state.is_completed():
-                return False, f"validation of {dockerfile} on the gpu pool ended {run.state.name if run.state else '?'}"
-        return True, f"validated {', '.join(dockerfiles)} on the gpu pool"
+            summaries.append(_summary(run.state, dockerfile))
+        return ValidationReport.from_summaries(summaries, "deployment")
     from flows.validate import validate
 
-    with git.worktree(settings.root, branch, detach=False) as tree:
+    with git.worktree(settings.root, branch) as tree:
         for dockerfile in dockerfiles:
             state = validate(
                 context=str(tree),
                 dockerfile=dockerfile,
-                buildargs=buildargs.get(dockerfile, {}),
+                buildargs=buildargs[dockerfile],
                 config_path=str(settings.source),
                 out_dir=str(settings.state_dir),
                 return_state=True,
             )
-            if not state.is_completed():
-                return False, f"validation of {dockerfile} failed: {state.message}"
-    return True, f"validated {', '.join(dockerfiles)}"
+            summaries.append(_summary(state, dockerfile))
+    return ValidationReport.from_summaries(summaries, "subflow")
 
 
-def _record(outcome: dict[str, Any], out_dir: Path) -> dict[str, Any]:
-    run_id = _run_id()
-    outcome["run"] = run_id
-    outcome["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
-    path = out_dir / f"migrate-{run_id[:12]}.json"
-    write_atomic(path, json.dumps(outcome, indent=2, default=str) + "\n")
-    outcome["report"] = str(path)
-    decisions = "\n".join(
-        f"- {d['stage']}: {d['outcome']} by {d['reviewer'] or '-'} {d['comment']}" for d in outcome.get("decisions", [])
-    )
-    record_outcome(f"{outcome['outcome']} ({outcome.get('branch') or 'no branch'})")
+def _summary(state: State | None, dockerfile: str) -> dict[str, Any]:
+    """The validate run's summary, from its result (also when it ended Failed)."""
+    data = state.result(raise_on_failure=False) if state is not None else None
+    if isinstance(data, dict) and "checks" in data:
+        return data
+    name = state.name if state is not None else "?"
+    message = str(data) if isinstance(data, BaseException) else str(state.message if state else "no state")
+    return {
+        "candidate": dockerfile,
+        "checks": [
+            {"name": "validate-run", "status": "failed", "message": f"the validate run ended {name}: {message}"}
+        ],
+    }
+
+
+def _run_id() -> str:
+    ctx = get_run_context()
+    return str(getattr(getattr(ctx, "flow_run", None), "id", None) or "local")
+
+
+def _finish(outcome: MigrationOutcome, out_dir: Path) -> State:
+    """Record the outcome (JSON, artifact, history line) and return the run's final state."""
+    path = out_dir / f"migrate-{outcome.run[:12]}.json"
+    data = outcome.to_json()
+    data["report"] = str(path)
+    write_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
+    decisions = "\n".join(f"- {d.stage}: {d.outcome} by {d.reviewer or '-'} {d.comment}" for d in outcome.decisions)
+    record_outcome(f"{outcome.line()} ({outcome.branch or 'no branch'})")
+    validation = f"\n\n{outcome.validation.line()}" if outcome.validation else ""
     create_markdown_artifact(
         key="migration-outcome",
-        markdown=f"# Migration: {outcome['outcome']}\n\nBranch `{outcome.get('branch')}`\n\n{decisions}\n",
+        markdown=f"# Migration: {outcome.summary}\n\nBranch `{outcome.branch}`{validation}\n\n{decisions}\n",
     )
-    return outcome
+    return state_of(replace(outcome, details={**outcome.details, "report": str(path)}))
 
 
 @flow(name="migrate")
@@ -173,73 +221,105 @@ def migrate(
     validation: str = "auto",
     out_dir: str = "reports",
     poll_interval_s: int = 10,
-) -> dict[str, Any]:
-    """Propose, approve, validate and approve a base-image migration; returns the outcome."""
+) -> State[Any]:
+    """Propose, approve, validate and deploy a base-image migration; the run's state says how it
+    ended and carries the outcome (see tasks.update.outcome)."""
     log = get_run_logger()
     settings = load_settings(Path(config_path) if config_path else None)
     if validation not in ("auto", "deployment", "subflow", "skip"):
         raise BaseImageError(f"validation={validation!r}: use auto, deployment, subflow or skip")
+    run_id, out = _run_id(), Path(out_dir)
+    secret = redactor(settings)
     plan = make_plan(config_path, to, report_path)
     if plan is None:
-        return _record({"outcome": "no action: nothing to migrate"}, Path(out_dir))
-    result = update(str(settings.root), plan, dry_run)
-    outcome: dict[str, Any] = {
-        "branch": result.branch,
-        "commit": result.commit,
-        "plan": plan.summary(),
-        "files": result.files,
-        "decisions": [],
-    }
+        return _finish(MigrationOutcome(Result.NOTHING_TO_DO, "no action: nothing to migrate", run_id), out)
+    result = update(str(settings.root), plan, dry_run)  # a stale or empty plan fails the run here
+    shown = secret.redact(result.diff)
+    base = MigrationOutcome(
+        Result.DRY_RUN,
+        "dry run: nothing changed",
+        run_id,
+        result.branch,
+        result.commit,
+        plan.summary(),
+        tuple(result.files),
+    )
     if dry_run:
-        print(result.diff)
-        outcome.update(outcome="dry run: nothing changed", diff=result.diff)
-        return outcome
+        print(shown)
+        return _finish(replace(base, diff=shown), out)
     pr = None if no_pr else open_pull_request(settings, plan, result)
-    outcome["pull_request"] = pr.get("html_url") if pr else None
-    github = (
-        GitHub(
-            GitHubRepo.parse(settings.github.repository, settings.github.api_url), github_token(settings.github) or ""
-        )
-        if pr and settings.github
-        else None
-    )
+    base = replace(base, pull_request=pr.get("html_url") if pr else None)
+    github = github_client(settings) if pr else None
+    decisions: list[Decision] = []
 
-    def stop(decision: Decision) -> dict[str, Any]:
-        outcome["outcome"] = f"stopped at {decision.stage}: {decision.outcome}"
+    def comment(text: str) -> None:
         if github and pr:
-            github.comment(
-                int(pr["number"]),
-                f"{decision.stage} {decision.outcome} by {decision.reviewer or 'nobody'}"
-                f"{': ' + decision.comment if decision.comment else ''}. The branch is kept.",
-            )
-        log.warning("migration %s; branch %s kept", outcome["outcome"], result.branch)
-        return _record(outcome, Path(out_dir))
+            github.comment(int(pr["number"]), secret.redact(text))
 
-    timeout = settings.approvals.timeout_s
-    summary = (
-        f"## Approve the update?\n\nBranch `{result.branch}`\n\n{plan.summary()}\n\n```diff\n{result.diff[:6000]}\n```"
-    )
+    def stopped(result_kind: Result, summary: str, **more: Any) -> State:
+        log.warning("migration %s; branch %s kept", summary, result.branch)
+        return _finish(replace(base, result=result_kind, summary=summary, decisions=tuple(decisions), **more), out)
+
     if "update" in settings.approvals.required_for:
-        first = ask("update", summary, timeout, poll_interval_s)
+        already = " (the branch already held this change)" if result.already_applied else ""
+        first = ask(
+            "update",
+            f"## Approve the update?\n\nBranch `{result.branch}`{already}\n\n{plan.summary()}\n\n"
+            f"```diff\n{shown[:6000]}\n```",
+            settings.approvals.timeout_s,
+            poll_interval_s,
+        )
     else:
-        first = Decision("update", "approved", None, "not required (approvals.required_for)")
-    outcome["decisions"].append(first.to_json())
+        first = Decision("update", "not required", None, "approvals.required_for does not list update")
+    decisions.append(first)
     if not first.approved:
-        return stop(first)
+        comment(f"update {first.outcome} by {first.reviewer or 'nobody'}: {first.comment}. The branch is kept.")
+        kind = Result.REJECTED if first.outcome == "rejected" else Result.TIMED_OUT
+        return stopped(kind, f"stopped at update: {first.outcome}")
     if validation == "auto":  # on a server the GPU-bound steps go to the gpu pool
         validation = "deployment" if os.environ.get("PREFECT_API_URL") else "subflow"
-    ok, message = _validate(settings, plan, result.branch, validation)
-    outcome["validation"] = message
-    run_id = _run_id()
-    if not ok:
-        reason = f"validation failed during migration to {result.branch}: {message}"
-        outcome["rollback"], _ = roll_back_migration(settings, [], reason, run_id, result.branch, result.commit)
-        outcome["outcome"] = f"validation failed: {message}"
-        return _record(outcome, Path(out_dir))
-    deployment_phase(settings, plan, result, outcome, run_id, pr, poll_interval_s, on_pool=validation == "deployment")
-    return _record(outcome, Path(out_dir))
-
-
-def _run_id() -> str:
-    ctx = get_run_context()
-    return str(getattr(getattr(ctx, "flow_run", None), "id", None) or "local")
+    report = _validate(settings, plan, result, validation)
+    base = replace(base, validation=report)
+    comment(f"Validation of `{result.branch}`: {report.line()}")
+    if not report.ok:
+        why = f"validation failed during migration to {result.branch}: {report.counts()}"
+        record, failure = roll_back_migration(settings, [], why, run_id, result.branch, result.commit)
+        kind = Result.ROLLBACK_FAILED if failure else Result.ROLLED_BACK
+        return stopped(kind, f"validation failed: {report.counts()}", rollback=record)
+    missing = [s for s in STAGES if s not in settings.environments]
+    if missing:
+        done = ("validation skipped", Result.UPDATED) if report.mode == "skip" else ("validated", Result.VALIDATED)
+        return _finish(
+            replace(
+                base,
+                result=done[1],
+                summary=f"{done[0]}; nothing deployed: no {' or '.join(missing)} environment in {settings.source} "
+                "(environments:)",
+                decisions=tuple(decisions),
+            ),
+            out,
+        )
+    if settings.policy.require_gpu and not report.proven_on_gpu:
+        return stopped(
+            Result.NOT_PROVEN,
+            f"not proven on a GPU ({report.counts()}): policy.require_gpu is true, so this release cannot reach "
+            "production; validate on the gpu pool (a worker with an NVIDIA GPU) or set policy.require_gpu: false",
+        )
+    phase = deployment_phase(
+        settings, plan, result, report, first.reviewer, run_id, pr, poll_interval_s, on_pool=validation == "deployment"
+    )
+    decisions.extend(phase.decisions)
+    return _finish(
+        replace(
+            base,
+            result=phase.result,
+            summary=phase.summary,
+            decisions=tuple(decisions),
+            image=phase.image,
+            soak=phase.soak,
+            rollback=phase.rollback,
+            release_commit=phase.release_commit,
+            merge=phase.merge,
+        ),
+        out,
+    )

@@ -3,6 +3,8 @@ deploy, and ad hoc (`baseimage rollback --env ENV [--to IMAGE]`): keep the servi
 evidence, put the previous image back through compose and check health, revert the migration
 commit on a branch when it was merged, and open a tracker issue (GitHub, or a local report).
 
+`to` must be an image the environment's ledger knows (it ran there, or was replaced there); any
+other image only with `break_glass` and a reason, which is recorded and opens an incident.
 Idempotent: a rollback has an id; running it again restores nothing twice, opens no second issue
 and overwrites no evidence (each run's logs are kept in their own file)."""
 
@@ -16,30 +18,19 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from baseimage.settings import Settings, github_token, load_settings
+from baseimage.settings import Settings, load_settings
+from baseimage.wiring import github_client, redactor
 from flows.outcome import record_outcome
-from tasks.deploy.ledger import RESTORED, ImageRecord, Ledger
-from tasks.deploy.release import (
-    DeployError,
-    Target,
-    deploy,
-    docker_client,
-    logs,
-    restorable,
-    rollback_target,
-    running_image,
-    wait_healthy,
-)
-from tasks.errors import BaseImageError, ConfigError
+from tasks.deploy.approvals import BREAK_GLASS, ApprovalRecord, ApprovalRequiredError, Approvals, in_ledger, who
+from tasks.deploy.incident import incident_body, open_incident
+from tasks.deploy.ledger import RESTORED, Ledger
+from tasks.deploy.release import Target, docker_client, image_record
+from tasks.deploy.restore import RollbackError, restore, revert, stamp
+from tasks.errors import ConfigError
+from tasks.files import write_atomic
 from tasks.images.reference import parse_reference
-from tasks.research.report import write_atomic
-from tasks.update import git
-from tasks.update.apply import POLICY_DOC, rollback_changelog
-from tasks.update.github import GitHub, GitHubRepo
 
-
-class RollbackError(BaseImageError):
-    """An environment did not come back healthy; the evidence is kept and the message says where."""
+__all__ = ["RollbackError", "check_rollback_target", "rollback", "target_of"]
 
 
 def target_of(settings: Settings, environment: str) -> Target:
@@ -52,8 +43,28 @@ def target_of(settings: Settings, environment: str) -> Target:
     return Target(environment, env, settings.path(env.compose_file))
 
 
-def _stamp() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+def check_rollback_target(settings: Settings, environment: str, to: str, break_glass: bool, reason: str) -> str:
+    """Why `to` may replace what `environment` runs: an image of its ledger, an approved one, or a
+    break-glass with a reason (recorded); else ApprovalRequiredError before anything changes."""
+    parse_reference(to)  # an ImageReferenceError names what is wrong with it
+    target = target_of(settings, environment)
+    client = docker_client(target.env.docker_host)
+    image = image_record(client, to)
+    if in_ledger(Ledger(settings.state_dir, environment), image):
+        return f"{to} ran in {environment} before (deployment ledger)"
+    approvals = Approvals(settings.state_dir, environment)
+    if approvals.find(image):
+        return f"{to} has a recorded approval for {environment}"
+    if break_glass:
+        if not reason.strip() or reason == "ad hoc rollback":
+            raise ConfigError("--break-glass needs --reason TEXT: why this image, outside the ledger, now")
+        approvals.record(ApprovalRecord(environment, to, image.image_id, who(), BREAK_GLASS, reason))
+        return f"break-glass by {who()}: {reason}"
+    raise ApprovalRequiredError(
+        f"{environment}: {to} never ran there (not in {Ledger(settings.state_dir, environment).path}) and has no "
+        f"recorded approval; roll back to an image from the ledger (`baseimage rollback --env {environment}` picks "
+        "the previous one), release it through `baseimage migrate`, or use --break-glass --reason TEXT"
+    )
 
 
 @task(name="restore-environment")
@@ -61,126 +72,42 @@ def restore_environment(
     settings: Settings, environment: str, to: str | None, rollback_id: str, reason: str, evidence_dir: Path
 ) -> dict[str, Any]:
     """Logs first (evidence), then the previous image (or `to`) back and healthy."""
-    log = get_run_logger()
     target = target_of(settings, environment)
-    client = docker_client(target.env.docker_host)
-    ledger = Ledger(settings.state_dir, environment)
-    current = running_image(client, target)
-    text = logs(target, current.image if current else (to or "none"))
-    log_file = evidence_dir / f"{environment}-logs-{_stamp()}.txt"
-    write_atomic(log_file, text)
-    row: dict[str, Any] = {
-        "environment": environment,
-        "from": current.describe() if current else None,
-        "logs": str(log_file),
-        "log_tail": text.splitlines()[-40:],
-    }
-    if to:
-        desired: ImageRecord | None = ImageRecord(to)
-        last = ledger.last()
-    else:
-        desired, last = rollback_target(ledger)
-    if desired is None:
-        if last is not None and last.status == RESTORED:
-            wait_healthy(client, target)
-            row.update(action="none: already rolled back", to=last.image.describe(), health="ok")
-            log.info("%s: already rolled back to %s (%s)", environment, last.image.describe(), last.note)
-            return row
-        raise RollbackError(
-            f"{environment}: no previous image recorded in {ledger.path}; name one with "
-            f"`baseimage rollback --env {environment} --to IMAGE`"
-        )
-    if current and desired.image_id and current.image_id == desired.image_id:
-        wait_healthy(client, target)
-        row.update(action="none: already running it", to=desired.describe(), health="ok")
-        return row
-    reference = to if to else restorable(client, desired, environment)
-    try:
-        restored = deploy(client, target, reference, ledger, status=RESTORED, note=f"rollback {rollback_id}: {reason}")
-    except DeployError as exc:
-        write_atomic(evidence_dir / f"{environment}-restore-failed-{_stamp()}.txt", exc.logs)
-        raise RollbackError(
-            f"{environment}: restoring {reference} did not end healthy: {exc}; evidence in {evidence_dir}"
-        ) from exc
-    row.update(action="restored", to=restored.image.describe(), health="ok")
-    log.info("%s: restored %s (health ok)", environment, restored.image.describe())
+    row = restore(
+        docker_client(target.env.docker_host),
+        target,
+        Ledger(settings.state_dir, environment),
+        to,
+        rollback_id,
+        reason,
+        evidence_dir,
+        redactor(settings),
+    )
+    get_run_logger().info("%s: %s %s (health %s)", environment, row["action"], row.get("to"), row.get("health"))
     return row
 
 
 @task(name="revert-code")
 def revert_code(settings: Settings, branch: str | None, commit: str | None, reason: str = "") -> dict[str, Any]:
-    """When the migration commit reached the base branch: on ``baseimage/rollback-<commit>`` (from
-    the base branch), the files it changed as they were before it (Dockerfiles, requirements; the
-    backups and the changelogs stay) and a "Rolled back" CHANGELOG entry, for review and merge."""
-    if not commit:
-        return {"action": "none: no migration commit given"}
-    repo = settings.root
-    base = git.base_branch(repo, settings.github.base_branch if settings.github else "main")
-    if not git.is_ancestor(repo, commit, base):
-        return {
-            "action": f"none: {branch or commit[:12]} is not merged into {base}; {base} is unchanged",
-            "branch": branch,
-        }
-    name = f"baseimage/rollback-{commit[:12]}"
-    if git.branch_exists(repo, name):
-        return {"action": f"none: {name} already holds the revert", "branch": name}
-    changed = git.git(repo, "diff-tree", "--no-commit-id", "--name-only", "-r", commit).split()
-    keep = {"CHANGELOG.md", POLICY_DOC}
-    files: dict[str, str] = {}
-    for rel in changed:
-        before = git.show(repo, f"{commit}^", rel)
-        if rel not in keep and not rel.endswith(".bak") and before is not None:
-            files[rel] = before
-    today = datetime.now(UTC).date()
-    label = branch or commit[:12]
-    files["CHANGELOG.md"] = rollback_changelog(git.show(repo, base, "CHANGELOG.md"), label, reason, today)
-    git.git(repo, "branch", name, base)
-    try:
-        sha = git.commit_on_branch(repo, name, files, f"baseimage: roll back {branch or commit[:12]}\n\n{reason}\n")
-    except BaseException:
-        git.git(repo, "branch", "-D", name, check=False)
-        raise
-    restored = ", ".join(sorted(f for f in files if f != "CHANGELOG.md"))
-    return {
-        "action": f"reverted {commit[:12]} on {name} (from {base}: {restored}); review and merge it",
-        "branch": name,
-        "commit": sha,
-    }
-
-
-def _incident_body(reason: str, rows: list[dict[str, Any]], code: dict[str, Any], evidence: Path) -> str:
-    lines = [f"## What failed\n\n{reason}\n", "## Environments\n"]
-    for row in rows:
-        lines.append(
-            f"- **{row['environment']}**: {row.get('action', 'failed')}; from {row.get('from')} to "
-            f"{row.get('to', '-')}; health {row.get('health', 'NOT OK')}"
-        )
-        if row.get("error"):
-            lines.append(f"  - error: {row['error']}")
-    lines.append(f"\n## Code\n\n{code.get('action')}\n")
-    lines.append(f"## Evidence\n\nKept in `{evidence}`.\n")
-    for row in rows:
-        if row.get("log_tail"):
-            lines.append(f"### {row['environment']} logs (tail)\n\n```\n" + "\n".join(row["log_tail"]) + "\n```\n")
-    return "\n".join(lines)
+    """The migration commit reverted on a branch when it reached the base branch (see
+    tasks.deploy.restore.revert); the remote's base is fetched first when GitHub is configured."""
+    gh = settings.github
+    return revert(
+        settings.root,
+        gh.base_branch if gh else "main",
+        gh.remote if gh else None,
+        branch,
+        commit,
+        reason,
+        datetime.now(UTC).date(),
+    )
 
 
 @task(name="open-incident", retries=2, retry_delay_seconds=[2, 10])
-def open_incident(settings: Settings, rollback_id: str, title: str, body: str, known: str | None) -> str:
+def open_incident_task(settings: Settings, incident_id: str, title: str, body: str, known: str | None) -> str:
     """A GitHub issue when a repository and token are configured, else a local Markdown report;
-    once per rollback id."""
-    if known:
-        return known
-    if settings.github is not None:
-        token = github_token(settings.github)
-        if token:
-            github = GitHub(GitHubRepo.parse(settings.github.repository, settings.github.api_url), token)
-            issue = github.open_issue(title, body, ["baseimage", "rollback"])
-            return str(issue.get("html_url") or issue.get("url"))
-    path = settings.state_dir / "incidents" / f"{rollback_id}.md"
-    if not path.exists():
-        write_atomic(path, f"# {title}\n\n{body}")
-    return str(path)
+    once per id."""
+    return open_incident(settings.state_dir, incident_id, title, body, github_client(settings), known)
 
 
 @flow(name="rollback")
@@ -192,6 +119,7 @@ def rollback(
     rollback_id: str | None = None,
     branch: str | None = None,
     commit: str | None = None,
+    break_glass: bool = False,
 ) -> dict[str, Any]:
     """Put each environment (in the order given) back on its previous image, revert the migration
     commit if merged, keep the logs and open an incident; fails if an environment stays unhealthy."""
@@ -200,14 +128,18 @@ def rollback(
         target_of(settings, name)  # every name checked before anything changes
     if to is not None and len(environments) != 1:
         raise ConfigError("--to IMAGE applies to one environment: name exactly one with --env")
-    if to is not None:
-        parse_reference(to)  # an ImageReferenceError names what is wrong with it
+    allowed = check_rollback_target(settings, environments[0], to, break_glass, reason) if to else None
     log = get_run_logger()
-    rid = rollback_id or f"{'-'.join(environments) or 'code'}-{_stamp()}"
+    if allowed:
+        log.info("rolling back to %s: %s", to, allowed)
+    secret = redactor(settings)
+    rid = rollback_id or f"{'-'.join(environments) or 'code'}-{stamp()}"
     evidence = settings.state_dir / "rollbacks" / rid
     record_path = evidence / "rollback.json"
     record: dict[str, Any] = json.loads(record_path.read_text()) if record_path.exists() else {}
-    record.update(id=rid, reason=reason, runs=[*record.get("runs", []), _stamp()])
+    record.update(id=rid, reason=secret.redact(reason), runs=[*record.get("runs", []), stamp()])
+    if allowed:
+        record["to"] = {"image": to, "why": allowed}
     if not commit and environments:  # ad hoc: the migration the newest deploy (not a restore) came from
         deploys = [d for d in Ledger(settings.state_dir, environments[0]).history() if d.status != RESTORED]
         if deploys:
@@ -220,13 +152,15 @@ def rollback(
             rows.append(state.result())
         else:
             error = state.result(raise_on_failure=False)
-            rows.append({"environment": name, "action": "FAILED", "error": str(error)})
+            rows.append({"environment": name, "action": "FAILED", "error": secret.redact(str(error))})
             failures.append(f"{name}: {error}")
     code = revert_code(settings, branch, commit, reason)
     record.update(environments=rows, code=code)
-    title = f"baseimage rollback {rid}: {reason.splitlines()[0][:120]}"
-    body = _incident_body(reason, rows, code, evidence)
-    record["incident"] = open_incident(settings, rid, title, body, record.get("incident"))
+    title = f"baseimage rollback {rid}: {secret.redact(reason.splitlines()[0] if reason else '')[:120]}"
+    body = incident_body(reason, rows, code, evidence, secret)
+    if allowed and allowed.startswith("break-glass"):
+        body = f"**{allowed}** (outside the ledger and without an approval)\n\n{body}"
+    record["incident"] = open_incident_task(settings, rid, title, body, record.get("incident"))
     write_atomic(record_path, json.dumps(record, indent=2, default=str) + "\n")
     create_markdown_artifact(key="rollback", markdown=f"# Rollback {rid}\n\nIncident: {record['incident']}\n\n{body}")
     record_outcome(

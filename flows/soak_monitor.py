@@ -1,13 +1,14 @@
 """The soak monitor (24-48 h in production, seconds in tests): samples the environment's service
-every interval, persisting each sample as it is taken, so a re-run of the same window continues
-where the last one stopped without losing or repeating a sample. Aborts early on CUDA
-out-of-memory or the deprecation banner; ends with a table, a chart and a verdict."""
+on a fixed schedule, persisting each slot as it is taken, so a re-run of the same window (a
+retry, or a restarted worker) continues it. Slots missed while nothing was sampling are recorded
+as gaps and count against the window's coverage; logs are read from the last sample's time, so
+what the service printed during an outage is still seen. Aborts early on CUDA out-of-memory or
+the deprecation banner; ends with a table, a chart and a verdict."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import asdict
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from baseimage.settings import load_settings
 from flows.outcome import record_outcome
 from tasks.deploy.compose import project_containers
 from tasks.errors import ConfigError
-from tasks.monitoring.soak import SampleStore, Thresholds, chart, evaluate, take_sample
+from tasks.monitoring.soak import Sample, SampleStore, Thresholds, Verdict, Window, chart, run_window
 
 
 def _containers(project: str, docker_host: str | None) -> list[Any]:
@@ -33,6 +34,9 @@ def _containers(project: str, docker_host: str | None) -> list[Any]:
         return project_containers(docker_client(docker_host), project)
     except Exception:  # no daemon reachable: the soak still samples health and metrics
         return []
+
+
+RESUMES = 2  # a sample that raised (the Docker daemon went away, ...) resumes the window this often
 
 
 @flow(name="soak-monitor", persist_result=True)  # its caller on another pool reads the result
@@ -54,49 +58,69 @@ def soak_monitor(
             f"one of {', '.join(sorted(settings.environments)) or 'none'}"
         )
     env = settings.environments[environment]
-    window = window_s if window_s is not None else env.soak_hours * 3600
-    interval = interval_s if interval_s is not None else env.soak_interval_s
-    expected = max(1, round(window / interval))
+    window = Window(
+        env.health_url,
+        env.metrics_url,
+        window_s if window_s is not None else env.soak_hours * 3600,
+        interval_s if interval_s is not None else env.soak_interval_s,
+        Thresholds(
+            max_health_failures=env.max_health_failures,
+            max_latency_ms=env.max_latency_ms,
+            min_success_rate=env.min_success_rate,
+            min_coverage=env.soak_min_coverage,
+            on_low_coverage=env.soak_on_low_coverage,
+        ),
+        env.soak_max_extension_hours * 3600 if env.soak_max_extension_hours is not None else None,
+    )
     store = SampleStore(Path(state_dir) / f"{environment}-{window_id}.jsonl")
-    samples = store.load()
-    start = datetime.fromisoformat(samples[0].at).timestamp() if samples else time.time()
-    if samples:
-        log.info("continuing window %s at sample %d of %d", window_id, len(samples) + 1, expected)
+    known = store.load()
+    if known:
+        log.info("continuing window %s after slot %d of %d", window_id, len(known), window.expected)
     progress: Any = create_progress_artifact(
-        progress=100 * len(samples) / expected,
+        progress=min(100.0, 100 * len(known) / window.expected),
         key=f"soak-{environment}",
         description=f"Soak of {environment}, window {window_id}",
     )
-    containers = _containers(env.project, env.docker_host)
-    thresholds = Thresholds(max_health_failures=env.max_health_failures, min_success_rate=env.min_success_rate)
-    verdict = evaluate(samples, expected, thresholds)
-    first = len(samples)
-    for index in range(first, expected):
-        if verdict.status in ("failed", "aborted") or (max_samples is not None and index - first >= max_samples):
+
+    def on_sample(sample: Sample, verdict: Verdict) -> None:
+        update_progress_artifact(artifact_id=progress, progress=min(100.0, 100 * (sample.index + 1) / window.expected))
+
+    for attempt in range(RESUMES + 1):
+        try:
+            samples, verdict = run_window(
+                store, window, _containers(env.project, env.docker_host), max_samples=max_samples, on_sample=on_sample
+            )
             break
-        due = start + index * interval
-        time.sleep(max(0.0, due - time.time()))
-        since = int(time.time() - interval) - 1 if index else None
-        sample = take_sample(index, env.health_url, env.metrics_url, containers, since)
-        store.append(sample)
-        samples.append(sample)
-        update_progress_artifact(artifact_id=progress, progress=100 * len(samples) / expected)
-        verdict = evaluate(samples, expected, thresholds)
+        except Exception as exc:  # a failed sample: resume the window, the time lost shows as a gap
+            if attempt == RESUMES:
+                raise
+            log.warning(
+                "soak of %s: sampling failed (%s: %s); resuming window %s",
+                environment,
+                type(exc).__name__,
+                exc,
+                window_id,
+            )
+            time.sleep(min(30.0, window.interval_s))
     result: dict[str, Any] = {
         "environment": environment,
         "window": window_id,
-        "expected": expected,
-        "samples": len(samples),
+        "expected": window.expected,
+        "slots": len(samples),
+        "samples": verdict.taken,
+        "missed": verdict.missed,
+        "gaps": [list(g) for g in verdict.gaps],
+        "coverage": round(verdict.coverage, 4),
         "status": verdict.status,
         "reasons": verdict.reasons,
         "store": str(store.path),
     }
     if verdict.status == "running":
         log.warning(
-            "soak of %s stopped at %d/%d samples; run again with the same window to continue",
+            "soak of %s stopped at slot %d/%d; run again with the same window to continue",
             environment,
             len(samples),
-            expected,
+            window.expected,
         )
         return result
     png = chart(samples, Path(state_dir) / f"{environment}-{window_id}.png")
@@ -111,7 +135,8 @@ def soak_monitor(
         markdown=(
             f"# Soak of {environment}: {verdict.status}\n\n"
             + "\n".join(f"- {r}" for r in verdict.reasons)
-            + f"\n\n{len(samples)} of {expected} samples, every {interval:g} s; chart: `{png}`\n"
+            + f"\n\n{verdict.taken} samples in {len(samples)} slots of {window.expected} "
+            f"({verdict.coverage:.0%} coverage), every {window.interval_s:g} s; chart: `{png}`\n"
         ),
     )
     record_outcome(f"soak of {environment} {verdict.status}: {'; '.join(verdict.reasons)}")

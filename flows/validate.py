@@ -17,15 +17,18 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.client.schemas.objects import State
 from prefect.context import get_run_context
-from prefect.states import Completed
+from prefect.states import Completed, Failed
 
 from baseimage.settings import Settings, load_settings
 from flows.outcome import record_outcome
 from tasks import containers
 from tasks.deprecation import find_deprecation_banner
 from tasks.errors import BaseImageError, GpuUnavailableError
+from tasks.files import write_atomic
 from tasks.validation import (
+    SKIPPED_NO_GPU,
     CheckResult,
+    ValidationReport,
     gpu_utilization,
     logs_of,
     parse_nvidia_smi,
@@ -33,8 +36,6 @@ from tasks.validation import (
     verify_model,
     wait_healthy,
 )
-
-SKIPPED_NO_GPU = "skipped: no GPU"
 
 
 class ValidationFailedError(BaseImageError):
@@ -223,7 +224,7 @@ def _outcome(name: str, state: State) -> CheckResult:
     return CheckResult(name, "failed", f"{type(error).__name__}: {error}")
 
 
-@flow(name="validate")
+@flow(name="validate", persist_result=True)  # a migrate run on another pool reads the summary
 def validate(
     context: str = ".",
     dockerfile: str = "dockerfiles/training/Dockerfile",
@@ -233,9 +234,10 @@ def validate(
     out_dir: str = "reports",
     keep_image: bool = False,
     ref: str | None = None,
-) -> dict[str, Any]:
-    """Validate a candidate image; returns the summary (the run fails if any check failed).
-    With `ref` (a branch or commit of the git repository at `context`), builds that revision."""
+) -> dict[str, Any] | State[Any]:
+    """Validate a candidate image; returns the summary, passed / failed / skipped checks named (the
+    run ends Failed, with the same summary, if any check failed). With `ref` (a branch or commit of
+    the git repository at `context`), builds that revision."""
     if ref:
         from tasks.update import git
 
@@ -252,7 +254,7 @@ def _validate(
     require_gpu: bool | None,
     out_dir: str,
     keep_image: bool,
-) -> dict[str, Any]:
+) -> dict[str, Any] | State[Any]:
     settings = load_settings(Path(config_path) if config_path else None)
     require = settings.policy.require_gpu if require_gpu is None else require_gpu
     ctx = get_run_context()
@@ -315,13 +317,21 @@ def _validate(
     return _report(checks, tag, Path(out_dir), run_label)
 
 
-def _report(checks: list[CheckResult], tag: str, out_dir: Path, run_label: str) -> dict[str, Any]:
+def _report(checks: list[CheckResult], tag: str, out_dir: Path, run_label: str) -> dict[str, Any] | State[Any]:
     failed = [c for c in checks if c.status == "failed"]
+    report = ValidationReport.from_summaries(
+        [{"candidate": tag, "checks": [{"name": c.name, "status": c.status, "message": c.message} for c in checks]}],
+        "subflow",
+    )
     summary = {
         "candidate": tag,
         "run": run_label,
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "ok": not failed,
+        "passed": report.named("passed"),
+        "failed": report.named("failed"),
+        "skipped": report.named("skipped"),
+        "counts": report.counts(),
         "checks": [{"name": c.name, "status": c.status, "message": c.message} for c in checks],
         "details": {c.name: c.data for c in checks},
     }
@@ -331,7 +341,7 @@ def _report(checks: list[CheckResult], tag: str, out_dir: Path, run_label: str) 
         key="validation-summary",
         markdown="\n".join(
             [
-                f"# Validation of `{tag}`: {'passed' if not failed else 'FAILED'}",
+                f"# Validation of `{tag}`: {'passed' if not failed else 'FAILED'} ({report.counts()})",
                 "",
                 "| check | status | message |",
                 "|---|---|---|",
@@ -339,17 +349,12 @@ def _report(checks: list[CheckResult], tag: str, out_dir: Path, run_label: str) 
             ]
         ),
     )
-    out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"validation-{run_label[:12]}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    tmp.replace(path)
+    write_atomic(path, json.dumps(summary, indent=2, default=str) + "\n")
     summary["report"] = str(path)
-    record_outcome(
-        f"validation of {tag} passed ({len(checks)} checks)"
-        if not failed
-        else f"validation of {tag} FAILED: {', '.join(c.name for c in failed)}"
-    )
+    verdict = "passed" if not failed else "FAILED"
+    record_outcome(f"validation of {tag} {verdict}: {report.counts()}")
     if failed:
-        raise ValidationFailedError("validation failed: " + "; ".join(f"{c.name}: {c.message}" for c in failed))
+        message = "validation failed: " + "; ".join(f"{c.name}: {c.message}" for c in failed)
+        return Failed(message=message, data=summary)
     return summary

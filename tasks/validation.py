@@ -18,6 +18,10 @@ from tasks.errors import HealthCheckError, ModelCheckError, TrainingJobError
 Status = Literal["passed", "failed", "skipped"]
 
 
+SKIPPED_NO_GPU = "skipped: no GPU"
+GPU_CHECKS = ("gpu-detect", "gpu-utilization")
+
+
 @dataclass
 class CheckResult:
     name: str
@@ -25,6 +29,97 @@ class CheckResult:
     message: str
     data: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """One check as a report carries it: its name, status and what it found."""
+
+    name: str
+    status: Status
+    message: str
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """What validation proved, for every place that reports it (the migration's outcome, the
+    production approval, the PR, the history): which checks passed, failed and were skipped."""
+
+    candidates: tuple[str, ...]
+    checks: tuple[CheckOutcome, ...]
+    mode: str = "subflow"  # subflow | deployment (the gpu pool) | skip
+    report_files: tuple[str, ...] = ()
+
+    def named(self, status: Status) -> list[str]:
+        return [c.name for c in self.checks if c.status == status]
+
+    @property
+    def ok(self) -> bool:
+        """No check failed (and, unless validation was skipped on purpose, some check ran)."""
+        return not self.named("failed") and (bool(self.checks) or self.mode == "skip")
+
+    @property
+    def skipped_gpu(self) -> list[str]:
+        """GPU checks that did not run (no GPU, or validation skipped altogether)."""
+        ran = {c.name for c in self.checks if c.status != "skipped"}
+        return [name for name in GPU_CHECKS if name not in ran]
+
+    @property
+    def proven_on_gpu(self) -> bool:
+        return self.ok and not self.skipped_gpu
+
+    def counts(self) -> str:
+        """``5 passed, 2 skipped: no GPU (gpu-detect, gpu-utilization)``."""
+        if self.mode == "skip":
+            return "0 checks (--validation skip): nothing was built or run, no GPU check"
+        parts = [f"{len(self.named(s))} {s}" for s in ("passed", "failed", "skipped") if self.named(s)]
+        text = ", ".join(parts) or "no checks"
+        if self.named("failed"):
+            text += f" (failed: {', '.join(self.named('failed'))})"
+        skipped = self.named("skipped")
+        if skipped:
+            no_gpu = all(c.message.startswith(SKIPPED_NO_GPU) for c in self.checks if c.status == "skipped")
+            why = "no GPU" if no_gpu else "see the report"
+            text += f": {why} ({', '.join(skipped)})"
+        return text
+
+    def line(self) -> str:
+        where = {"deployment": " on the gpu pool", "subflow": "", "skip": ""}.get(self.mode, "")
+        verdict = "skipped" if self.mode == "skip" else "passed" if self.ok else "FAILED"
+        return f"validation {verdict}{where}: {self.counts()}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "candidates": list(self.candidates),
+            "ok": self.ok,
+            "proven_on_gpu": self.proven_on_gpu,
+            "passed": self.named("passed"),
+            "failed": self.named("failed"),
+            "skipped": self.named("skipped"),
+            "summary": self.line(),
+            "checks": [{"name": c.name, "status": c.status, "message": c.message} for c in self.checks],
+            "reports": list(self.report_files),
+        }
+
+    @classmethod
+    def from_summaries(cls, summaries: list[dict[str, Any]], mode: str) -> ValidationReport:
+        """From the validate flow's summaries (one per candidate Dockerfile)."""
+        checks = [
+            CheckOutcome(str(c["name"]), c["status"], str(c["message"]))
+            for summary in summaries
+            for c in summary.get("checks", [])
+        ]
+        return cls(
+            tuple(str(s.get("candidate", "?")) for s in summaries),
+            tuple(checks),
+            mode,
+            tuple(str(s["report"]) for s in summaries if s.get("report")),
+        )
+
+    @classmethod
+    def skipped(cls) -> ValidationReport:
+        return cls((), (), "skip")
 
 
 # ---------------------------------------------------------------- nvidia-smi

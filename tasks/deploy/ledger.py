@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tasks.research.report import write_atomic
+from tasks.files import write_atomic
 
 DEPLOYING, DEPLOYED, FAILED, RESTORED = "deploying", "deployed", "failed", "restored"
 

@@ -4,8 +4,6 @@ JSON, and the compatibility matrix as a pandas DataFrame and CSV."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from tasks.errors import DockerfileError
+from tasks.files import write_atomic
 
 MARKERS = ("findings", "matrix")
 
@@ -118,15 +117,6 @@ def matrix_markdown(frame: pd.DataFrame) -> str:
     ]
     records = frame[keep].astype(object).where(pd.notna(frame[keep]), None).to_dict(orient="records")
     return md_table([{str(k): v for k, v in row.items()} for row in records])
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    # newline="" and surrogateescape: CRLF and undecodable bytes go back exactly as read.
-    with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
 
 
 def replace_between_markers(text: str, name: str, content: str, path: Path) -> str:

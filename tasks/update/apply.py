@@ -7,17 +7,23 @@ uncommitted changes in managed files are refused."""
 from __future__ import annotations
 
 import difflib
+import json
+import os
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from tasks.dockerfile.parser import parse_dockerfile
-from tasks.dockerfile.rewrite import rewrite_base
+import yaml
+
+from tasks.dockerfile.parser import parse_dockerfile, template
+from tasks.dockerfile.rewrite import _solve, new_image_text, rewrite_base
 from tasks.errors import BaseImageError
+from tasks.files import write_atomic
 from tasks.images.reference import parse_reference
 from tasks.images.tags import CudaTag, NgcTag
-from tasks.research.report import replace_between_markers, write_atomic
+from tasks.research.report import replace_between_markers
 from tasks.update import git
 from tasks.update.requirements import RequirementChanges, rewrite_requirements
 
@@ -32,6 +38,14 @@ class DirtyTreeError(BaseImageError):
     """Managed files have uncommitted changes; applying would mix them into the migration."""
 
 
+class PlanMismatchError(BaseImageError):
+    """The plan does not match the repository: a FROM it expects is not there (stale plan)."""
+
+
+class EmptyPlanError(BaseImageError):
+    """The plan changes no file: there is nothing to approve or deploy."""
+
+
 @dataclass(frozen=True)
 class ImageChange:
     image: str
@@ -40,6 +54,7 @@ class ImageChange:
     target: str
     requirements: str | None = None
     changes: RequirementChanges = field(default_factory=RequirementChanges)
+    build_args: tuple[tuple[str, str], ...] = ()  # images[].build_args the FROM is resolved with
 
 
 @dataclass(frozen=True)
@@ -47,6 +62,7 @@ class MigrationPlan:
     changes: tuple[ImageChange, ...]
     reasons: tuple[str, ...] = ()
     matrix_markdown: str | None = None  # the review's compatibility matrix, when the plan came from one
+    config: str | None = None  # the policy file, relative to the repository (when it is in it)
 
     @property
     def branch(self) -> str:
@@ -65,20 +81,25 @@ class MigrationPlan:
 @dataclass
 class ApplyResult:
     branch: str
-    diff: str
+    diff: str  # against `base`: what the branch changes, also when it already held the change
     files: list[str] = field(default_factory=list)
     commit: str | None = None
-    already_applied: bool = False
+    already_applied: bool = False  # the branch already held exactly this change: no new commit
+    base: str | None = None  # the commit the change was planned on
+    build_args: dict[str, dict[str, str]] = field(default_factory=dict)  # per Dockerfile, after the change
 
 
 def backup_name(dockerfile: Path, old_tag: str) -> Path:
-    """``Dockerfile.cuda126.bak`` for 12.6.x, ``Dockerfile.ngc.ngc2504.bak`` for NGC 25.04."""
+    """``Dockerfile.cuda126.bak`` for 12.6.x, ``Dockerfile.ngc.ngc2504.bak`` for NGC 25.04; a file
+    already named after the tag (``Dockerfile.cuda126``) is not named twice."""
     cuda = CudaTag.try_parse(old_tag)
     if cuda:
         label = f"cuda{cuda.version[0]}{cuda.version[1]}"
     else:
         ngc = NgcTag.try_parse(old_tag)
         label = f"ngc{ngc.release.replace('.', '')}" if ngc else "previous"
+    if dockerfile.name.endswith(f".{label}"):
+        return dockerfile.with_name(f"{dockerfile.name}.bak")
     return dockerfile.with_name(f"{dockerfile.name}.{label}.bak")
 
 
@@ -152,51 +173,171 @@ def _configuration(files: dict[str, str], plan: MigrationPlan, today: date) -> s
     return "\n".join(lines)
 
 
-def planned_files(repo: Path, plan: MigrationPlan, today: date) -> dict[str, tuple[str | None, str]]:
-    """Relative path -> (old text or None, new text) for every file the plan changes."""
-    out: dict[str, tuple[str | None, str]] = {}
+def _checkpoint(name: str) -> None:
+    """Tests kill the process here (``BASEIMAGE_TEST_KILL_AT=<name>``) to prove that a kill at any
+    point of the update leaves the checkout as it was; nothing else sets this variable."""
+    if os.environ.get("BASEIMAGE_TEST_KILL_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
-    def read(rel: str) -> str | None:
-        path = repo / rel
-        return path.read_bytes().decode("utf-8", "surrogateescape") if path.exists() else None
+
+Reader = Callable[[str], str | None]
+
+
+def _rewrite_dockerfile(
+    rel: str, old: str, change: ImageChange, strict: bool, config_edits: dict[str, str]
+) -> tuple[str, dict[str, str]]:
+    """The Dockerfile text with `change` applied, and the build args the image then builds with.
+    `strict`: the FROM must name `change.current` (else the plan is stale); otherwise a FROM that
+    already names the target counts as done."""
+    build_args = dict(change.build_args)
+    parsed = parse_dockerfile(old, rel, build_args)
+    current, target = parse_reference(change.current), parse_reference(change.target)
+    bases = [b for b in parsed.bases if b.reference == current]
+    if not bases:
+        at_target = [b for b in parsed.bases if b.reference == target]
+        if at_target and not strict:
+            return old, build_args
+        found = ", ".join(f"line {b.line}: {b.image or b.raw}" for b in parsed.bases) or "no FROM"
+        if at_target:
+            raise PlanMismatchError(
+                f"{rel}: the plan moves {change.current} to {change.target}, but the FROM already names "
+                f"{change.target} ({found}): the plan is stale; run a fresh review (baseimage review) or migrate again"
+            )
+        raise PlanMismatchError(
+            f"{rel}: the plan expects a FROM naming {change.current}, found {found}"
+            + (f" (with build args {build_args})" if build_args else "")
+            + "; the plan is stale or for another Dockerfile: run a fresh review or fix images[].dockerfile"
+        )
+    new = old
+    for base in bases:
+        fed = sorted(set(base.variables) & set(build_args))
+        if fed:
+            solved = _solve(template(base.raw, parsed.escape), new_image_text(base, target))
+            if solved is None:
+                raise PlanMismatchError(
+                    f"{rel}:{base.line}: {change.target} cannot be written through {base.raw!r} "
+                    f"(build args {', '.join(fed)}); change the FROM by hand"
+                )
+            for name in fed:
+                if solved[name] != build_args[name]:
+                    config_edits[name] = solved[name]
+                    build_args[name] = solved[name]
+        again = parse_dockerfile(new, rel, build_args)
+        new = rewrite_base(again, again.bases[base.stage], target)
+    return new, build_args
+
+
+def planned_files(
+    read: Reader | Path,
+    plan: MigrationPlan,
+    today: date,
+    *,
+    strict: bool = True,
+    build_args: dict[str, dict[str, str]] | None = None,
+) -> dict[str, tuple[str | None, str]]:
+    """Relative path -> (old text or None, new text) for every file the plan changes, reading the
+    repository through `read` (a path reads the working tree). With `strict`, a plan whose FROM is
+    not in the files (stale, or for another Dockerfile) raises PlanMismatchError. `build_args`, when
+    given, receives each Dockerfile's build args after the change."""
+    if isinstance(read, Path):
+        root = read
+
+        def read(rel: str) -> str | None:
+            path = root / rel
+            return path.read_bytes().decode("utf-8", "surrogateescape") if path.exists() else None
+
+    assert callable(read)
+    reader: Reader = read
+    out: dict[str, tuple[str | None, str]] = {}
+    config_edits: dict[str, dict[str, str]] = {}
 
     for change in plan.changes:
-        old = out[change.dockerfile][1] if change.dockerfile in out else read(change.dockerfile)
+        old = out[change.dockerfile][1] if change.dockerfile in out else reader(change.dockerfile)
         if old is None:
-            raise BaseImageError(f"{repo / change.dockerfile}: managed Dockerfile is missing")
-        parsed = parse_dockerfile(old, change.dockerfile)
-        current, target = parse_reference(change.current), parse_reference(change.target)
-        bases = [b for b in parsed.bases if b.reference == current]
-        new = old
-        for base in bases:
-            new = rewrite_base(parse_dockerfile(new, change.dockerfile), base, target)
+            raise PlanMismatchError(f"{change.dockerfile}: managed Dockerfile is missing from the repository")
+        edits: dict[str, str] = {}
+        new, args_after = _rewrite_dockerfile(change.dockerfile, old, change, strict, edits)
+        if build_args is not None:
+            build_args[change.dockerfile] = args_after
+        if edits:
+            config_edits.setdefault(change.image, {}).update(edits)
         if new != old:
-            out[change.dockerfile] = (read(change.dockerfile), new)
-            backup = backup_name(Path(change.dockerfile), current.tag or "")
-            out[str(backup)] = (read(str(backup)), old)
+            out[change.dockerfile] = (reader(change.dockerfile), new)
+            backup = backup_name(Path(change.dockerfile), parse_reference(change.current).tag or "")
+            out[str(backup)] = (reader(str(backup)), old)
         if change.requirements:
-            before = out[change.requirements][1] if change.requirements in out else read(change.requirements)
+            before = out[change.requirements][1] if change.requirements in out else reader(change.requirements)
             if before is not None:
                 after = rewrite_requirements(before, change.changes)
                 if after != before:
-                    out[change.requirements] = (read(change.requirements), after)
+                    out[change.requirements] = (reader(change.requirements), after)
+    if config_edits:
+        if plan.config is None:
+            raise PlanMismatchError(
+                f"the FROM of {', '.join(config_edits)} comes from images[].build_args, and the policy file "
+                "is outside the repository: change build_args there by hand"
+            )
+        text = out[plan.config][1] if plan.config in out else reader(plan.config)
+        if text is None:
+            raise PlanMismatchError(f"{plan.config}: policy file is missing from the repository")
+        new_config = text
+        for image, values in config_edits.items():
+            for name, value in values.items():
+                new_config = set_build_arg(new_config, plan.config, image, name, value)
+        out[plan.config] = (reader(plan.config), new_config)
     if not out:
         return out
-    out["CHANGELOG.md"] = (read("CHANGELOG.md"), _changelog(read("CHANGELOG.md"), plan, today))
-    doc = read(POLICY_DOC)
+    out["CHANGELOG.md"] = (reader("CHANGELOG.md"), _changelog(reader("CHANGELOG.md"), plan, today))
+    doc = reader(POLICY_DOC)
     if doc is not None:
         new_doc = _policy_changelog(doc, plan, today)
         if "<!-- baseimage:configuration:start -->" in new_doc:
             texts = {rel: new for rel, (_old, new) in out.items()}
             for change in plan.changes:
                 if change.requirements and change.requirements not in texts:
-                    texts[change.requirements] = read(change.requirements) or ""
+                    texts[change.requirements] = reader(change.requirements) or ""
             section = _configuration(texts, plan, today)
             new_doc = replace_between_markers(new_doc, "configuration", section, Path(POLICY_DOC))
         if plan.matrix_markdown and "<!-- baseimage:matrix:start -->" in new_doc:
             new_doc = replace_between_markers(new_doc, "matrix", plan.matrix_markdown, Path(POLICY_DOC))
         out[POLICY_DOC] = (doc, new_doc)
     return {k: v for k, v in out.items() if v[0] != v[1]}
+
+
+def set_build_arg(text: str, label: str, image: str, name: str, value: str) -> str:
+    """`images[name=image].build_args.<name>` of a policy file set to `value` by exact substring
+    (comments, quoting and layout kept); the result is re-read to prove it."""
+    tree = yaml.compose(text)
+    node = None
+    if isinstance(tree, yaml.MappingNode):
+        images = next((v for k, v in tree.value if k.value == "images"), None)
+        for item in images.value if isinstance(images, yaml.SequenceNode) else []:
+            if not isinstance(item, yaml.MappingNode):
+                continue
+            fields = {k.value: v for k, v in item.value}
+            if getattr(fields.get("name"), "value", None) == image and isinstance(
+                fields.get("build_args"), yaml.MappingNode
+            ):
+                node = next((v for k, v in fields["build_args"].value if k.value == name), None)
+    if not isinstance(node, yaml.ScalarNode):
+        raise PlanMismatchError(f"{label}: no images[{image}].build_args.{name} to change")
+    start, end = node.start_mark.index, node.end_mark.index
+    style = node.style
+    quoted = f"{style}{value}{style}" if style in ("'", '"') else json.dumps(value) if not _plain_ok(value) else value
+    new = text[:start] + quoted + text[end:]
+    reread = yaml.safe_load(new)
+    values = [i.get("build_args", {}).get(name) for i in reread.get("images", []) if i.get("name") == image]
+    if values != [value]:
+        raise PlanMismatchError(f"{label}: could not set images[{image}].build_args.{name} to {value!r}")
+    return new
+
+
+def _plain_ok(value: str) -> bool:
+    """Whether `value` reads back as the same string when written as a plain YAML scalar."""
+    try:
+        return yaml.safe_load(value) == value and "#" not in value and ": " not in value
+    except yaml.YAMLError:
+        return False
 
 
 def unified_diff(files: dict[str, tuple[str | None, str]]) -> str:
@@ -213,48 +354,68 @@ def unified_diff(files: dict[str, tuple[str | None, str]]) -> str:
     return "".join(chunks)
 
 
-def apply_plan(repo: Path, plan: MigrationPlan, *, dry_run: bool = False, today: date | None = None) -> ApplyResult:
-    """Make the plan's change on its branch and commit it once; see the module docstring."""
-    today = today or date.today()
-    managed = sorted(
+def managed_paths(plan: MigrationPlan) -> list[str]:
+    return sorted(
         {c.dockerfile for c in plan.changes}
         | {c.requirements for c in plan.changes if c.requirements}
         | {"CHANGELOG.md", POLICY_DOC}
+        | ({plan.config} if plan.config else set())
     )
-    dirty = git.dirty(repo, managed)
+
+
+def apply_plan(repo: Path, plan: MigrationPlan, *, dry_run: bool = False, today: date | None = None) -> ApplyResult:
+    """Make the plan's change on its branch and commit it once; see the module docstring.
+
+    The plan is checked against the checked-out commit (a stale plan or one that changes nothing
+    raises before anything is written); the files are written and committed in a temporary
+    worktree and the branch ref is moved last, so the user's checkout is never touched and a
+    kill at any point leaves no branch change or the complete commit."""
+    today = today or date.today()
+    git.clean_leftovers(repo)
+    base = git.head(repo)
+    args: dict[str, dict[str, str]] = {}
+    files = planned_files(lambda rel: git.show(repo, base, rel), plan, today, build_args=args)
+    dirty = git.dirty(repo, sorted(set(managed_paths(plan)) - {plan.config} | set(files)))
     if dirty:
         raise DirtyTreeError(
             f"{repo}: uncommitted changes in managed files: {', '.join(dirty)}; commit or stash "
             "them first, so the migration commit holds only the migration"
         )
-    result = ApplyResult(plan.branch, "")
+    if not files:
+        raise EmptyPlanError(
+            "the plan changes nothing in "
+            + ", ".join(sorted({c.dockerfile for c in plan.changes}))
+            + ": nothing to migrate"
+        )
+    result = ApplyResult(plan.branch, unified_diff(files), sorted(files), base=base, build_args=args)
     if dry_run:
-        files = planned_files(repo, plan, today)
-        result.diff, result.files = unified_diff(files), sorted(files)
         return result
-    start = git.git(repo, "rev-parse", "--abbrev-ref", "HEAD").strip()
-    if git.branch_exists(repo, plan.branch):
-        git.git(repo, "checkout", "-q", plan.branch)
-    else:
-        git.git(repo, "checkout", "-q", "-b", plan.branch)
-    try:
-        files = planned_files(repo, plan, today)
-        result.diff, result.files = unified_diff(files), sorted(files)
-        if not files:
+    old_tip = git.rev(repo, f"refs/heads/{plan.branch}")
+    parent = old_tip if old_tip and git.is_ancestor(repo, base, old_tip) else base
+    with git.worktree(repo, parent) as tree:
+        _checkpoint("worktree")
+        on_parent = planned_files(tree, plan, today, strict=parent == base)
+        for number, (rel, (_old, new)) in enumerate(sorted(on_parent.items())):
+            write_atomic(tree / rel, new)
+            if number == 0:
+                _checkpoint("write")
+        if on_parent:
+            git.git(tree, "add", "--", *on_parent)
+        if not git.git(tree, "status", "--porcelain").strip():
             result.already_applied = True
-            return result
-        for rel, (_old, new) in files.items():
-            write_atomic(repo / rel, new)
-        git.git(repo, "add", "--", *files)
-        message = f"baseimage: migrate to {plan.branch.split('/', 1)[1]}\n\n{plan.summary()}\n"
-        if plan.reasons:
-            message += "\nWhy:\n" + "".join(f"- {r}\n" for r in plan.reasons)
-        result.commit = git.commit_as_baseimage(repo, message)
-    except BaseException:
-        git.git(repo, "checkout", "-q", "--", ".", check=False)
-        raise
-    finally:
-        git.git(repo, "checkout", "-q", start, check=False)
+            result.commit = parent
+            if parent != old_tip:
+                git.update_ref(repo, plan.branch, parent, old_tip)
+        else:
+            message = f"baseimage: migrate to {plan.branch.split('/', 1)[1]}\n\n{plan.summary()}\n"
+            if plan.reasons:
+                message += "\nWhy:\n" + "".join(f"- {r}\n" for r in plan.reasons)
+            result.commit = git.commit(tree, message)
+            _checkpoint("commit")
+            git.update_ref(repo, plan.branch, result.commit, old_tip)
+            _checkpoint("ref")
+    result.diff = git.git(repo, "diff", base, str(result.commit))
+    result.files = sorted(git.git(repo, "diff", "--name-only", base, str(result.commit)).split())
     return result
 
 

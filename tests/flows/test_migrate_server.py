@@ -100,6 +100,11 @@ def approve(server: PrefectServer, run_id: str, *extra: str) -> str:
     return done.stdout
 
 
+def run_state(server: PrefectServer, run_id: str) -> tuple[str, str]:
+    state = requests.get(f"{server.api_url}/flow_runs/{run_id}", timeout=10).json()["state"]
+    return state["type"], state["name"]
+
+
 def outcome(repo: Path) -> dict[str, Any]:
     (report,) = (repo / "reports").glob("migrate-*.json")
     return dict(json.loads(report.read_text()))
@@ -107,13 +112,33 @@ def outcome(repo: Path) -> dict[str, Any]:
 
 def test_approval_resumed_through_the_api_continues_the_run(server: PrefectServer, repo: Path) -> None:
     proc = start_migrate(server, repo)
-    paused_run(server, proc)
+    paused = paused_run(server, proc)
     run_id = migrate_run_id(server)
+    for empty in ("", "   "):  # who approved is recorded: an empty reviewer is refused
+        refused = subprocess.run(
+            [sys.executable, "-m", "baseimage.cli", "approve", run_id, "--reviewer", empty],
+            env=server.env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert refused.returncode == 2 and "--reviewer is empty" in refused.stderr, refused.stderr
+    through_api = requests.post(
+        f"{server.api_url}/flow_runs/{paused['id']}/resume",
+        timeout=10,
+        json={"run_input": {"approve": True, "reviewer": " ", "comment": ""}},
+    ).json()
+    assert through_api["status"] != "ACCEPT", "the server itself refuses a blank reviewer"
+    assert run_state(server, paused["id"])[0] == "PAUSED"
     assert "approved" in approve(server, run_id, "--reviewer", "alice", "--comment", "diff looks right")
     assert proc.wait(120) == 0, proc.stdout.read() if proc.stdout else ""
     result = outcome(repo)
-    # Without environments there is nothing to deploy, so no production approval is asked.
-    assert result["outcome"].startswith("validated; nothing deployed: no staging or production environment")
+    # Without environments there is nothing to deploy, so no production approval is asked; with
+    # --validation skip nothing was validated, and the outcome says so.
+    assert result["outcome"].startswith("validation skipped; nothing deployed: no staging or production environment")
+    assert result["validation"]["summary"].startswith("validation skipped: 0 checks")
+    assert run_state(server, run_id) == ("COMPLETED", "NotValidated")
     assert [(d["stage"], d["outcome"], d["reviewer"], d["comment"]) for d in result["decisions"]] == [
         ("update", "approved", "alice", "diff looks right"),
     ]
@@ -141,6 +166,7 @@ def test_reject_ends_cleanly_keeps_the_branch_and_comments_the_pr(
         paused_run(server, proc)
         approve(server, migrate_run_id(server), "--reject", "--reviewer", "carol", "--comment", "not this quarter")
         assert proc.wait(120) == 1
+    assert run_state(server, migrate_run_id(server)) == ("CANCELLED", "Rejected")
     pr = json.loads(calls[0].body)
     assert (pr["head"], pr["base"]) == ("baseimage/cuda-12.9.1", "main")
     assert "- training: nvidia/cuda:12.6.0-runtime-ubuntu22.04 -> nvidia/cuda:12.9.1-runtime-ubuntu22.04" in pr["body"]
@@ -167,3 +193,4 @@ def test_timeout_ends_cleanly(server: PrefectServer, repo: Path) -> None:
     result = outcome(repo)
     assert result["outcome"] == "stopped at update: timed out"
     assert result["decisions"][0]["reviewer"] is None
+    assert run_state(server, migrate_run_id(server)) == ("FAILED", "TimedOut")

@@ -109,9 +109,12 @@ def test_cuda_minor_bump(repo: Path) -> None:
 
 
 def test_apply_twice_makes_no_new_commit(repo: Path) -> None:
+    """A second run finds the branch holding the change: no new commit, and the reviewer is still
+    shown the change (this test used to expect an empty diff, which is what a reviewer saw)."""
     first = apply_plan(repo, MINOR, today=TODAY)
     second = apply_plan(repo, MINOR, today=TODAY)
-    assert second.already_applied and second.commit is None and second.diff == ""
+    assert second.already_applied and second.commit == first.commit
+    assert second.diff == first.diff and "+FROM nvidia/cuda:12.9.1-runtime-ubuntu22.04" in second.diff
     assert run(repo, "rev-parse", first.branch).strip() == first.commit
 
 

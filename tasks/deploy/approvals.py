@@ -1,0 +1,83 @@
+"""The record of who allowed an image into a protected environment (production): the approval a
+migration's production pause received, or a break-glass deploy with its reason. A protected
+environment changes only to an image found here (`reports/approvals/<environment>.json`)."""
+
+from __future__ import annotations
+
+import getpass
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tasks.deploy.ledger import ImageRecord, Ledger
+from tasks.errors import BaseImageError
+from tasks.files import write_atomic
+
+APPROVAL, BREAK_GLASS = "approval", "break-glass"
+
+
+class ApprovalRequiredError(BaseImageError):
+    """A protected environment would change to an image nobody approved for it."""
+
+
+@dataclass(frozen=True)
+class ApprovalRecord:
+    environment: str
+    image: str
+    image_id: str | None
+    reviewer: str
+    kind: str = APPROVAL  # approval | break-glass
+    comment: str = ""
+    run: str | None = None
+    at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+    def matches(self, image: ImageRecord) -> bool:
+        if self.image_id and image.image_id:
+            return self.image_id == image.image_id
+        return self.image == image.image
+
+
+class Approvals:
+    """``<state>/approvals/<environment>.json``: every approval of an image for the environment."""
+
+    def __init__(self, state_dir: Path, environment: str) -> None:
+        self.environment = environment
+        self.path = state_dir / "approvals" / f"{environment}.json"
+
+    def all(self) -> list[ApprovalRecord]:
+        if not self.path.exists():
+            return []
+        data: dict[str, Any] = json.loads(self.path.read_text(encoding="utf-8"))
+        return [ApprovalRecord(**row) for row in data.get("approvals", [])]
+
+    def record(self, entry: ApprovalRecord) -> ApprovalRecord:
+        rows = [*self.all(), entry]
+        body = {"environment": self.environment, "approvals": [asdict(r) for r in rows]}
+        write_atomic(self.path, json.dumps(body, indent=2) + "\n")
+        return entry
+
+    def find(self, image: ImageRecord) -> ApprovalRecord | None:
+        return next((r for r in reversed(self.all()) if r.matches(image)), None)
+
+
+def who() -> str:
+    """The person at this terminal, for a break-glass record."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def in_ledger(ledger: Ledger, image: ImageRecord) -> bool:
+    """Whether `image` ran in (or was replaced in) this environment before: a rollback target."""
+    for entry in ledger.history():
+        for known in (entry.image, entry.previous):
+            if known is None:
+                continue
+            if image.image_id and known.image_id and image.image_id == known.image_id:
+                return True
+            if image.image in (known.image, known.digest):
+                return True
+    return False
