@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.text import Text
 
 from baseimage.settings import load_settings
 from tasks.errors import ConfigError
@@ -83,7 +84,7 @@ def cmd_deploy(args: argparse.Namespace, out: Console, err: Console) -> int:
     try:
         record = deploy(client, target, args.image, Ledger(settings.state_dir, args.env), note=note)
     except DeployError as exc:
-        err.print(f"[red]deploy failed:[/] {exc}\n{exc.logs[-3000:]}", highlight=False, markup=False)
+        err.print(Text.assemble(("deploy failed: ", "red"), f"{exc}\n{exc.logs[-3000:]}"), highlight=False)
         previous = exc.record.previous if exc.record else None
         err.print(f"the previous image was {previous.describe() if previous else '-'}", highlight=False)
         err.print(f"put it back with: baseimage rollback --env {args.env}", highlight=False)

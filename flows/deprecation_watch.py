@@ -46,7 +46,7 @@ def alert(settings: Settings, findings: list[Finding], today: date) -> str:
         from prefect.blocks.core import Block
 
         block = Block.load(settings.alerts.block)
-    return alerts.send(subject, body, block=block, webhook_url=settings.alerts.webhook_url)
+    return alerts.send(subject, body, block=block, webhook_url=settings.webhook_url())
 
 
 @task(name="push-metrics", retries=2, retry_delay_seconds=[2, 10])

@@ -136,8 +136,9 @@ def _banner_check(settings: Settings, mirrors: dict[str, str]) -> Callable[[str]
             pull = f"{urlsplit(mirrors[parsed.registry]).netloc}/{parsed.repository}:{parsed.tag}"
         try:
             client.images.pull(pull)
+            # The banner is printed by the entrypoint at start: the image needs no network to show it.
             container = client.containers.run(
-                pull, ["true"], detach=True, network_mode="host", labels={LABEL: "review-banner"}
+                pull, ["true"], detach=True, network_mode="none", labels={LABEL: "review-banner"}
             )
             try:
                 container.wait(timeout=120)

@@ -28,6 +28,15 @@ def project_containers(client: Any, project: str, service: str | None = None) ->
     return list(client.containers.list(filters={"label": labels}))
 
 
+# What compose needs from this process's environment; everything else (tokens, API keys, the
+# webhook URL) stays out of it: compose would interpolate it into containers on request.
+PASSED = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "XDG_RUNTIME_DIR", "SSH_AUTH_SOCK")
+
+
+def compose_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in environ.items() if k in PASSED or k.startswith(("DOCKER_", "COMPOSE_"))}
+
+
 @cache
 def compose_command() -> tuple[str, ...]:
     """``docker compose`` when the v2 plugin answers, else ``docker-compose``; an error if neither."""
@@ -56,7 +65,7 @@ class Compose:
     def run(self, *args: str, variables: Mapping[str, str] | None = None, timeout: float = 600) -> str:
         if not self.file.is_file():
             raise ComposeError(f"{self.file}: compose file not found (environments.*.compose_file in the config)")
-        env = {**os.environ, **(variables or {})}
+        env = {**compose_environment(os.environ), **(variables or {})}
         if self.docker_host:
             env["DOCKER_HOST"] = self.docker_host
         argv = [*compose_command(), "-f", str(self.file), "-p", self.project, *args]

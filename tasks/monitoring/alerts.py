@@ -11,6 +11,7 @@ from typing import Any
 from tasks.errors import BaseImageError
 from tasks.monitoring.watch import Finding
 from tasks.registry.http import HttpTransport, Outcome, classify
+from tasks.secrets import redact_url
 
 
 def message(findings: Sequence[Finding], today: date) -> tuple[str, str]:
@@ -44,13 +45,18 @@ def send(
         block.notify(body=body, subject=subject)
         return f"notification block {getattr(block, '_block_document_name', None) or type(block).__name__}"
     if webhook_url:
-        response = (transport or HttpTransport()).request(
-            "POST",
-            webhook_url,
-            headers={"Content-Type": "application/json"},
-            body=json.dumps({"subject": subject, "text": body}).encode(),
-        )
+        shown = redact_url(webhook_url)  # for Slack and the like the URL is the secret
+        try:
+            response = (transport or HttpTransport()).request(
+                "POST",
+                webhook_url,
+                headers={"Content-Type": "application/json"},
+                body=json.dumps({"subject": subject, "text": body}).encode(),
+            )
+        except BaseImageError as exc:
+            # `from None`: the transport's error names the full URL, which must not reach a log.
+            raise BaseImageError(f"POST {shown}: {str(exc).replace(webhook_url, shown)}") from None
         if classify(response.status_code) is not Outcome.OK:
-            raise BaseImageError(f"POST {webhook_url}: HTTP {response.status_code}")
-        return f"webhook {webhook_url}"
+            raise BaseImageError(f"POST {shown}: HTTP {response.status_code}")
+        return f"webhook {shown}"
     return "no alert channel configured (alerts.block or alerts.webhook_url)"

@@ -6,6 +6,7 @@ ends in a rollback that restores the previous image, healthy, with the evidence 
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -71,7 +72,7 @@ def assert_rolled_back(site: Site, environments: tuple[str, ...]) -> dict[str, A
     assert all(r["action"] == "restored" and r["health"] == "ok" for r in rollback["environments"])
     incident = Path(rollback["incident"])
     assert incident.parent.name == "incidents" and incident.exists()
-    assert "## What failed" in incident.read_text() and "logs (tail)" in incident.read_text()
+    assert "## What failed" in incident.read_text() and "logs (last " in incident.read_text()
     for row in rollback["environments"]:
         assert Path(row["logs"]).read_text().strip(), "the service logs are kept as evidence"
     assert "baseimage/cuda-12.9.1" not in site.git("log", "--format=%D", "main"), "main is not merged"
@@ -86,7 +87,8 @@ def test_release_reaches_production_after_soak_and_approval(server: PrefectServe
     time.sleep(1.5)
     shown = approve_when_paused(server, "bob", proc)
     assert "## Approve production?" in shown and "### Staging soak: **passed**" in shown, shown
-    assert "samples; store `" in shown and "- chart: `" in shown
+    assert "coverage); store `" in shown and "- chart: `" in shown
+    assert "**validation skipped: 0 checks (--validation skip)" in shown, "the approver sees what was not proven"
     assert proc.wait(300) == 0, proc.stdout.read() if proc.stdout else ""
     result = site.outcome()
     image = result["image"]
@@ -149,9 +151,17 @@ def test_staging_fault_rolls_staging_back(prefect_harness: None, site: Site, fau
 
     site.configure(faults={"staging": fault})
     site.start_previous()
-    result = migrate(
-        to="12.9.1", no_pr=True, validation="skip", config_path=str(site.config), out_dir=str(site.root / "reports")
+    state = migrate(
+        to="12.9.1",
+        no_pr=True,
+        validation="skip",
+        config_path=str(site.config),
+        out_dir=str(site.root / "reports"),
+        return_state=True,
     )
+    assert (state.type.value, state.name) == ("FAILED", "RolledBack"), "a rolled-back migration is no success"
+    result = state.result(raise_on_failure=False)
+    assert result["result"] == "failed; rolled back"
     assert result["outcome"].startswith(outcome), result["outcome"]
     assert_rolled_back(site, ("staging",))
     assert site.image("production") == PREVIOUS, "production was never touched"
@@ -185,3 +195,49 @@ def test_cli_deploy_failure_names_the_previous_image_and_the_way_back(site: Site
     assert back.returncode == 0, back.stdout + back.stderr
     assert "staging: none: already running it" in back.stdout
     assert "code: none: no migration commit given" in back.stdout
+
+
+def test_production_changes_only_through_a_recorded_approval_or_break_glass(site: Site, docker_client: Any) -> None:
+    site.configure()
+    site.start_previous()
+    hotfix = "baseimage-test/svc:hotfix"
+    docker_client.images.build(
+        fileobj=io.BytesIO(f"FROM {PREVIOUS}\nLABEL hotfix=1\n".encode()),
+        tag=hotfix,
+        labels={"baseimage.test": "1"},
+    )
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "baseimage.cli", *args, "--config", str(site.config)]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+
+    refused = cli("deploy", "--env", "production", "--image", hotfix)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "production is protected: baseimage-test/svc:hotfix has no recorded approval" in refused.stderr
+    assert "--break-glass --reason TEXT" in refused.stderr
+    no_reason = cli("deploy", "--env", "production", "--image", hotfix, "--break-glass")
+    assert no_reason.returncode == 2 and "--break-glass needs --reason TEXT" in no_reason.stderr
+    assert site.image("production") == PREVIOUS, "nothing changed without an approval"
+
+    staging = cli("deploy", "--env", "staging", "--image", hotfix)  # staging is not protected
+    assert staging.returncode == 0, staging.stdout + staging.stderr
+
+    rb_refused = cli("rollback", "--env", "production", "--to", hotfix)
+    assert rb_refused.returncode == 2, rb_refused.stdout + rb_refused.stderr
+    assert "production: baseimage-test/svc:hotfix never ran there" in rb_refused.stderr
+    assert site.image("production") == PREVIOUS
+
+    forced = cli("deploy", "--env", "production", "--image", hotfix, "--break-glass", "--reason", "CVE hotfix INC-42")
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    assert "break-glass recorded for production by " in forced.stdout
+    assert site.image("production") == hotfix and site.healthy("production")
+    approvals = json.loads((site.root / "reports" / "approvals" / "production.json").read_text())["approvals"]
+    assert (approvals[-1]["kind"], approvals[-1]["comment"]) == ("break-glass", "CVE hotfix INC-42")
+    (incident,) = (site.root / "reports" / "incidents").glob("break-glass-production-*.md")
+    assert "CVE hotfix INC-42" in incident.read_text() and hotfix in incident.read_text()
+    ledger = json.loads((site.root / "reports" / "deployments" / "production.json").read_text())["history"]
+    assert ledger[-1]["note"].startswith("break-glass by ") and ledger[-1]["note"].endswith("CVE hotfix INC-42")
+
+    back = cli("rollback", "--env", "production", "--to", PREVIOUS, "--reason", "hotfix undone")
+    assert back.returncode == 0, back.stdout + back.stderr  # PREVIOUS is in production's ledger
+    assert site.image("production") == PREVIOUS

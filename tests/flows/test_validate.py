@@ -102,6 +102,10 @@ def test_candidate_passes_with_gpu_checks_skipped(
     }
     by_name = {c["name"]: c["message"] for c in checks}
     assert by_name["gpu-detect"].startswith("skipped: no GPU")
+    summary = state.result()
+    # Skipped is never counted as passed: the summary, and every place that shows it, names them.
+    assert summary["counts"] == "5 passed, 2 skipped: no GPU (gpu-detect, gpu-utilization)"
+    assert summary["skipped"] == ["gpu-detect", "gpu-utilization"]
     assert "ORT ran it: [[2, 10]]" in by_name["onnx"]
     assert_torn_down(docker_client)
 
@@ -115,6 +119,7 @@ def test_require_gpu_turns_the_skip_into_a_failure(
 ) -> None:
     state, checks = run_validate(candidate, registry, tmp_path, require_gpu=True)
     assert state.is_failed()
+    assert state.result(raise_on_failure=False)["failed"] == ["gpu-detect"], "a failed run keeps its summary"
     assert statuses(checks)["gpu-detect"] == "failed"
     message = {c["name"]: c["message"] for c in checks}["gpu-detect"]
     assert message.startswith("GpuUnavailableError: policy require_gpu is true and no NVIDIA container runtime")
