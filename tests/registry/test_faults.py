@@ -7,11 +7,15 @@ proxy) on 127.0.0.1."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tasks.errors import RegistryProtocolError, RegistryTransientError
+from tasks.registry.auth import TokenCache
+from tasks.registry.client import Endpoint as RegistryEndpoint
+from tasks.registry.client import RegistryClient
 from tasks.registry.http import RetryPolicy, retry_after_seconds
 from tasks.registry.models import (
     DOCKER_CONFIG,
@@ -22,6 +26,7 @@ from tasks.registry.models import (
     parse_manifest,
     sha256_digest,
 )
+from tasks.registry.snapshot import RecordingTransport, ReplayTransport
 from tests.registry.test_protocol import make_client, manifest_reply
 from tests.support.fault_proxy import Fault, FaultProxy
 from tests.support.http_endpoint import Endpoint, Reply, Request
@@ -356,3 +361,15 @@ def test_endless_pagination_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
 
     with Endpoint(handle) as ep, pytest.raises(RegistryProtocolError, match="more than 20 pages"):
         make_client(ep.url).list_tags("x")
+
+
+def test_snapshot_recorded_with_100_tag_pages_still_replays(tmp_path: Path) -> None:
+    """Snapshots made before the page size grew (the bundled one asks n=100) answer n=10000."""
+    with Endpoint(capped(TAGS_1200[:150], None)) as ep:
+        recorder = RecordingTransport(tmp_path, retry=RetryPolicy(attempts=1))
+        client = RegistryClient(RegistryEndpoint("test.local", ep.url), recorder, TokenCache())
+        assert client.list_tags("nvidia/cuda", page_size=100) == sorted(TAGS_1200[:150])
+        recorder.save()
+    replay = ReplayTransport(tmp_path, retry=RetryPolicy(attempts=1))
+    replayed = RegistryClient(RegistryEndpoint("test.local", ep.url), replay, TokenCache())
+    assert replayed.list_tags("nvidia/cuda") == sorted(TAGS_1200[:150])
