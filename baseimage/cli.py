@@ -13,6 +13,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from baseimage import __version__
 from baseimage.settings import Settings, load_settings
@@ -21,12 +22,22 @@ from tasks.images.reference import parse_reference
 from tasks.registry.http import HttpTransport, RetryPolicy
 from tasks.registry.models import Platform
 from tasks.registry.session import RegistrySession
-from tasks.scan import ScanRow, ScanTarget, discover, scan
+from tasks.scan import FAILED_STATUSES, ScanRow, ScanTarget, discover, scan
 
 EXIT_OK = 0
 EXIT_ERROR = 2
 EXIT_INCOMPLETE = 3
 EXIT_MIGRATE = 10
+
+
+def print_problem(console: Console, label: str, message: str, style: str = "red") -> None:
+    """One error or warning line: `label` styled, then `message` exactly as given (never read as
+    Rich markup or emoji codes, so ``[/x]``, ``[bold]`` or ``:smile:`` in a value print literally)."""
+    line = Text()
+    line.append(f"{label}:", style=style)
+    line.append(" ")
+    line.append(message)
+    console.print(line, highlight=False, soft_wrap=True, emoji=False, markup=False)
 
 
 def _mirror(text: str) -> tuple[str, str]:
@@ -247,6 +258,7 @@ def registry_session(settings: Settings, mirrors: Sequence[tuple[str, str]] = ()
         credentials=settings.registry_credentials(),
         transport=transport,
         platform=Platform.parse(reg.platform),
+        token_realms=reg.token_realms,
     )
 
 
@@ -284,13 +296,43 @@ def cmd_scan(args: argparse.Namespace, out: Console, err: Console) -> int:
         out.print_json(json.dumps([row.to_json() for row in rows]))
     else:
         out.print(render_table(rows))
-        unreachable = sorted({r.reference.registry for r in rows if r.reference and r.lookup.status == "unreachable"})
-        for registry in unreachable:
-            err.print(
-                f"[yellow]registry {registry} was unreachable: showing parsed references only; "
-                f"use --mirror {registry}=URL where a mirror exists[/]"
+    return _scan_verdict(rows, session, err)
+
+
+def _scan_verdict(rows: Sequence[ScanRow], session: RegistrySession | None, err: Console) -> int:
+    """Say which lookups failed and why; EXIT_INCOMPLETE when any did ("not found" is a finding)."""
+    failed = {r.reference: r.lookup for r in rows if r.reference and r.lookup.status in FAILED_STATUSES}
+    unreachable = sorted({ref.registry for ref, found in failed.items() if found.status == "unreachable"})
+    for registry in unreachable:
+        mirror = session.mirror(registry) if session else None
+        if mirror:
+            print_problem(
+                err,
+                "warning",
+                f"mirror {mirror} for {registry} was unreachable: showing parsed references only; "
+                f"check that it is up, or change it (registries.mirrors or --mirror {registry}=URL)",
+                style="yellow",
             )
-    return EXIT_OK
+        else:
+            print_problem(
+                err,
+                "warning",
+                f"registry {registry} was unreachable: showing parsed references only; "
+                f"use --mirror {registry}=URL where a mirror exists",
+                style="yellow",
+            )
+    others = [(ref, found) for ref, found in failed.items() if found.status != "unreachable"]
+    for ref, found in others:
+        print_problem(err, "warning", f"{ref}: {found.status}: {found.error}", style="yellow")
+    if not failed:
+        return EXIT_OK
+    print_problem(
+        err,
+        "incomplete",
+        f"{len(failed)} of {len({r.reference for r in rows if r.reference})} registry lookups failed",
+        style="yellow",
+    )
+    return EXIT_INCOMPLETE
 
 
 def _network_down(settings: Settings, mirrors: Sequence[tuple[str, str]]) -> str | None:
@@ -529,17 +571,18 @@ def render_table(rows: Sequence[ScanRow]) -> Table:
             parsed = "CUDA " + " ".join(p for p in parts if p)
         elif row.ngc:
             parsed = f"NGC {row.ngc.release} py{row.ngc.python_major}"
-        eol = {True: "[red]yes[/]", False: "no", None: "?"}[data["end_of_life"]]
+        eol = {True: Text("yes", style="red"), False: Text("no"), None: Text("?")}[data["end_of_life"]]
         note = data["skip_reason"] or (data["registry_status"] if data["registry_status"] != "ok" else "")
+        # Cells are Text, not markup: file names, references and notes are the user's data.
         table.add_row(
-            f"{data['file']}:{data['line']}",
-            str(data["image"]),
-            parsed,
-            (data["digest"] or "")[:19],
-            data["cuda_version"] or "",
+            Text(f"{data['file']}:{data['line']}"),
+            Text(str(data["image"])),
+            Text(parsed),
+            Text((data["digest"] or "")[:19]),
+            Text(data["cuda_version"] or ""),
             eol,
-            ", ".join(data["platforms"]),
-            note,
+            Text(", ".join(data["platforms"])),
+            Text(note),
         )
     return table
 
@@ -556,11 +599,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     err = Console(stderr=True, soft_wrap=True)
     try:
         return int(args.handler(args, out, err))
-    except ConfigError as exc:
-        err.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
-        return EXIT_ERROR
-    except BaseImageError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
+    except BaseImageError as exc:  # ConfigError included: bad input is a message, never a traceback
+        print_problem(err, "error", str(exc))
         return EXIT_ERROR
 
 

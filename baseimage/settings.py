@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tasks.errors import ConfigError
-from tasks.registry.auth import Credentials
+from tasks.registry.auth import Credentials, realm_origin
 from tasks.registry.models import Platform
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_ENV = "BASEIMAGE_CONFIG"
+_HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?", re.ASCII)
 
 
 class _Model(BaseModel):
@@ -53,7 +56,12 @@ class Registries(_Model):
     attempts: Annotated[int, Field(ge=1, le=10)] = 4
     platform: str = "linux/amd64"
     mirrors: dict[str, str] = Field(default_factory=dict)
+    # Keyed by the host the credentials are for: a registry (docker.io, nvcr.io, host:port) or a
+    # mirror's host[:port]; a mirror never gets its upstream registry's credentials.
     credentials: dict[str, RegistryCredentials] = Field(default_factory=dict)
+    # Token services on another host than their registry that may receive its credentials
+    # (host[:port] for https, or an http(s) URL); Docker Hub's auth.docker.io is known already.
+    token_realms: list[str] = Field(default_factory=list)
 
     @field_validator("mirrors")
     @classmethod
@@ -61,6 +69,34 @@ class Registries(_Model):
         for registry, url in value.items():
             if not url.startswith(("http://", "https://")):
                 raise ValueError(f"mirror for {registry} must be an http:// or https:// URL, got {url!r}")
+            try:
+                parts = urlsplit(url)
+                parts.port  # noqa: B018 - raises ValueError on a bad port
+            except ValueError as exc:
+                raise ValueError(f"mirror for {registry}: {url!r} is not a valid URL ({exc})") from exc
+            if not parts.hostname:
+                raise ValueError(f"mirror for {registry}: {url!r} has no host")
+            if "@" in parts.netloc:
+                raise ValueError(
+                    f"mirror for {registry}: put no credentials in the URL; use "
+                    f"registries.credentials.{parts.netloc.rpartition('@')[2]}"
+                )
+        return value
+
+    @field_validator("credentials")
+    @classmethod
+    def _credential_hosts(cls, value: dict[str, RegistryCredentials]) -> dict[str, RegistryCredentials]:
+        for host in value:
+            if not _HOST.fullmatch(host):
+                raise ValueError(f"credentials are keyed by host[:port] (e.g. nvcr.io, 127.0.0.1:5000), got {host!r}")
+        return value
+
+    @field_validator("token_realms")
+    @classmethod
+    def _realms(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if realm_origin(entry) is None or not (_HOST.fullmatch(entry) or "://" in entry):
+                raise ValueError(f"token realm {entry!r} is not host[:port] or an http(s) URL")
         return value
 
     @field_validator("platform")
@@ -338,20 +374,108 @@ def _describe(error: dict[str, Any]) -> str:
     return f"{loc or '(top level)'}: {message}"
 
 
-def load_settings(path: Path | None = None) -> Settings:
-    """Load and validate the policy file; each problem is a ConfigError naming key and line."""
-    path = path or default_config_path()
+MAX_CONFIG_BYTES = 1 << 20  # a policy file is a few kilobytes
+MAX_YAML_DEPTH = 50  # the schema nests 5 levels; this is far above, and far below the recursion limit
+MAX_YAML_NODES = 100_000  # counted with aliases expanded (no "billion laughs")
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with a bound on nesting: its composer recurses once per level."""
+
+    depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self.depth += 1
+        try:
+            if self.depth > MAX_YAML_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise yaml.MarkedYAMLError(problem=f"nested deeper than {MAX_YAML_DEPTH} levels", problem_mark=mark)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """Nodes in the document with every alias expanded; a recursive alias is an error."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    on_path: set[int] = set()
+    while stack:
+        node, done = stack.pop()
+        if done:
+            on_path.discard(id(node))
+            children = _children(node)
+            sizes[id(node)] = min(MAX_YAML_NODES + 1, 1 + sum(sizes[id(c)] for c in children))
+            continue
+        if id(node) in sizes:
+            continue
+        if id(node) in on_path:
+            raise yaml.MarkedYAMLError(problem="an alias refers to itself", problem_mark=node.start_mark)
+        on_path.add(id(node))
+        stack.append((node, True))
+        stack.extend((c, False) for c in _children(node) if id(c) not in sizes)
+    return sizes[id(root)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+def _read_text(path: Path) -> str:
+    """The file as UTF-8 text; not a regular file, too large, or not UTF-8: a ConfigError."""
     try:
-        text = path.read_text(encoding="utf-8")
+        if path.exists() and not path.is_file():  # a FIFO would block, a device never end
+            what = "it is a directory" if path.is_dir() else "not a regular file"
+            raise ConfigError(f"{path}: cannot read config: {what}; pass --config FILE")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config: {exc.strerror}; pass --config FILE") from exc
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: config is larger than {MAX_CONFIG_BYTES // 1024} KiB; is it the policy file?")
+    bom = b"\xef\xbb\xbf" if data.startswith(b"\xef\xbb\xbf") else b""
     try:
-        data = yaml.safe_load(text)
-        tree = yaml.compose(text)
+        return data[len(bom) :].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        offset = len(bom) + exc.start
+        raise ConfigError(
+            f"{path}: not UTF-8 text: byte 0x{data[offset]:02x} at offset {offset} cannot be decoded; "
+            "save the file as UTF-8"
+        ) from exc
+
+
+def _parse_yaml(path: Path, text: str) -> tuple[Any, yaml.Node | None]:
+    loader: _BoundedLoader | None = None
+    try:
+        loader = _BoundedLoader(text)  # its reader refuses control characters at once
+        tree = loader.get_single_node()
+        if tree is not None and _expanded_size(tree) > MAX_YAML_NODES:
+            raise yaml.MarkedYAMLError(
+                problem=f"more than {MAX_YAML_NODES} values once aliases are expanded", problem_mark=tree.start_mark
+            )
+        data = loader.construct_document(tree) if tree is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+        raise ConfigError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from exc
+    except (ValueError, OverflowError, RecursionError, TypeError, AttributeError, KeyError, IndexError) as exc:
+        # PyYAML's constructors raise these for values like `2024-02-30` or an empty `!!timestamp`
+        raise ConfigError(f"{path}: not valid YAML: {type(exc).__name__}: {str(exc)[:200]}") from exc
+    finally:
+        if loader is not None:
+            loader.dispose()
+    return data, tree
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Load and validate the policy file; each problem is a ConfigError naming key and line."""
+    path = path or default_config_path()
+    text = _read_text(path)
+    data, tree = _parse_yaml(path, text)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping with at least 'images:'")
     try:
@@ -362,4 +486,6 @@ def load_settings(path: Path | None = None) -> Settings:
             line = _line_of(tree, tuple(error["loc"]))
             problems.append(f"{path}:{line}: {_describe(dict(error))}" if line else f"{path}: {_describe(dict(error))}")
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems)) from exc
+    except (ValueError, TypeError, RecursionError) as exc:  # what pydantic does not wrap (e.g. odd keys)
+        raise ConfigError(f"{path}: invalid config: {type(exc).__name__}: {str(exc)[:200]}") from exc
     return settings

@@ -12,9 +12,9 @@ from typing import Any
 
 from tasks.dockerfile.parser import BaseImage, read_dockerfile
 from tasks.errors import (
+    BaseImageError,
     DockerfileError,
     RegistryAuthError,
-    RegistryError,
     RegistryUnreachableError,
 )
 from tasks.images.reference import ImageReference
@@ -54,6 +54,12 @@ class ScanTarget:
     path: Path
     label: str
     build_args: Mapping[str, str] = field(default_factory=dict)
+
+
+# Lookups that did not get the registry's answer: `baseimage scan` exits 3 when any row has one.
+# "not found" is an answer (the registry says the tag does not exist: a finding), so is "ok";
+# "skipped" was not asked (no registry reference, or --no-registry).
+FAILED_STATUSES = frozenset({"unreachable", "auth error", "error"})
 
 
 @dataclass(frozen=True)
@@ -140,7 +146,7 @@ def lookup(session: RegistrySession, ref: ImageReference) -> Lookup:
         return Lookup("unreachable", error=str(exc))
     except RegistryAuthError as exc:
         return Lookup("auth error", error=str(exc))
-    except RegistryError as exc:
+    except BaseImageError as exc:  # protocol errors, transient failures after every attempt
         return Lookup("error", error=str(exc))
     if info is None:
         return Lookup("not found", error=f"{ref} does not exist in {ref.registry}")

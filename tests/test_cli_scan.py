@@ -10,9 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
-from baseimage.cli import build_parser, main
+from baseimage.cli import build_parser, main, print_problem
 from tests.conftest import REPO_ROOT
+from tests.support.http_endpoint import Endpoint, Reply
 from tests.support.registry_server import LocalRegistry
 from tests.support.seed import Seeded
 
@@ -30,8 +32,8 @@ REQUIRED_KEYS = {
 }
 
 
-def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> list[dict[str, object]]:
-    assert main(["scan", "--json", *argv]) == 0
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str, code: int = 0) -> list[dict[str, object]]:
+    assert main(["scan", "--json", *argv]) == code
     return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
 
 
@@ -39,7 +41,7 @@ def test_offline_scan_lists_parsed_references(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(REPO_ROOT)
-    rows = run_json(capsys)
+    rows = run_json(capsys, code=3)  # every lookup failed: the scan is incomplete
     assert [(r["file"], r["line"], r["image"]) for r in rows] == [
         ("dockerfiles/training/Dockerfile", 4, "nvidia/cuda:12.6.0-runtime-ubuntu22.04"),
         ("dockerfiles/training/Dockerfile.ngc", 3, "nvcr.io/nvidia/pytorch:25.04-py3"),
@@ -63,12 +65,13 @@ def test_offline_table_says_the_registry_was_unreachable(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(REPO_ROOT)
-    assert main(["scan"]) == 0
+    assert main(["scan"]) == 3
     captured = capsys.readouterr()
     assert "dockerfiles/training/Dockerfile:4" in captured.out
     assert "unreachable" in captured.out
     assert "registry docker.io was unreachable" in captured.err
     assert "registry nvcr.io was unreachable" in captured.err
+    assert "incomplete: 2 of 2 registry lookups failed" in captured.err
 
 
 def test_scan_of_paths_without_registry(capsys: pytest.CaptureFixture[str]) -> None:
@@ -108,6 +111,92 @@ def test_every_subcommand_has_help(capsys: pytest.CaptureFixture[str]) -> None:
             main([name, "--help"])
         assert info.value.code == 0
         assert f"usage: baseimage {name}" in capsys.readouterr().out
+
+
+MINIMAL = "images:\n  - name: training\n    dockerfile: Dockerfile\n    track: cuda\n"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "platform 'linux' is not 'os/arch[/variant]'",
+        "String should match pattern '^*$'",
+        "value [bold]x[/bold] and [/x] and :smile: and [link=http://a]b[/link]",
+        "\\[escaped] and a trailing backslash \\",
+    ],
+)
+def test_problems_print_literally(message: str) -> None:
+    console = Console(record=True, width=400, color_system=None)
+    print_problem(console, "error", message)
+    assert console.export_text() == f"error: {message}\n"
+
+
+def test_bad_platform_prints_its_brackets(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "policy.yaml"
+    bad.write_text(MINIMAL + "registries:\n  platform: linux\n")
+    assert main(["scan", "--config", str(bad), "--no-registry"]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:6: registries.platform: platform 'linux' is not 'os/arch[/variant]'" in err
+
+
+def test_pattern_message_keeps_every_character(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "policy.yaml"
+    bad.write_text("images:\n  - name: Training\n    dockerfile: D\n    track: cuda\n")
+    assert main(["scan", "--config", str(bad), "--no-registry"]) == 2
+    assert "images[0].name: String should match pattern '^[a-z0-9][a-z0-9-]*$'" in capsys.readouterr().err
+
+
+def test_dockerfile_text_with_markup_prints_literally(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM [/x][bold]oops\n")
+    config = tmp_path / "policy.yaml"
+    config.write_text(MINIMAL)
+    assert main(["scan", "--config", str(config), "--no-registry", str(tmp_path / "Dockerfile")]) == 0
+    assert "[/x][bold]oops" in capsys.readouterr().out
+
+
+def _config(tmp_path: Path, extra: str = "") -> Path:
+    path = tmp_path / "policy.yaml"
+    path.write_text(MINIMAL + "registries:\n  attempts: 1\n" + extra)
+    return path
+
+
+def test_not_found_is_a_finding_not_a_failure(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM nvidia/cuda:9.9.9-base-ubuntu22.04\n")
+    with Endpoint(lambda req: Reply(404, b'{"errors":[{"code":"MANIFEST_UNKNOWN"}]}')) as ep:
+        rows = run_json(
+            capsys, "--config", str(_config(tmp_path)), "--mirror", f"docker.io={ep.url}", str(tmp_path), code=0
+        )
+    assert [r["registry_status"] for r in rows] == ["not found"]
+
+
+def test_a_failed_lookup_exits_3_and_says_why(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "Dockerfile").write_text(
+        "FROM nvidia/cuda:12.6.3-base-ubuntu22.04\nFROM nvidia/cuda:9.9.9-base-ubuntu22.04\n"
+    )
+
+    def handle(req: object) -> Reply:
+        if "9.9.9" in req.path:  # type: ignore[attr-defined]
+            return Reply(404)
+        return Reply(200, b'{"mediaType": "application/vnd.oci.image.manifest.v1+json", "config": 5, "layers": []}')
+
+    with Endpoint(handle) as ep:
+        args = ["scan", "--config", str(_config(tmp_path)), "--mirror", f"docker.io={ep.url}", str(tmp_path)]
+        assert main(args) == 3
+    captured = capsys.readouterr()
+    assert "config: expected an object, got int 5" in captured.err
+    assert "incomplete: 1 of 2 registry lookups failed" in captured.err
+    assert "Traceback" not in captured.err
+
+
+def test_unreachable_mirror_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM nvidia/cuda:12.6.3-base-ubuntu22.04\n")
+    with Endpoint(lambda req: Reply()) as ep:
+        closed = ep.url  # nothing listens there once the endpoint is gone
+    config = _config(tmp_path, f"  mirrors:\n    docker.io: {closed}\n")
+    assert main(["scan", "--config", str(config), str(tmp_path)]) == 3
+    err = capsys.readouterr().err
+    assert f"mirror {closed} for docker.io was unreachable" in err
+    assert "use --mirror docker.io=URL where a mirror exists" not in err
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

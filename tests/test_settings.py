@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,116 @@ def test_missing_file(tmp_path: Path) -> None:
         match=r"nope.yaml: cannot read config: No such file or directory; pass --config FILE",
     ):
         load_settings(tmp_path / "nope.yaml")
+
+
+# ---------------------------------------------------------------- hostile files (issue 16)
+
+
+def test_deep_nesting_is_a_config_error(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "fleet: " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert str(info.value) == f"{path}:5: not valid YAML: nested deeper than 50 levels"
+
+
+def test_deep_block_nesting_is_a_config_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "".join(" " * i + f"k{i}:\n" for i in range(200)))
+    with pytest.raises(ConfigError, match="nested deeper than 50 levels"):
+        load_settings(path)
+
+
+def test_non_utf8_names_the_file_and_byte_offset(tmp_path: Path) -> None:
+    path = write(tmp_path, "")
+    path.write_bytes(MINIMAL.encode() + "# café\n".encode("latin-1"))
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    offset = len(MINIMAL) + len("# caf")
+    assert str(info.value) == (
+        f"{path}: not UTF-8 text: byte 0xe9 at offset {offset} cannot be decoded; save the file as UTF-8"
+    )
+
+
+def test_utf8_bom_is_accepted(tmp_path: Path) -> None:
+    path = write(tmp_path, "")
+    path.write_bytes(b"\xef\xbb\xbf" + MINIMAL.encode())
+    assert load_settings(path).images[0].name == "training"
+
+
+@pytest.mark.timeout(20)
+def test_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "policy.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match=r"policy.yaml: cannot read config: not a regular file; pass --config FILE"):
+        load_settings(fifo)
+
+
+def test_directory_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config: it is a directory"):
+        load_settings(tmp_path)
+
+
+def test_huge_file_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "#" * (2 << 20) + "\n")
+    with pytest.raises(ConfigError, match="config is larger than 1024 KiB"):
+        load_settings(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+            "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\n",
+            "{path}:1: not valid YAML: more than 100000 values once aliases are expanded",
+        ),
+        ("images: &a [*a]\n", "{path}:1: not valid YAML: an alias refers to itself"),
+        (MINIMAL + "fleet: 2024-02-30\n", "{path}: not valid YAML: ValueError: day is out of range for month"),
+        (MINIMAL + "fleet: " + "9" * 5000 + "\n", "{path}: not valid YAML: ValueError: Exceeds the limit"),
+        ("? [a]\n: b\n", "{path}:1: not valid YAML: found unhashable key"),
+        ("{1: 2}\n", "invalid config:\n  {path}:1: images: Field required\n  {path}:1: [1]: Keys should be strings"),
+    ],
+)
+def test_hostile_yaml_is_a_config_error(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert str(info.value).startswith(message.format(path=path))
+
+
+# ---------------------------------------------------------------- credentials per host (issue 11)
+
+
+def test_token_realms_and_mirror_credentials_load(tmp_path: Path) -> None:
+    text = MINIMAL + (
+        "registries:\n  mirrors:\n    docker.io: https://mirror.example:5000\n"
+        "  credentials:\n    mirror.example:5000:\n      username: m\n      password_env: MIRROR_PASSWORD\n"
+        "  token_realms: [auth.example.com, 'https://login.example:8443']\n"
+    )
+    settings = load_settings(write(tmp_path, text))
+    assert settings.registries.token_realms == ["auth.example.com", "https://login.example:8443"]
+    assert settings.registry_credentials({"MIRROR_PASSWORD": "p"}) == {"mirror.example:5000": Credentials("m", "p")}
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            "  token_realms: ['ftp://auth.example']\n",
+            "token realm 'ftp://auth.example' is not host[:port] or an http(s) URL",
+        ),
+        ("  token_realms: ['auth example']\n", "token realm 'auth example' is not host[:port] or an http(s) URL"),
+        (
+            "  credentials:\n    https://mirror.example:\n      username: u\n      password_env: P\n",
+            "credentials are keyed by host[:port] (e.g. nvcr.io, 127.0.0.1:5000), got 'https://mirror.example'",
+        ),
+        (
+            "  mirrors:\n    docker.io: https://u:p@mirror.example\n",
+            "mirror for docker.io: put no credentials in the URL; use registries.credentials.mirror.example",
+        ),
+        ("  mirrors:\n    docker.io: http://\n", "mirror for docker.io: 'http://' has no host"),
+    ],
+)
+def test_bad_registry_hosts(tmp_path: Path, extra: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, MINIMAL + "registries:\n" + extra))
+    assert message in str(info.value)

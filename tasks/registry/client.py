@@ -6,7 +6,7 @@ Basic (configured credentials), or anonymous. Responses become typed objects in 
 
 from __future__ import annotations
 
-import json
+import logging
 import re
 from dataclasses import dataclass
 from urllib.parse import urljoin
@@ -14,19 +14,43 @@ from urllib.parse import urljoin
 import requests
 
 from tasks.errors import RegistryAuthError, RegistryError, RegistryProtocolError
-from tasks.registry.auth import Challenge, Credentials, TokenCache, parse_challenge
+from tasks.registry.auth import Challenge, Credentials, TokenCache, origin, parse_challenge, plain_http_refusal
 from tasks.registry.http import HttpTransport, Outcome, classify
 from tasks.registry.models import (
     ACCEPT_MANIFESTS,
     Descriptor,
     ImageConfig,
     Manifest,
+    content_digest,
+    is_digest,
+    load_json_object,
     parse_config,
     parse_manifest,
-    sha256_digest,
 )
 
+log = logging.getLogger(__name__)
+
 _NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
+# Docker's tag grammar (ASCII only): what a registry may list.
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", re.ASCII)
+# Page sizes tried for tag lists, largest first: one request where the registry honours `n`;
+# a registry that refuses a size (HTTP 400) is asked with the next one, remembered per client.
+PAGE_SIZES = (10000, 1000, 100)
+MAX_PAGES = 1000
+
+
+def parse_tag_list(body: bytes, url: str) -> list[str]:
+    """One ``tags/list`` page: its tags (``"tags": null`` or absent is an empty page)."""
+    data = load_json_object(body, "tag list", url)
+    tags = data.get("tags")
+    if tags is None:
+        return []
+    if not isinstance(tags, list):
+        raise RegistryProtocolError(f"{url}: tags: expected a list of strings, got {type(tags).__name__}", url=url)
+    for i, tag in enumerate(tags):
+        if not isinstance(tag, str) or not _TAG.fullmatch(tag):
+            raise RegistryProtocolError(f"{url}: tags[{i}]: expected a tag, got {tag!r:.80}", url=url)
+    return tags
 
 
 @dataclass(frozen=True)
@@ -37,6 +61,8 @@ class Endpoint:
     url: str  # base URL of the API: https://registry-1.docker.io
     credentials: Credentials | None = None
     challenge: Challenge | None = None  # a known bearer challenge saves the first 401
+    # Token realms on other hosts that may receive `credentials` (scheme, host, port).
+    trusted_realms: frozenset[tuple[str, str, int]] = frozenset()
 
 
 class RegistryClient:
@@ -48,6 +74,12 @@ class RegistryClient:
         self.tokens = tokens
         self._challenge = endpoint.challenge
         self._use_basic = False  # learnt from the first Basic challenge, so later calls skip the 401
+        self._page_size: int | None = None  # the largest tag-list page this registry accepted
+        self._credentials = endpoint.credentials
+        refusal = plain_http_refusal(endpoint.url) if endpoint.credentials else None
+        if refusal is not None:
+            log.warning("not sending the credentials for %s to %s: %s", endpoint.name, endpoint.url, refusal)
+            self._credentials = None
 
     def _url(self, path: str) -> str:
         return self.endpoint.url.rstrip("/") + path
@@ -57,9 +89,16 @@ class RegistryClient:
         headers = {"Accept": accept} if accept else {}
         scope = f"repository:{repo}:pull"
         for _round in range(2):
-            basic = self.endpoint.credentials.as_tuple() if self._use_basic and self.endpoint.credentials else None
+            basic = self._credentials.as_tuple() if self._use_basic and self._credentials else None
             if self._challenge is not None and self._challenge.scheme == "bearer":
-                token = self.tokens.fetch(self.transport, self._challenge, scope, self.endpoint.credentials)
+                token = self.tokens.fetch(
+                    self.transport,
+                    self._challenge,
+                    scope,
+                    self._credentials,
+                    url,
+                    self.endpoint.trusted_realms,
+                )
                 headers["Authorization"] = f"Bearer {token}"
             response = self.transport.request(method, url, headers=headers, auth=basic)
             outcome = classify(response.status_code)
@@ -72,11 +111,11 @@ class RegistryClient:
                 if challenge and challenge.scheme == "bearer" and response.status_code == 401:
                     self._challenge = challenge
                     continue
-                if challenge and challenge.scheme == "basic" and self.endpoint.credentials:
+                if challenge and challenge.scheme == "basic" and self._credentials:
                     self._use_basic = True
                     continue
             if outcome is Outcome.AUTH:
-                how = "with the configured credentials" if self.endpoint.credentials else "anonymously"
+                how = "with the configured credentials" if self._credentials else "anonymously"
                 raise RegistryAuthError(
                     f"{self.endpoint.name} refused {method} {url} {how} "
                     f"(HTTP {response.status_code}); set credentials for {self.endpoint.name} "
@@ -91,24 +130,47 @@ class RegistryClient:
             )
         raise RegistryAuthError(f"{self.endpoint.name}: authentication loop on {url}", url=url)
 
-    def list_tags(self, repo: str, page_size: int = 100) -> list[str] | None:
-        """Every tag of `repo` (following ``Link`` pagination), or None if the repo is unknown."""
-        url: str | None = self._url(f"/v2/{repo}/tags/list?n={page_size}")
-        tags: list[str] = []
-        seen_urls: set[str] = set()
-        while url and url not in seen_urls:
-            seen_urls.add(url)
-            response = self._send("GET", url, repo, "application/json")
-            if response is None:
-                return tags or None
+    def list_tags(self, repo: str, page_size: int | None = None) -> list[str] | None:
+        """Every tag of `repo` (following ``Link`` pagination), or None if the repo is unknown.
+
+        The first page asks for `page_size` tags (default: the largest of `PAGE_SIZES` this
+        registry accepts, so one request where it honours ``n``); later pages follow ``Link``."""
+        start = PAGE_SIZES.index(self._page_size) if self._page_size in PAGE_SIZES else 0
+        sizes = [page_size] if page_size else list(PAGE_SIZES[start:])
+        response: requests.Response | None = None
+        url = ""
+        for i, size in enumerate(sizes):
+            url = self._url(f"/v2/{repo}/tags/list?n={size}")
             try:
-                page = json.loads(response.content).get("tags") or []
-            except (ValueError, AttributeError) as exc:
-                raise RegistryProtocolError(f"{url}: tag list is not valid JSON ({exc})", url=url) from exc
-            tags.extend(str(t) for t in page)
+                response = self._send("GET", url, repo, "application/json")
+            except RegistryError as exc:
+                if exc.status == 400 and i + 1 < len(sizes):
+                    continue  # this registry refuses a page that large: ask for a smaller one
+                raise
+            self._page_size = size
+            break
+        if response is None:
+            return None
+        tags: list[str] = []
+        seen_urls = {url}
+        while True:
+            tags.extend(parse_tag_list(response.content, url))
             match = _NEXT_LINK.search(response.headers.get("Link", ""))
-            url = urljoin(url, match[1]) if match else None
-        return tags
+            if not match:
+                return tags
+            following = urljoin(url, match[1])
+            if origin(following) != origin(url):
+                raise RegistryProtocolError(f"{url}: the Link to the next page points at another host", url=url)
+            if following in seen_urls:
+                return tags
+            if len(seen_urls) >= MAX_PAGES:
+                raise RegistryProtocolError(f"{url}: tag list of more than {MAX_PAGES} pages", url=url)
+            seen_urls.add(following)
+            url = following
+            page = self._send("GET", url, repo, "application/json")
+            if page is None:
+                return tags
+            response = page
 
     def get_manifest(self, repo: str, reference: str) -> Manifest | None:
         """The manifest or index `reference` (tag or digest) names, or None when absent."""
@@ -118,8 +180,8 @@ class RegistryClient:
             return None
         manifest = parse_manifest(response.content, response.headers.get("Content-Type"), url)
         served = response.headers.get("Docker-Content-Digest")
-        expected = reference if reference.startswith("sha256:") else served
-        if expected and expected.startswith("sha256:") and expected != manifest.digest:
+        expected = reference if is_digest(reference) else served
+        if expected and is_digest(expected) and content_digest(response.content, expected) != expected:
             raise RegistryProtocolError(f"{url}: body digest {manifest.digest} does not match {expected}", url=url)
         return manifest
 
@@ -129,7 +191,10 @@ class RegistryClient:
         response = self._send("HEAD", url, repo, ACCEPT_MANIFESTS)
         if response is None:
             return None
-        return response.headers.get("Docker-Content-Digest")
+        digest = response.headers.get("Docker-Content-Digest")
+        if digest is not None and not is_digest(digest):
+            raise RegistryProtocolError(f"{url}: Docker-Content-Digest {digest!r:.80} is not a digest", url=url)
+        return digest
 
     def get_config(self, repo: str, descriptor: Descriptor) -> ImageConfig:
         """The image config blob a manifest points at, verified against its digest."""
@@ -137,6 +202,6 @@ class RegistryClient:
         response = self._send("GET", url, repo, None)
         if response is None:
             raise RegistryError(f"{url}: config blob is missing from the registry", url=url, status=404)
-        if descriptor.digest.startswith("sha256:") and sha256_digest(response.content) != descriptor.digest:
+        if content_digest(response.content, descriptor.digest) != descriptor.digest:
             raise RegistryProtocolError(f"{url}: config blob does not match its digest", url=url)
         return parse_config(response.content, descriptor.digest, url)

@@ -8,18 +8,31 @@ from __future__ import annotations
 
 import email.utils
 import enum
+import http.client
 import logging
+import re
 import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC
 
 import requests
+import urllib3.exceptions
 
-from tasks.errors import RegistryTransientError, RegistryUnreachableError
+from tasks.errors import RegistryProtocolError, RegistryTransientError, RegistryUnreachableError
 
 log = logging.getLogger(__name__)
+
+MAX_REDIRECTS = 10
+# A body that ends before its Content-Length (or its last chunk): the connection was cut mid-answer.
+_CUT_SHORT = (
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+    urllib3.exceptions.ProtocolError,
+    http.client.IncompleteRead,
+)
 
 
 class Outcome(enum.Enum):
@@ -43,18 +56,24 @@ def classify(status: int) -> Outcome:
     return Outcome.CLIENT_ERROR
 
 
+_SECONDS = re.compile(r"[0-9]{1,9}", re.ASCII)
+
+
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
-    """Parse ``Retry-After`` (delta seconds or an HTTP date); None when absent or unreadable."""
+    """Parse ``Retry-After`` (delta seconds or an HTTP date); None when absent or unreadable,
+    so the caller falls back to its own back-off."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if _SECONDS.fullmatch(value):
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        if when.tzinfo is None:  # "-0000": RFC 5322 for "UTC, source unknown"
+            when = when.replace(tzinfo=UTC)
+        return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 @dataclass
@@ -81,10 +100,15 @@ class HttpTransport:
     session: requests.Session = field(default_factory=requests.Session)
     sent: list[tuple[str, str]] = field(default_factory=list)
 
+    max_redirects: int = MAX_REDIRECTS
+
     def __post_init__(self) -> None:
         self._slots = threading.BoundedSemaphore(self.max_concurrency)
         self._lock = threading.Lock()
         self.session.headers["User-Agent"] = "baseimage/0.1 (+registry client)"
+        # requests drops Authorization when a redirect leaves the host (Session.rebuild_auth);
+        # the bound turns a redirect loop into TooManyRedirects, reported with the URL below.
+        self.session.max_redirects = self.max_redirects
 
     def send(
         self,
@@ -115,12 +139,22 @@ class HttpTransport:
                     with self._lock:
                         self.sent.append((method, url))
                     response = self.send(method, url, dict(headers or {}), auth, body)
+            except _CUT_SHORT as exc:
+                last_problem, unreachable = f"response cut short ({_root_cause(exc)})", False
+            except requests.TooManyRedirects as exc:
+                raise RegistryProtocolError(
+                    f"{method} {url}: more than {self.max_redirects} redirects (a redirect loop?)", url=url
+                ) from exc
             except requests.ConnectionError as exc:
                 last_problem, unreachable = f"cannot connect ({_root_cause(exc)})", True
                 if _is_name_resolution(exc):
                     break  # the host has no address here: retrying cannot help
             except requests.Timeout:
                 last_problem, unreachable = f"timed out after {self.timeout[1]:g} s", False
+            except (requests.RequestException, ValueError) as exc:  # bad URL or Location, bad header
+                raise RegistryProtocolError(
+                    f"{method} {url}: cannot follow the answer ({type(exc).__name__}: {str(exc)[:200]})", url=url
+                ) from exc
             else:
                 if classify(response.status_code) is not Outcome.TRANSIENT:
                     return response

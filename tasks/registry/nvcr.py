@@ -12,6 +12,7 @@ CHALLENGE = Challenge("bearer", {"realm": "https://nvcr.io/proxy_auth", "service
 API_KEY_USER = "$oauthtoken"
 
 
-def endpoint(api_key: str | None = None) -> Endpoint:
+def endpoint(api_key: str | None = None, trusted_realms: frozenset[tuple[str, str, int]] = frozenset()) -> Endpoint:
+    """nvcr.io; its token service (``/proxy_auth``) is on the same host, so the key may go there."""
     credentials = Credentials(API_KEY_USER, api_key) if api_key else None
-    return Endpoint(NAME, API_URL, credentials, CHALLENGE)
+    return Endpoint(NAME, API_URL, credentials, CHALLENGE, trusted_realms)

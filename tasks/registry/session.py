@@ -1,23 +1,30 @@
 """One run's view of every registry: mirrors, credentials, a shared transport and memoisation.
 
 Within a session no request is made twice: tag lists, manifests and configs are memoised by
-what they name (concurrent callers of the same key wait for the first), and a registry that
-could not be reached is not tried again in the same run.
+what they name (concurrent callers of the same key wait for the first). Answers and
+deterministic failures (not found, auth, protocol errors) are kept; transient failures are not,
+so a retry (a Prefect task retry) asks again. A registry that could not be reached is not tried
+again for `unreachable_ttl_s` seconds.
+
+Credentials are keyed by the host they are for: ``credentials[registry]`` goes only to that
+registry's own endpoint, a mirror gets ``credentials[mirror host:port]`` and never the upstream
+registry's (see `RegistrySession.endpoint`).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Hashable, Mapping
+import time
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from tasks.errors import RegistryError, RegistryProtocolError, RegistryUnreachableError
+from tasks.errors import RegistryError, RegistryProtocolError, RegistryTransientError, RegistryUnreachableError
 from tasks.images.reference import DOCKER_HUB, ImageReference
 from tasks.registry import dockerhub, nvcr
-from tasks.registry.auth import Credentials, TokenCache
+from tasks.registry.auth import Credentials, TokenCache, realm_origin
 from tasks.registry.client import Endpoint, RegistryClient
 from tasks.registry.http import HttpTransport
 from tasks.registry.models import Descriptor, ImageConfig, Manifest, Platform
@@ -27,7 +34,8 @@ LINUX_AMD64 = Platform("linux", "amd64")
 
 
 class Memo:
-    """Thread-safe memo with in-flight de-duplication; failures are remembered too."""
+    """Thread-safe memo with in-flight de-duplication. Failures are remembered too, except
+    transient ones: every caller waiting on that computation gets the error, the next asks again."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -43,6 +51,9 @@ class Memo:
             try:
                 future.set_result(compute())
             except BaseException as exc:  # re-raised below and to every waiter
+                if isinstance(exc, RegistryTransientError):
+                    with self._lock:
+                        self._futures.pop(key, None)
                 future.set_exception(exc)
         return future.result()  # type: ignore[return-value]
 
@@ -88,28 +99,43 @@ class RegistrySession:
         credentials: Mapping[str, Credentials] | None = None,
         transport: HttpTransport | None = None,
         platform: Platform = LINUX_AMD64,
+        token_realms: Iterable[str] = (),
+        unreachable_ttl_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.mirrors = {k: endpoint_url_for_mirror(v) for k, v in (mirrors or {}).items()}
-        self.credentials = dict(credentials or {})
+        self.credentials = {k.lower(): v for k, v in (credentials or {}).items()}
         self.transport = transport or HttpTransport()
         self.tokens = TokenCache()
         self.platform = platform
+        self.token_realms = frozenset(o for o in (realm_origin(r) for r in token_realms) if o is not None)
+        self.unreachable_ttl_s = unreachable_ttl_s
+        self._clock = clock
         self._memo = Memo()
-        self._unreachable: dict[str, RegistryUnreachableError] = {}
+        self._unreachable: dict[str, tuple[RegistryUnreachableError, float]] = {}
 
     def endpoint(self, registry: str) -> Endpoint:
-        """Where `registry`'s API is reached: its mirror if configured, else its own host."""
-        credentials = self.credentials.get(registry)
+        """Where `registry`'s API is reached: its mirror if configured, else its own host.
+
+        A mirror is another host: it gets the credentials configured for the mirror's own
+        ``host[:port]``, never the upstream registry's."""
         if registry in self.mirrors:
-            return Endpoint(registry, self.mirrors[registry], credentials)
+            url = self.mirrors[registry]
+            netloc = (urlsplit(url).netloc.rpartition("@")[2]).lower()
+            return Endpoint(registry, url, self.credentials.get(netloc), None, self.token_realms)
+        credentials = self.credentials.get(registry.lower())
         if registry == DOCKER_HUB:
-            return dockerhub.endpoint(credentials)
+            return dockerhub.endpoint(credentials, self.token_realms)
         if registry == nvcr.NAME:
-            return nvcr.endpoint(credentials.password if credentials else None)
+            return nvcr.endpoint(credentials.password if credentials else None, self.token_realms)
         host = registry.split(":")[0]
         # Docker itself talks plain HTTP to loopback registries; everything else is HTTPS.
         scheme = "http" if host in ("localhost", "127.0.0.1", "[::1]") else "https"
-        return Endpoint(registry, f"{scheme}://{registry}", credentials)
+        return Endpoint(registry, f"{scheme}://{registry}", credentials, None, self.token_realms)
+
+    def mirror(self, registry: str) -> str | None:
+        """The mirror URL `registry` is reached through, if any."""
+        return self.mirrors.get(registry)
 
     def client(self, registry: str) -> RegistryClient:
         return self._memo.get(
@@ -119,12 +145,12 @@ class RegistrySession:
 
     def _guarded(self, registry: str, call: Callable[[], T]) -> T:
         known = self._unreachable.get(registry)
-        if known is not None:
-            raise known
+        if known is not None and self._clock() - known[1] < self.unreachable_ttl_s:
+            raise known[0]
         try:
             return call()
         except RegistryUnreachableError as exc:
-            self._unreachable[registry] = exc
+            self._unreachable[registry] = (exc, self._clock())
             raise
 
     def tags(self, registry: str, repository: str) -> list[str] | None:

@@ -158,12 +158,14 @@ def test_basic_auth_registry_with_wrong_password(auth_registry: LocalRegistry) -
 
 def test_pagination_over_the_real_tag_list(registry: LocalRegistry) -> None:
     """distribution 2.8 ignores ``n`` on tags/list (pagination arrived in v3), so a front that
-    pages the real registry's answer by the spec's ``n``/``last``/``Link`` rules stands in."""
+    pages the real registry's answer by the spec's ``n``/``last``/``Link`` rules stands in; it
+    caps a page at 100 tags, as many registries do, whatever ``n`` the client asks for."""
     real = requests.get(f"{registry.url}/v2/nvidia/cuda/tags/list?n=100", timeout=10)
     assert "Link" not in real.headers and len(real.json()["tags"]) > 300  # 2.8: one page
+    cap: list[int | None] = [100]
 
     def paging_front(req: Request) -> Reply:
-        n = int(req.query["n"][0])
+        n = min(int(req.query["n"][0]), cap[0] or 10**9)
         last = req.query.get("last", [""])[0]
         upstream = requests.get(f"{registry.url}{req.path}", timeout=10).json()["tags"]
         rest = [t for t in sorted(upstream) if t > last]
@@ -177,3 +179,9 @@ def test_pagination_over_the_real_tag_list(registry: LocalRegistry) -> None:
         tags = session.tags("docker.io", "nvidia/cuda")
         assert tags == sorted(real.json()["tags"])
         assert len(front.requests) == -(-len(tags) // 100) >= 4
+        assert front.requests[0].query["n"] == ["10000"]
+        # A front that honours n: the whole list in one request.
+        cap[0] = None
+        front.requests.clear()
+        assert RegistrySession(mirrors={"docker.io": front.url}).tags("docker.io", "nvidia/cuda") == tags
+        assert len(front.requests) == 1
