@@ -16,11 +16,11 @@ from rich.table import Table
 from rich.text import Text
 
 from baseimage import __version__
+from baseimage.printing import print_problem
 from baseimage.settings import Settings, load_settings
 from tasks.errors import BaseImageError, ConfigError
 from tasks.images.reference import parse_reference
 from tasks.registry.http import HttpTransport, RetryPolicy
-from tasks.registry.models import Platform
 from tasks.registry.session import RegistrySession
 from tasks.scan import FAILED_STATUSES, ScanRow, ScanTarget, discover, scan
 
@@ -28,16 +28,6 @@ EXIT_OK = 0
 EXIT_ERROR = 2
 EXIT_INCOMPLETE = 3
 EXIT_MIGRATE = 10
-
-
-def print_problem(console: Console, label: str, message: str, style: str = "red") -> None:
-    """One error or warning line: `label` styled, then `message` exactly as given (never read as
-    Rich markup or emoji codes, so ``[/x]``, ``[bold]`` or ``:smile:`` in a value print literally)."""
-    line = Text()
-    line.append(f"{label}:", style=style)
-    line.append(" ")
-    line.append(message)
-    console.print(line, highlight=False, soft_wrap=True, emoji=False, markup=False)
 
 
 def _mirror(text: str) -> tuple[str, str]:
@@ -247,19 +237,9 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def registry_session(settings: Settings, mirrors: Sequence[tuple[str, str]] = ()) -> RegistrySession:
     """A session from the config, with command-line mirrors taking precedence."""
-    reg = settings.registries
-    transport = HttpTransport(
-        retry=RetryPolicy(attempts=reg.attempts),
-        timeout=(min(5.0, reg.timeout_s), reg.timeout_s),
-        max_concurrency=reg.concurrency,
-    )
-    return RegistrySession(
-        mirrors={**reg.mirrors, **dict(mirrors)},
-        credentials=settings.registry_credentials(),
-        transport=transport,
-        platform=Platform.parse(reg.platform),
-        token_realms=reg.token_realms,
-    )
+    from baseimage import wiring
+
+    return wiring.registry_session(settings, mirrors=dict(mirrors))
 
 
 def _targets(settings: Settings, paths: Sequence[Path]) -> list[ScanTarget]:
@@ -410,10 +390,12 @@ def network_fallback(
         return "live", offline
     from flows.quarterly_review import BUNDLED_SNAPSHOT
 
-    err.print(
-        f"[bold yellow]network unreachable ({down}):[/] using the bundled snapshot in "
-        f"{BUNDLED_SNAPSHOT}; its date is in the report. Use --sources live to fail instead.",
-        highlight=False,
+    print_problem(
+        err,
+        f"network unreachable ({down})",
+        f"using the bundled snapshot in {BUNDLED_SNAPSHOT}; its date is in the report. "
+        "Use --sources live to fail instead.",
+        style="bold yellow",
     )
     return "offline", BUNDLED_SNAPSHOT
 
@@ -460,7 +442,7 @@ def cmd_review(args: argparse.Namespace, out: Console, err: Console) -> int:
                 str(image["current"]),
                 image["status"],
                 str(image["target"] or "-"),
-                "[red]yes[/]" if image["recommended"] else "no",
+                Text("yes", style="red") if image["recommended"] else "no",
                 "; ".join((image["reasons"] + image["errors"])[:3]),
             )
         out.print(table)
@@ -500,7 +482,7 @@ def cmd_migrate(args: argparse.Namespace, out: Console, err: Console) -> int:
     )
     outcome = state.result(raise_on_failure=False)
     if not isinstance(outcome, dict) or "result" not in outcome:
-        err.print(f"[red]migration failed:[/] {state.message}", highlight=False)
+        print_problem(err, "migration failed", str(state.message))
         return 1
     out.print(f"{outcome['outcome']} (branch {outcome.get('branch')})", highlight=False)
     if outcome.get("validation"):
@@ -546,7 +528,7 @@ def cmd_validate(args: argparse.Namespace, out: Console, err: Console) -> int:
         out.print(f"{summary['counts']}; report: {summary.get('report')}", highlight=False)
     if state.is_completed():
         return EXIT_OK
-    err.print(f"[red]validation failed:[/] {state.message}", highlight=False)
+    print_problem(err, "validation failed", str(state.message))
     return 1
 
 
@@ -595,8 +577,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     # Piped output is read by people and tools alike: wide tables, unwrapped messages.
-    out = Console(width=None if sys.stdout.isatty() else 200)
-    err = Console(stderr=True, soft_wrap=True)
+    # markup=False: what is printed is text (paths, messages, Dockerfile content), never Rich markup.
+    out = Console(width=None if sys.stdout.isatty() else 200, markup=False, emoji=False)
+    err = Console(stderr=True, soft_wrap=True, markup=False, emoji=False)
     try:
         return int(args.handler(args, out, err))
     except BaseImageError as exc:  # ConfigError included: bad input is a message, never a traceback

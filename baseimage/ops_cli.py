@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.text import Text
 
+from baseimage.printing import print_problem
 from baseimage.settings import load_settings
 from tasks.errors import ConfigError
 from tasks.images.reference import parse_reference
@@ -84,7 +84,7 @@ def cmd_deploy(args: argparse.Namespace, out: Console, err: Console) -> int:
     try:
         record = deploy(client, target, args.image, Ledger(settings.state_dir, args.env), note=note)
     except DeployError as exc:
-        err.print(Text.assemble(("deploy failed: ", "red"), f"{exc}\n{exc.logs[-3000:]}"), highlight=False)
+        print_problem(err, "deploy failed", f"{exc}\n{exc.logs[-3000:]}")
         previous = exc.record.previous if exc.record else None
         err.print(f"the previous image was {previous.describe() if previous else '-'}", highlight=False)
         err.print(f"put it back with: baseimage rollback --env {args.env}", highlight=False)
@@ -157,7 +157,7 @@ def cmd_rollback(args: argparse.Namespace, out: Console, err: Console) -> int:
         return_state=True,
     )
     if not state.is_completed():
-        err.print(f"[red]rollback failed:[/] {state.message}", highlight=False)
+        print_problem(err, "rollback failed", str(state.message))
         return 1
     result = state.result()
     for row in result["environments"]:
@@ -207,7 +207,7 @@ def cmd_annual(args: argparse.Namespace, out: Console, err: Console) -> int:
         return_state=True,
     )
     if not state.is_completed():
-        err.print(f"[red]annual update failed:[/] {state.message}", highlight=False)
+        print_problem(err, "annual update failed", str(state.message))
         return 1
     report = state.result()
     if args.json:
@@ -287,10 +287,12 @@ def cmd_serve(args: argparse.Namespace, out: Console, err: Console) -> int:
     from prefect.settings import get_current_settings
 
     if not get_current_settings().api.url:
-        err.print(
-            "[bold yellow]no PREFECT_API_URL:[/] serving on a temporary API; its runs, schedules and paused "
-            "approvals are gone when this process stops. Point PREFECT_API_URL at a server to keep them.",
-            highlight=False,
+        print_problem(
+            err,
+            "no PREFECT_API_URL",
+            "serving on a temporary API; its runs, schedules and paused approvals are gone when this process "
+            "stops. Point PREFECT_API_URL at a server to keep them.",
+            style="bold yellow",
         )
     serve_all(specs, args.limit)
     return 0

@@ -13,14 +13,14 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from baseimage.settings import Settings, load_settings
+from baseimage.wiring import registry_session
 from flows.outcome import record_outcome
 from flows.quarterly_review import fetch_unsupported, make_transport, research_sources
 from tasks.dockerfile.parser import read_dockerfile
 from tasks.errors import BaseImageError, RegistryError
 from tasks.files import write_atomic
 from tasks.images.reference import parse_reference
-from tasks.registry.models import Platform
-from tasks.registry.session import ImageInfo, RegistrySession
+from tasks.registry.session import ImageInfo
 from tasks.research.annual import PYTHONS, AnnualImage, compare_ngc, plan_cuda_image
 from tasks.research.pytorch_index import PyTorchIndex
 
@@ -84,12 +84,7 @@ def research(
 ) -> dict[str, Any]:
     facts, index_url = research_sources(settings, pytorch_index)
     transport, description = make_transport(settings, sources, Path(offline_dir) if offline_dir else None, None)
-    session = RegistrySession(
-        mirrors={**settings.registries.mirrors, **mirrors},
-        credentials=settings.registry_credentials(),
-        transport=transport,
-        platform=Platform.parse(settings.registries.platform),
-    )
+    session = registry_session(settings, transport, mirrors)
     index = PyTorchIndex(index_url, transport)
     unsupported, _ = fetch_unsupported.fn(facts, transport, sources != "offline")
     today = datetime.now(UTC).date()

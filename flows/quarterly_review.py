@@ -20,12 +20,12 @@ from prefect.events import emit_event
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from baseimage.settings import Settings, load_settings
+from baseimage.wiring import registry_session
 from flows.outcome import record_outcome
 from tasks.containers import LABEL
 from tasks.deprecation import find_deprecation_banner
 from tasks.errors import BaseImageError, RegistryTransientError
 from tasks.registry.http import HttpTransport, RetryPolicy
-from tasks.registry.models import Platform
 from tasks.registry.session import RegistrySession
 from tasks.registry.snapshot import RecordingTransport, ReplayTransport
 from tasks.research import osv
@@ -238,12 +238,7 @@ def quarterly_review(
         Path(record_dir) if record_dir else None,
     )
     all_mirrors = {**settings.registries.mirrors, **(mirrors or {})}
-    session = RegistrySession(
-        mirrors=all_mirrors,
-        credentials=settings.registry_credentials(),
-        transport=transport,
-        platform=Platform.parse(settings.registries.platform),
-    )
+    session = registry_session(settings, transport, all_mirrors)
     unsupported, from_where = fetch_unsupported(facts, transport, sources != "offline")
     ctx = RunContext(
         settings,
