@@ -18,7 +18,9 @@ edits replace exact substrings. Everything here is linear in the size of the inp
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 # Go's unicode.IsSpace: BuildKit trims and splits words with it (Python's str.isspace also
@@ -38,7 +40,9 @@ _HEREDOC_WORD = re.compile(r"[0-9]*<<(-?)([^<]*)")
 _KEYWORD_END = re.compile(f"[{FIELD_SPACE}]")
 _FIELD_RUN = re.compile(f"[{FIELD_SPACE}]*")
 _GO_SPACE_CLASS = "".join(re.escape(c) for c in GO_SPACE)
+_LINE_SPACE = "".join(re.escape(c) for c in GO_SPACE if c != "\n")
 _WORD_PATTERNS: dict[str, re.Pattern[str]] = {}
+_SCANNERS: dict[str, _Scanner] = {}
 
 
 @dataclass(frozen=True)
@@ -52,29 +56,61 @@ class Segment:
 
 @dataclass
 class Instruction:
-    """One logical instruction: keyword, its text (continuations joined) and where it sits."""
+    """One logical instruction: keyword, its text (continuations joined) and where it sits.
+
+    The map from logical text back to file offsets is built lazily, only as far as a caller
+    asks (``physical_span``), from the pieces the continuations removed.
+    """
 
     keyword: str  # upper-case for ASCII keywords, as written otherwise
     text: str
     line: int  # 1-based line of the keyword
-    segments: list[Segment] = field(default_factory=list)
     end_line: int = 0  # 1-based last physical line of the instruction
     args_offset: int = 0  # logical index where the arguments start
     end_offset: int = 0  # file offset just past the instruction's last line (and its line break)
-    _starts: list[int] = field(default_factory=list, repr=False)
+    start_offset: int = 0  # file offset of the instruction's first character
+    _source: str = field(default="", repr=False)
+    _removals: Iterator[re.Match[str]] | None = field(default=None, repr=False)
+    _cuts: list[int] = field(default_factory=list, repr=False)  # logical offsets of removed pieces
+    _removed: list[int] = field(default_factory=list, repr=False)  # characters removed up to each cut
 
     def physical_span(self, start: int, end: int) -> tuple[int, int] | None:
         """Offsets in the file of logical text [start, end), or None if it spans a line break."""
-        if not self._starts:
-            self._starts = [seg.logical for seg in self.segments]
-        index = bisect.bisect_right(self._starts, start) - 1
-        if index < 0:
+        if not 0 <= start <= end <= len(self.text):
             return None
-        seg = self.segments[index]
-        if seg.logical <= start and end <= seg.logical + seg.length:
-            offset = seg.physical + (start - seg.logical)
+        offset = self.start_offset + start + self._removed_through(start)
+        if self._removals is None and not self._cuts:
             return offset, offset + (end - start)
-        return None
+        physical = self._source[offset : offset + (end - start)]
+        if physical != self.text[start:end]:
+            return None  # a removed line break (and what went with it) lies inside
+        return offset, offset + (end - start)
+
+    def _removed_through(self, logical: int) -> int:
+        """Characters removed before logical offset `logical` (pieces removed right at it count)."""
+        while self._removals is not None and (not self._cuts or self._cuts[-1] <= logical):
+            match = next(self._removals, None)
+            if match is None:
+                self._removals = None
+                break
+            total = self._removed[-1] if self._removed else 0
+            self._cuts.append(match.start() - self.start_offset - total)
+            self._removed.append(total + match.end() - match.start())
+        index = bisect.bisect_right(self._cuts, logical)
+        return self._removed[index - 1] if index else 0
+
+    @property
+    def segments(self) -> list[Segment]:
+        """The logical text as runs of consecutive file characters."""
+        self._removed_through(len(self.text))
+        bounds = [0, *self._cuts, len(self.text)]
+        removed = [0, *self._removed]
+        found = [
+            Segment(a, self.start_offset + a + removed[i], b - a)
+            for i, (a, b) in enumerate(itertools.pairwise(bounds))
+            if b > a
+        ]
+        return found or [Segment(0, self.start_offset, 0)]
 
 
 @dataclass
@@ -83,6 +119,30 @@ class LexedDockerfile:
     directives: dict[str, str]
     instructions: list[Instruction]
     problems: list[str] = field(default_factory=list)  # what BuildKit would refuse, as found
+
+
+@dataclass(frozen=True)
+class _Scanner:
+    """The line patterns for one escape character, compiled once."""
+
+    skip_lines: re.Pattern[str]  # blank and comment lines, as many as there are
+    continued: re.Pattern[str]  # the lines that keep a continuation going
+    removal: re.Pattern[str]  # what joining continued lines removes
+
+
+def _scanner(escape: str) -> _Scanner:
+    found = _SCANNERS.get(escape)
+    if found is None:
+        esc = re.escape(escape)
+        # Atomic groups and possessive quantifiers: each line is matched once, never revisited.
+        skip = rf"(?>[{_LINE_SPACE}]*+(?:#[^\n]*+)?+\n)"
+        found = _Scanner(
+            re.compile(rf"{skip}*+"),
+            re.compile(rf"(?:{skip}|(?>[^\n]*{esc}[ \t]*+\r*+\n))*+"),
+            re.compile(rf"{esc}[ \t]*+\r*+\n{skip}*+"),
+        )
+        _SCANNERS[escape] = found
+    return found
 
 
 def words(text: str, start: int, escape: str) -> list[tuple[str, int, int]]:
@@ -136,89 +196,98 @@ def _continued(line: str, escape: str) -> tuple[bool, str]:
 
 def lex(text: str) -> LexedDockerfile:
     """Split `text` into instructions. Never raises on odd input: it yields what it can read."""
-    lines = text.split("\n")
-    count = len(lines)
     directives: dict[str, str] = {}
     problems: list[str] = []
     escape = "\\"
     instructions: list[Instruction] = []
-    in_directives = True
-    index = 0
-    offset = 0
-    while index < count:
-        raw = lines[index]
-        start = offset
-        offset += len(raw) + 1
-        index += 1
-        body = raw.rstrip("\r")
-        if index == 1 and body.startswith("\ufeff"):
-            body, start = body[1:], start + 1
-        stripped = body.lstrip(GO_SPACE)
-        if in_directives:
-            found = _directive(stripped)
-            if found is None or found[0].lower() not in KNOWN_DIRECTIVES:
-                in_directives = False
+    size = len(text)
+    pos = 1 if text.startswith("\ufeff") else 0
+    line = 1
+    # Parser directives: one line at a time, until the first line that is not one.
+    while pos < size:
+        newline = text.find("\n", pos)
+        newline = size if newline < 0 else newline
+        found = _directive(text[pos:newline].rstrip("\r").lstrip(GO_SPACE))
+        if found is None or found[0].lower() not in KNOWN_DIRECTIVES:
+            break
+        name, value = found[0].lower(), found[1]
+        if name in directives:
+            problems.append(f"line {line}: only one {name} parser directive can be used")
+            break
+        directives[name] = value
+        if name == "escape":
+            if value in ("\\", "`"):
+                escape = value
             else:
-                name, value = found[0].lower(), found[1]
-                if name in directives:
-                    problems.append(f"line {index}: only one {name} parser directive can be used")
-                    in_directives = False
-                    continue
-                directives[name] = value
-                if name == "escape":
-                    if value in ("\\", "`"):
-                        escape = value
-                    else:
-                        problems.append(f"line {index}: invalid escape token {value!r} does not match ` or \\")
-                continue
-        if not stripped or stripped[0] == "#":
-            continue
-        first_line = index
-        continues, content = _continued(stripped, escape)
-        pieces = [content]
-        segments = [Segment(0, start + len(body) - len(stripped), len(content))]
-        logical = len(content)
-        while continues and index < count:
-            raw = lines[index]
-            start = offset
-            offset += len(raw) + 1
-            index += 1
-            body = raw.rstrip("\r")
-            head = body.lstrip(GO_SPACE)
-            if not head or head[0] == "#":
-                continue
-            continues, content = _continued(body, escape)
-            if content:
-                pieces.append(content)
-                segments.append(Segment(logical, start, len(content)))
-                logical += len(content)
-        joined = "".join(pieces)
-        instr = _instruction(joined, first_line, index, segments, min(offset, len(text)))
+                problems.append(f"line {line}: invalid escape token {value!r} does not match ` or \\")
+        pos, line = newline + 1, line + 1
+    scan = _scanner(escape)
+    while pos < size:
+        skipped = _match_end(scan.skip_lines, text, pos)
+        line += text.count("\n", pos, skipped)
+        pos = skipped
+        if pos >= size:
+            break
+        newline = text.find("\n", pos)
+        newline = size if newline < 0 else newline
+        body = text[pos:newline].rstrip("\r")
+        head = body.lstrip(GO_SPACE)
+        if not head or head[0] == "#":  # a blank or comment last line without a line break
+            break
+        start = pos + len(body) - len(head)
+        continues, content = _continued(head, escape)
+        first_line = line
+        if not continues:
+            stop, after = start + len(content), newline + 1
+            instr = _instruction(content, first_line, first_line, start, min(after, size))
+        else:
+            kept = _match_end(scan.continued, text, min(newline + 1, size))
+            last_newline = text.find("\n", kept)
+            last_newline = size if last_newline < 0 else last_newline
+            last = text[kept:last_newline].rstrip("\r")
+            stop, after = kept, last_newline + 1
+            last_head = last.lstrip(GO_SPACE)
+            if last_head and last_head[0] != "#":
+                stop = kept + len(_continued(last, escape)[1])
+            else:
+                after = kept if kept < size and last_newline < size else size
+            joined = scan.removal.sub("", text[start:stop])
+            # The last line is the one `kept` starts, unless the file ended right after a line break.
+            last_start = kept - 1 if kept >= size and text.endswith("\n") else kept
+            end_line = first_line + text.count("\n", pos, max(pos, last_start))
+            instr = _instruction(joined, first_line, end_line, start, min(after, size))
+            instr._source = text
+            instr._removals = scan.removal.finditer(text, start, stop)
+        line = first_line + text.count("\n", pos, min(after, size))
+        pos = after
         instructions.append(instr)
-        if instr.keyword in _HEREDOC_KEYWORDS and "<<" in joined:
-            for name, chomp in _heredocs(joined, instr.args_offset, escape):
-                while index < count:
-                    raw = lines[index]
-                    offset += len(raw) + 1
-                    index += 1
-                    candidate = raw.rstrip("\r")
-                    if chomp:
-                        candidate = candidate.lstrip("\t")
-                    if candidate == name:
-                        break
-                instr.end_line = index
-                instr.end_offset = min(offset, len(text))
+        if instr.keyword in _HEREDOC_KEYWORDS and "<<" in instr.text:
+            for name, chomp in _heredocs(instr.text, instr.args_offset, escape):
+                tabs = "\t*" if chomp else ""
+                terminator = re.compile(rf"^{tabs}{re.escape(name)}\r*$", re.MULTILINE)
+                match = terminator.search(text, pos)
+                done = size if match is None else min(match.end() + 1, size)
+                line += text.count("\n", pos, done)
+                pos = done
+            instr.end_line = line - 1 if pos < size or text.endswith("\n") else line
+            instr.end_offset = pos
     return LexedDockerfile(escape=escape, directives=directives, instructions=instructions, problems=problems)
 
 
-def _instruction(text: str, line: int, end_line: int, segments: list[Segment], end_offset: int) -> Instruction:
+def _match_end(pattern: re.Pattern[str], text: str, pos: int) -> int:
+    """Where a pattern that can match nothing stops matching at `pos`."""
+    match = pattern.match(text, pos)
+    return match.end() if match else pos
+
+
+def _instruction(text: str, line: int, end_line: int, start: int, end_offset: int) -> Instruction:
     match = _KEYWORD_END.search(text)
     keyword_end = match.start() if match else len(text)
     word = text[:keyword_end]
     keyword = word.upper() if word.isascii() else word
     run = _FIELD_RUN.match(text, keyword_end)
     args_offset = run.end() if run else keyword_end
-    return Instruction(keyword, text, line, segments, end_line, args_offset, end_offset)
+    return Instruction(keyword, text, line, end_line, args_offset, end_offset, start)
 
 
 def _heredocs(text: str, start: int, escape: str) -> list[tuple[str, bool]]:

@@ -21,7 +21,7 @@ import os
 import re
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tasks.dockerfile.lexer import FIELD_SPACE, GO_SPACE, Instruction, lex, words
@@ -277,58 +277,88 @@ def _parse_from(
     # BuildKit trims Unicode blanks from the ends (strings.TrimSpace), then splits on ASCII ones.
     stop = len(instr.text.rstrip(GO_SPACE))
     fields = [(m[0], m.start(), m.end()) for m in _FIELDS.finditer(instr.text, rest, max(rest, stop))]
-    base = BaseImage(df.path, instr.line, stage, "", None, None)
+    found = _FromFields(df.path, instr.line, stage)
     source = FromSource(instr, None)
     if not fields:
-        return _skip(base, "empty-from", "FROM names no image"), source
+        return found.skip("empty-from", "FROM names no image"), source
     raw, start, end = fields[0]
     rest_words = [f[0] for f in fields[1:]]
-    alias = None
+    found.raw, found.raw_span = raw, instr.physical_span(start, end)
     if len(rest_words) == 2 and rest_words[0].lower() == "as":
-        alias = rest_words[1]
-    base = replace(base, raw=raw, alias=alias, raw_span=instr.physical_span(start, end))
-    if rest_words and alias is None:
-        return _skip(base, "malformed-from", f"unexpected text after the image: {' '.join(rest_words)!r}"), source
-    if alias is not None and not _STAGE_NAME.fullmatch(alias.lower()):
-        return _skip(
-            base,
-            "malformed-from",
-            f"invalid name for build stage: {alias!r}, name can't start with a number or contain symbols",
-        ), source
+        found.alias = rest_words[1]
+    if rest_words and found.alias is None:
+        return found.skip("malformed-from", f"unexpected text after the image: {' '.join(rest_words)!r}"), source
+    if found.alias is not None and not _STAGE_NAME.fullmatch(found.alias.lower()):
+        reason = f"invalid name for build stage: {found.alias!r}, name can't start with a number or contain symbols"
+        return found.skip("malformed-from", reason), source
     for flag in flags:
         flag_name, eq, flag_value = flag[2:].partition("=")
         if flag_name != "platform":
-            return _skip(base, "malformed-from", f"unknown flag: {flag_name}"), source
+            return found.skip("malformed-from", f"unknown flag: {flag_name}"), source
         if not eq:
-            return _skip(base, "malformed-from", "missing a value on flag: platform"), source
-        base = replace(base, platform=flag_value)
+            return found.skip("malformed-from", "missing a value on flag: platform"), source
+        found.platform = flag_value
     try:
         parts = parse_word(instr.text, start, end, df.escape)
     except WordSyntaxError as exc:
-        return _skip(base, "malformed-from", f"FROM {raw}: {exc}"), source
-    names = variables(parts)
-    base = replace(base, variables=names)
+        return found.skip("malformed-from", f"FROM {raw}: {exc}"), source
+    found.variables = variables(parts)
     try:
         value = evaluate(parts, env)
     except WordSyntaxError as exc:
         code = "unresolved-arg" if exc.unresolved else "malformed-from"
-        return _skip(base, code, f"FROM {raw}: {exc}"), FromSource(instr, parts)
+        return found.skip(code, f"FROM {raw}: {exc}"), FromSource(instr, parts)
     source = FromSource(instr, parts, value.deps)
     problem = _unresolved(df, value)
     if problem:
-        return _skip(base, "unresolved-arg", problem), source
-    image = value.text
-    base = replace(base, image=image)
+        return found.skip("unresolved-arg", problem), source
+    image = found.image = value.text
     if image == "":
-        return _skip(base, "empty-from", f"FROM {raw} expands to nothing"), source
+        return found.skip("empty-from", f"FROM {raw} expands to nothing"), source
     if image == "scratch":
-        return _skip(base, "scratch", "scratch: no base image"), source
+        return found.skip("scratch", "scratch: no base image"), source
     if image.lower() in aliases:
-        return _skip(base, "stage-reference", f"refers to the earlier build stage {image!r}"), source
+        return found.skip("stage-reference", f"refers to the earlier build stage {image!r}"), source
     try:
-        return replace(base, reference=parse_reference(image)), source
+        found.reference = parse_reference(image)
     except ImageReferenceError as exc:
-        return _skip(base, "invalid-reference", str(exc)), source
+        return found.skip("invalid-reference", str(exc)), source
+    return found.build(), source
+
+
+@dataclass
+class _FromFields:
+    """A BaseImage being read (built once: frozen dataclasses are slow to copy)."""
+
+    file: str
+    line: int
+    stage: int
+    raw: str = ""
+    image: str | None = None
+    reference: ImageReference | None = None
+    alias: str | None = None
+    platform: str | None = None
+    raw_span: tuple[int, int] | None = None
+    variables: tuple[str, ...] = ()
+
+    def build(self, skip: str | None = None, reason: str | None = None) -> BaseImage:
+        return BaseImage(
+            self.file,
+            self.line,
+            self.stage,
+            self.raw,
+            self.image,
+            self.reference,
+            self.alias,
+            self.platform,
+            reason,
+            self.raw_span,
+            self.variables,
+            skip,
+        )
+
+    def skip(self, code: str, reason: str) -> BaseImage:
+        return self.build(code, reason)
 
 
 def _unresolved(df: Dockerfile, value: Value) -> str | None:
@@ -346,10 +376,6 @@ def _unresolved(df: Dockerfile, value: Value) -> str | None:
     if any(d.source != "none" for d in declared):
         return f"FROM uses ARG {name} before its declaration at line {declared[0].line} gives it a value"
     return f"FROM uses unset ARG {name} (no default, no --build-arg)"
-
-
-def _skip(base: BaseImage, code: str, reason: str) -> BaseImage:
-    return replace(base, skip=code, skip_reason=reason)
 
 
 def read_dockerfile(

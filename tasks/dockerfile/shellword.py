@@ -78,9 +78,25 @@ class Value:
 
 def parse_word(text: str, start: int = 0, end: int | None = None, escape: str = "\\") -> tuple[Part, ...]:
     """The parts of the word text[start:end]; raises WordSyntaxError as BuildKit would."""
-    parser = _Parser(text, len(text) if end is None else end, escape)
+    stop = len(text) if end is None else end
+    if _patterns(escape)[0][None].search(text, start, stop) is None:  # plain text: the common case
+        return (Lit(text[start:stop], start, stop),) if stop > start else ()
+    parser = _Parser(text, stop, escape)
     parser.index = start
     return tuple(parser.until(None, raw=False, depth=0))
+
+
+_PATTERNS: dict[str, tuple[dict[str | None, re.Pattern[str]], re.Pattern[str]]] = {}
+
+
+def _patterns(escape: str) -> tuple[dict[str | None, re.Pattern[str]], re.Pattern[str]]:
+    """The characters that end a plain run (per stop character), and inside double quotes."""
+    found = _PATTERNS.get(escape)
+    if found is None:
+        esc = re.escape(escape)
+        plain = {stop: re.compile(rf"[$'\"{esc}{re.escape(stop or '')}]") for stop in (None, "}", "/")}
+        found = _PATTERNS[escape] = (plain, re.compile(rf"[$\"{esc}]"))
+    return found
 
 
 def variables(parts: tuple[Part, ...]) -> tuple[str, ...]:
@@ -102,9 +118,7 @@ class _Parser:
         self.end = end
         self.escape = escape
         self.index = 0
-        esc = re.escape(escape)
-        self._plain = {stop: re.compile(rf"[$'\"{esc}{re.escape(stop or '')}]") for stop in (None, "}", "/")}
-        self._in_double = re.compile(rf"[$\"{esc}]")
+        self._plain, self._in_double = _patterns(escape)
 
     def _run(self, pattern: re.Pattern[str]) -> int:
         match = pattern.search(self.text, self.index, self.end)

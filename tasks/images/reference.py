@@ -28,6 +28,7 @@ _DOMAIN = re.compile(rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _DIGEST = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}")
 _IDENTIFIER = re.compile(r"[a-f0-9]{64}")
+_NOT_PRINTABLE = re.compile(r"[^\x21-\x7e]")
 # go-digest's registered algorithms and their encoded lengths (lowercase hex only).
 DIGEST_ALGORITHMS = {"sha256": 64, "sha384": 96, "sha512": 128}
 NAME_TOTAL_LENGTH_MAX = 255
@@ -48,10 +49,8 @@ def _show(text: str) -> str:
 
 def _non_printable(text: str) -> int | None:
     """Index of the first character outside printable ASCII (control, space, non-ASCII)."""
-    for index, char in enumerate(text):
-        if not "\x21" <= char <= "\x7e":
-            return index
-    return None
+    match = _NOT_PRINTABLE.search(text)
+    return match.start() if match else None
 
 
 def validate_tag(tag: str) -> str:
