@@ -6,10 +6,10 @@ stages stay byte for byte. A rewrite to the same image returns the text unchange
 When the FROM is written through ARGs, the template is solved for the new image. The FROM's
 text is flattened, through every ARG default that itself uses ARGs
 (``ARG BASE_TAG=${CUDA}-${FLAVOR}-${OS}``), into template text and the values of the innermost
-ARGs; those values are the unknowns. Every solution that keeps the template text is found; one
-solution is taken as it is, several are narrowed to those whose changed values keep the shape
-of the old ones (``12.6`` -> ``12.9``, not ``12``), then to the one changing fewest ARGs, and
-anything still ambiguous is refused with a message naming the ARGs. Only when no solution keeps
+ARGs; those values are the unknowns. Every solution that keeps the template text is found and
+ranked: first by how many changed values lose the shape of the old ones (``12.6`` -> ``12.9``
+keeps it, ``12`` does not), then by how many ARGs change. The best is taken when it is the
+only one with its rank; a tie is refused with a message naming the ARGs and the candidates. Only when no solution keeps
 the template text is a single piece of template text edited (the innermost one that holds the
 whole change, e.g. ``FROM ${REGISTRY}/nvidia/cuda:12.6.3-...``).
 
@@ -31,7 +31,7 @@ from tasks.dockerfile.shellword import Lit, Part, Value, Var, evaluate, variable
 from tasks.errors import DockerfileError
 from tasks.images.reference import ImageReference, parse_reference
 
-SOLUTION_LIMIT = 64
+SOLUTION_LIMIT = 512  # more ways than this to write the target is refused, not chosen among
 SEARCH_BUDGET = 200_000
 MAX_SEGMENTS = 200
 SpanOf = Callable[[int, int], tuple[int, int] | None]
@@ -281,6 +281,11 @@ def _solutions(base: BaseImage, segs: list[_Seg], target: str) -> list[dict[int,
         assigned.pop(seg.key, None)
 
     search(0, 0)
+    if len(found) >= SOLUTION_LIMIT:
+        raise DockerfileError(
+            f"{base.location}: {target!r} can be written through the template {base.raw!r} in too many "
+            "ways to choose one; change the FROM line by hand"
+        )
     return found
 
 
@@ -311,16 +316,15 @@ def _choose(
     def changed(solution: dict[int, str]) -> dict[int, str]:
         return {key: value for key, value in solution.items() if value != old[key]}
 
-    if len(solutions) == 1:
-        return changed(solutions[0])
-    consistent = [s for s in solutions if all(_shape(v) == _shape(old[k]) for k, v in changed(s).items())]
-    if consistent:
-        fewest = min(len(changed(s)) for s in consistent)
-        best = [s for s in consistent if len(changed(s)) == fewest]
-        if len(best) == 1:
-            return changed(best[0])
-    else:
-        best = solutions
+    def score(solution: dict[int, str]) -> tuple[int, int]:
+        moved = changed(solution)
+        reshaped = sum(1 for key, value in moved.items() if _shape(value) != _shape(old[key]))
+        return reshaped, len(moved)
+
+    ranked = sorted(solutions, key=score)
+    best = [s for s in ranked if score(s) == score(ranked[0])]
+    if len(best) == 1:
+        return changed(best[0])
     ways = " or ".join(
         " and ".join(f"{df.decls[k].name}={v}" for k, v in sorted(changed(s).items())) or "no change" for s in best[:3]
     )

@@ -282,6 +282,21 @@ def test_ambiguous_templates_are_refused_naming_the_args(text: str, new: str, me
     assert str(info.value) == message
 
 
+def test_appending_a_digest_changes_only_the_arg_that_ends_the_tag() -> None:
+    # Every solution changes some value's shape (the digest is new), but only one changes one ARG.
+    text = "ARG A=u\nARG B=ntu22.04\nFROM nvidia/cuda:12.6.3-runtime-ub${A}${B}\n"
+    parsed = parse_dockerfile(text)
+    after = rewrite_base(parsed, parsed.bases[0], parse_reference(f"nvidia/cuda:12.6.3-runtime-ubuntu24.04@{D_NEW}"))
+    assert changed_lines(text, after) == [("ARG B=ntu22.04\n", f"ARG B=ntu24.04@{D_NEW}\n")]
+
+
+def test_too_many_ways_is_refused() -> None:
+    text = "".join(f"ARG V{i}=1\n" for i in range(8)) + "FROM x:" + "".join(f"${{V{i}}}" for i in range(8)) + "\n"
+    parsed = parse_dockerfile(text)
+    with pytest.raises(DockerfileError, match="in too many ways to choose one; change the FROM line by hand"):
+        rewrite_base(parsed, parsed.bases[0], parse_reference("x:" + "2" * 40))
+
+
 def test_fewest_changes_wins_among_solutions_of_the_same_shape() -> None:
     text = "ARG A=12\nARG B=6\nFROM x:${A}${B}\n"
     parsed = parse_dockerfile(text)
