@@ -53,6 +53,7 @@ SKIP_CODES = (
 MAX_DOCKERFILE_BYTES = 1024 * 1024
 _STAGE_NAME = re.compile(r"[a-z][a-z0-9-_.]*")
 _FIELDS = re.compile(f"[^{FIELD_SPACE}]+")
+_FLAG_PLAIN = re.compile("[^" + "".join(re.escape(c) for c in GO_SPACE) + "'\"\\\\]+")
 
 
 @dataclass(frozen=True)
@@ -262,7 +263,11 @@ def _builder_flags(text: str, start: int) -> tuple[list[str], int]:
                     index += 1
                     word.append(text[index])
             else:
-                word.append(char)
+                run = _FLAG_PLAIN.match(text, index)
+                stop_at = run.end() if run else index + 1
+                word.append(text[index:stop_at])
+                index = stop_at
+                continue
             index += 1
         flag = "".join(word)
         if flag == "--":

@@ -79,8 +79,13 @@ class Value:
 def parse_word(text: str, start: int = 0, end: int | None = None, escape: str = "\\") -> tuple[Part, ...]:
     """The parts of the word text[start:end]; raises WordSyntaxError as BuildKit would."""
     stop = len(text) if end is None else end
-    if _patterns(escape)[0][None].search(text, start, stop) is None:  # plain text: the common case
+    special = _patterns(escape)[0][None]
+    if special.search(text, start, stop) is None:  # plain text: the common case
         return (Lit(text[start:stop], start, stop),) if stop > start else ()
+    if stop - start >= 2 and text[start] in "'\"" and text[stop - 1] == text[start]:
+        inner = special.search(text, start + 1, stop - 1)
+        if inner is None:  # "plain text" or 'plain text': the quotes go, the rest is as written
+            return (Lit(text[start + 1 : stop - 1], start + 1, stop - 1),) if stop - start > 2 else ()
     parser = _Parser(text, stop, escape)
     parser.index = start
     return tuple(parser.until(None, raw=False, depth=0))
