@@ -426,7 +426,7 @@ def read_dockerfile(
 def _too_large(path: Path, size: int, limit: int) -> str:
     return (
         f"{path}: Dockerfile is {size} bytes, over the {limit}-byte limit; "
-        "a Dockerfile this large is not something baseimage manages (raise max_bytes if it is)"
+        "check that this is the Dockerfile you mean (no real Dockerfile is this large)"
     )
 
 
