@@ -16,14 +16,19 @@ from tasks.errors import TagError
 Flavor = Literal["base", "runtime", "devel"]
 FLAVORS: tuple[Flavor, ...] = ("base", "runtime", "devel")
 
+# ASCII classes and whole-string matches only: Python's ``\d`` accepts ``١٢`` and ``$`` accepts a
+# trailing newline. Version numbers have no leading zeros (NVIDIA never writes them), so a parsed
+# tag prints back exactly as it was written.
+_NUMBER = r"(?:0|[1-9][0-9]*)"
 _CUDA_TAG = re.compile(
-    r"^(?P<version>\d+\.\d+\.\d+)"
-    r"(?:-(?P<extra>cudnn\d*|tensorrt))?"
+    rf"(?P<version>{_NUMBER}\.{_NUMBER}\.{_NUMBER})"
+    r"(?:-(?P<extra>cudnn[0-9]*|tensorrt))?"
     r"-(?P<flavor>base|runtime|devel)"
     r"-(?P<os>ubuntu|ubi|rockylinux|centos|oraclelinux|amzn|azl|cm|opensuse)"
-    r"(?P<os_version>\d+(?:\.\d+)?)$"
+    r"(?P<os_version>[0-9]+(?:\.[0-9]+)?)"
 )
-_NGC_TAG = re.compile(r"^(?P<yy>\d{2})\.(?P<mm>\d{2})-py(?P<py>\d)(?:-(?P<variant>igpu))?$")
+_NGC_TAG = re.compile(r"(?P<yy>[0-9]{2})\.(?P<mm>[0-9]{2})-py(?P<py>[0-9])(?:-(?P<variant>igpu))?")
+TAG_LENGTH_MAX = 128  # Docker's limit for any tag
 
 
 def extra_family(extra: str | None) -> str | None:
@@ -46,7 +51,7 @@ class CudaTag:
     @classmethod
     def parse(cls, tag: str) -> CudaTag:
         """Parse `tag` or raise TagError naming the tag and the expected scheme."""
-        match = _CUDA_TAG.match(tag)
+        match = _CUDA_TAG.fullmatch(tag) if len(tag) <= TAG_LENGTH_MAX else None
         if match is None:
             raise TagError(
                 f"{tag!r} is not a CUDA image tag: expected "
@@ -116,7 +121,7 @@ class NgcTag:
     @classmethod
     def parse(cls, tag: str) -> NgcTag:
         """Parse `tag` or raise TagError naming the tag and the expected scheme."""
-        match = _NGC_TAG.match(tag)
+        match = _NGC_TAG.fullmatch(tag)
         if match is None:
             raise TagError(f"{tag!r} is not an NGC tag: expected 'YY.MM-py3' or 'YY.MM-py3-igpu', e.g. '25.04-py3'")
         month = int(match["mm"])

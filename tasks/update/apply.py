@@ -17,8 +17,8 @@ from pathlib import Path
 
 import yaml
 
-from tasks.dockerfile.parser import parse_dockerfile, template
-from tasks.dockerfile.rewrite import _solve, new_image_text, rewrite_base
+from tasks.dockerfile.parser import parse_dockerfile
+from tasks.dockerfile.rewrite import rewrite_base, solve_args
 from tasks.errors import BaseImageError
 from tasks.files import write_atomic
 from tasks.images.reference import parse_reference
@@ -209,21 +209,15 @@ def _rewrite_dockerfile(
             + "; the plan is stale or for another Dockerfile: run a fresh review or fix images[].dockerfile"
         )
     new = old
+    planned = {b.stage: target for b in bases}
     for base in bases:
-        fed = sorted(set(base.variables) & set(build_args))
-        if fed:
-            solved = _solve(template(base.raw, parsed.escape), new_image_text(base, target))
-            if solved is None:
-                raise PlanMismatchError(
-                    f"{rel}:{base.line}: {change.target} cannot be written through {base.raw!r} "
-                    f"(build args {', '.join(fed)}); change the FROM by hand"
-                )
-            for name in fed:
-                if solved[name] != build_args[name]:
-                    config_edits[name] = solved[name]
-                    build_args[name] = solved[name]
+        solved = solve_args(parse_dockerfile(new, rel, build_args), base, target)
+        for name, value in solved.items():
+            if name in build_args and value != build_args[name]:  # set where the build is invoked
+                config_edits[name] = value
+                build_args[name] = value
         again = parse_dockerfile(new, rel, build_args)
-        new = rewrite_base(again, again.bases[base.stage], target)
+        new = rewrite_base(again, again.bases[base.stage], target, planned=planned)
     return new, build_args
 
 
