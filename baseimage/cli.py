@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -464,10 +467,40 @@ def cmd_snapshot(args: argparse.Namespace, out: Console, err: Console) -> int:
     return EXIT_OK if report["complete"] else EXIT_INCOMPLETE
 
 
+def _approvals_needed(settings: Settings, dry_run: bool) -> list[str]:
+    if dry_run:
+        return []
+    stages: list[str] = [s for s in settings.approvals.required_for if s == "update"]
+    if {"staging", "production"} <= set(settings.environments):
+        stages.append("production")
+    return stages
+
+
 def cmd_migrate(args: argparse.Namespace, out: Console, err: Console) -> int:
-    load_settings(args.config)  # fail fast on a bad config, before Prefect starts
+    settings = load_settings(args.config)  # fail fast on a bad config, before Prefect starts
+    for image in settings.images:
+        if not settings.path(image.dockerfile).is_file():
+            raise ConfigError(
+                f"{settings.source}: images[{image.name}].dockerfile {image.dockerfile} does not exist "
+                f"({settings.path(image.dockerfile)}); fix the path or remove the image"
+            )
+    from prefect.settings import get_current_settings
+
     from flows.migrate import migrate
     from tasks.update.outcome import Result
+
+    terminal = False
+    stages = _approvals_needed(settings, args.dry_run)
+    if stages and not get_current_settings().api.url:
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            raise ConfigError(
+                f"this migration needs the {' and '.join(stages)} approval{'s' if len(stages) > 1 else ''}, and "
+                "on Prefect's temporary API (no PREFECT_API_URL) nobody else can give them: set PREFECT_API_URL to "
+                "a Prefect server (`prefect server start`, or `baseimage serve` on a small site; see "
+                "docs/operator-guide.md), or run it from a terminal to approve there"
+            )
+        terminal = True
+        print_problem(err, "no Prefect server", "approvals are asked on this terminal", style="yellow")
 
     state = migrate(
         to=args.to,
@@ -478,6 +511,7 @@ def cmd_migrate(args: argparse.Namespace, out: Console, err: Console) -> int:
         validation=args.validation,
         out_dir=args.out,
         poll_interval_s=args.poll_interval,
+        terminal_approvals=terminal,
         return_state=True,
     )
     outcome = state.result(raise_on_failure=False)
@@ -580,6 +614,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # markup=False: what is printed is text (paths, messages, Dockerfile content), never Rich markup.
     out = Console(width=None if sys.stdout.isatty() else 200, markup=False, emoji=False)
     err = Console(stderr=True, soft_wrap=True, markup=False, emoji=False)
+    # SIGTERM unwinds like Ctrl-C: a flow run in progress is marked cancelled and the temporary
+    # Prefect server this process started is shut down instead of being left behind.
+    with contextlib.suppress(ValueError):  # only the main thread can install it
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemetry from a temporary server
     try:
         return int(args.handler(args, out, err))
     except BaseImageError as exc:  # ConfigError included: bad input is a message, never a traceback

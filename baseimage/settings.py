@@ -132,6 +132,7 @@ class Environment(_Model):
     compose_file: Path
     project: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
     service: str = "api"  # the compose service whose running image is "the environment's image"
+    services: list[str] | None = None  # the services that run the managed image (default: [service])
     image: str | None = None  # the managed image deployed here (its name); None: the first one
     image_variable: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")] = "TRAINING_IMAGE"
     variables: dict[str, str] = Field(default_factory=dict)  # more compose variables (ports, ...); no secrets

@@ -77,13 +77,16 @@ def build_release(settings: Settings, environment: str, branch: str, commit: str
     except docker.errors.ImageNotFound:
         pass
     with git.worktree(settings.root, commit) as tree:
+        args = build_args_at(settings, image.name, tree)
+        for base in containers.build_bases(tree / image.dockerfile, args):
+            log.info("base %s", containers.ensure_local(client, base, settings.registries.mirrors))
         built = containers.build_image(
             client,
             tree,
             str(image.dockerfile),
             tag,
             {RELEASE_LABEL: branch},
-            build_args_at(settings, image.name, tree),
+            args,
             on_line=lambda line: log.info("build | %s", line),
         )
     log.info("built %s from %s in %.1f s", tag, commit[:12], built.seconds)
@@ -118,7 +121,8 @@ def deploy_environment(settings: Settings, environment: str, image: str, run: st
         branch=branch,
         commit=commit,
     )
-    get_run_logger().info("%s now runs %s (was %s)", environment, record.image.describe(), record.previous)
+    was = record.previous.describe() if record.previous else "nothing"
+    get_run_logger().info("%s now runs %s (was %s)", environment, record.image.describe(), was)
     return asdict(record)
 
 
@@ -176,6 +180,7 @@ def deployment_phase(
     pr: dict[str, Any] | None,
     poll_interval_s: int,
     on_pool: bool = False,
+    terminal_approvals: bool = False,
 ) -> Phase:
     """Staging, soak, production approval, production. With `on_pool` the soak runs as the
     `soak-monitor` deployment (the gpu pool), else as a subflow here."""
@@ -222,6 +227,7 @@ def deployment_phase(
         settings.approvals.timeout_s,
         poll_interval_s,
         not_by=update_reviewer if settings.approvals.distinct_reviewers else None,
+        terminal=terminal_approvals,
     )
     phase.decisions.append(decision)
     if not decision.approved:

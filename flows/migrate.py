@@ -25,7 +25,7 @@ from baseimage.settings import Settings, load_settings
 from baseimage.wiring import github_client, redactor
 from flows.approvals import ask
 from flows.deployment import STAGES, deployment_phase, roll_back_migration
-from flows.outcome import record_outcome, state_of
+from flows.outcome import cancel_on_termination, record_outcome, state_of
 from tasks.errors import BaseImageError
 from tasks.files import write_atomic
 from tasks.research.facts import load_facts
@@ -211,7 +211,7 @@ def _finish(outcome: MigrationOutcome, out_dir: Path) -> State:
     return state_of(replace(outcome, details={**outcome.details, "report": str(path)}))
 
 
-@flow(name="migrate")
+@flow(name="migrate", on_crashed=[cancel_on_termination])
 def migrate(
     to: str | None = None,
     dry_run: bool = False,
@@ -221,6 +221,7 @@ def migrate(
     validation: str = "auto",
     out_dir: str = "reports",
     poll_interval_s: int = 10,
+    terminal_approvals: bool = False,
 ) -> State[Any]:
     """Propose, approve, validate and deploy a base-image migration; the run's state says how it
     ended and carries the outcome (see tasks.update.outcome)."""
@@ -268,6 +269,7 @@ def migrate(
             f"```diff\n{shown[:6000]}\n```",
             settings.approvals.timeout_s,
             poll_interval_s,
+            terminal=terminal_approvals,
         )
     else:
         first = Decision("update", "not required", None, "approvals.required_for does not list update")
@@ -306,7 +308,16 @@ def migrate(
             "production; validate on the gpu pool (a worker with an NVIDIA GPU) or set policy.require_gpu: false",
         )
     phase = deployment_phase(
-        settings, plan, result, report, first.reviewer, run_id, pr, poll_interval_s, on_pool=validation == "deployment"
+        settings,
+        plan,
+        result,
+        report,
+        first.reviewer,
+        run_id,
+        pr,
+        poll_interval_s,
+        on_pool=validation == "deployment",
+        terminal_approvals=terminal_approvals,
     )
     decisions.extend(phase.decisions)
     return _finish(

@@ -61,10 +61,20 @@ def _skipped(name: str, reason: str) -> State:
 
 
 @task(name="build-candidate")
-def build_candidate(context: str, dockerfile: str, tag: str, run_label: str, buildargs: dict[str, str]) -> CheckResult:
+def build_candidate(
+    context: str,
+    dockerfile: str,
+    tag: str,
+    run_label: str,
+    buildargs: dict[str, str],
+    mirrors: dict[str, str] | None = None,
+) -> CheckResult:
     log = get_run_logger()
+    client = _docker()
+    for base in containers.build_bases(Path(context) / dockerfile, buildargs):
+        log.info("base %s", containers.ensure_local(client, base, mirrors or {}))
     built = containers.build_image(
-        _docker(),
+        client,
         Path(context),
         dockerfile,
         tag,
@@ -121,6 +131,9 @@ def start_service(image: str, settings: Settings, run_label: str, gpu: bool) -> 
     ids = []
     if validation.redis_image:
         env["BASEIMAGE_REDIS_URL"] = f"redis://127.0.0.1:{validation.redis_port}/0"
+        get_run_logger().info(
+            "broker %s", containers.ensure_local(client, validation.redis_image, settings.registries.mirrors)
+        )
         redis = containers.run_container(
             client,
             validation.redis_image,
@@ -272,7 +285,9 @@ def _validate(
         if (
             step(
                 "build",
-                build_candidate(context, dockerfile, tag, run_label, buildargs or {}, return_state=True),
+                build_candidate(
+                    context, dockerfile, tag, run_label, buildargs or {}, settings.registries.mirrors, return_state=True
+                ),
             ).status
             == "passed"
         ):

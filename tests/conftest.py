@@ -83,11 +83,21 @@ def docker_client() -> Iterator[Any]:
     except Exception as exc:  # any failure here means "no daemon" to the tier logic
         _unavailable(f"Docker daemon not reachable: {exc}")
     yield client
+    import docker.errors
+
     for label in (TEST_LABEL, "baseimage.validation"):  # also what an aborted flow left behind
         for container in client.containers.list(all=True, filters={"label": label}):
             container.remove(force=True)
-        for image in client.images.list(filters={"label": label}):
-            client.images.remove(image.id, force=True)
+        # An image built FROM another labelled image must go first: retry until none is left.
+        for _round in range(5):
+            images = client.images.list(filters={"label": label})
+            if not images:
+                break
+            for image in images:
+                try:
+                    client.images.remove(image.id, force=True)
+                except docker.errors.APIError:
+                    continue  # it has dependent child images: removed in a later round
     client.close()
 
 
