@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,8 +24,8 @@ from tasks.errors import BaseImageError
 from tasks.files import write_atomic
 from tasks.images.reference import parse_reference
 from tasks.images.tags import CudaTag, NgcTag
-from tasks.research.report import replace_between_markers
 from tasks.update import git
+from tasks.update.policy_doc import Moved, migration_doc, set_changelog_status
 from tasks.update.requirements import RequirementChanges, rewrite_requirements
 
 CHANGELOG_HEAD = (
@@ -87,6 +88,7 @@ class ApplyResult:
     already_applied: bool = False  # the branch already held exactly this change: no new commit
     base: str | None = None  # the commit the change was planned on
     build_args: dict[str, dict[str, str]] = field(default_factory=dict)  # per Dockerfile, after the change
+    warnings: list[str] = field(default_factory=list)  # what could not be placed (policy document sections)
 
 
 def backup_name(dockerfile: Path, old_tag: str) -> Path:
@@ -138,39 +140,6 @@ def _changelog(text: str | None, plan: MigrationPlan, today: date) -> str:
     if not lines:
         return text
     return _under_unreleased(text, f"### Changed ({today.isoformat()}, {plan.branch})\n" + "".join(lines))
-
-
-def _policy_changelog(text: str, plan: MigrationPlan, today: date) -> str:
-    marker = "## Changelog\n"
-    if marker not in text:
-        return text
-    entry = (
-        f"\n### {today.isoformat()} - {plan.branch}\n"
-        + "".join(f"- **From**: `{c.current}`\n- **To**: `{c.target}`\n" for c in plan.changes)
-        + "- **Status**: proposed (awaiting approval and validation)\n"
-    )
-    if entry in text:
-        return text
-    head, rest = text.split(marker, 1)
-    return f"{head}{marker}{entry}{rest}"
-
-
-def _configuration(files: dict[str, str], plan: MigrationPlan, today: date) -> str:
-    """The "Current Configuration" section from data: each managed image's base and its pins."""
-    from tasks.research.osv import parse_pins
-
-    lines = [
-        f"As of {today.isoformat()} (branch `{plan.branch}`):",
-        "",
-        "| image | Dockerfile | base image | pins |",
-        "|---|---|---|---|",
-    ]
-    for change in plan.changes:
-        pins = ""
-        if change.requirements and change.requirements in files:
-            pins = ", ".join(f"{p.name}=={p.version}" for p in parse_pins(files[change.requirements]))
-        lines.append(f"| {change.image} | `{change.dockerfile}` | `{change.target}` | {pins} |")
-    return "\n".join(lines)
 
 
 def _checkpoint(name: str) -> None:
@@ -228,11 +197,13 @@ def planned_files(
     *,
     strict: bool = True,
     build_args: dict[str, dict[str, str]] | None = None,
+    warnings: list[str] | None = None,
 ) -> dict[str, tuple[str | None, str]]:
     """Relative path -> (old text or None, new text) for every file the plan changes, reading the
     repository through `read` (a path reads the working tree). With `strict`, a plan whose FROM is
     not in the files (stale, or for another Dockerfile) raises PlanMismatchError. `build_args`, when
-    given, receives each Dockerfile's build args after the change."""
+    given, receives each Dockerfile's build args after the change; `warnings`, what could not be
+    placed in the policy document (a section it lacks)."""
     if isinstance(read, Path):
         root = read
 
@@ -284,18 +255,38 @@ def planned_files(
     out["CHANGELOG.md"] = (reader("CHANGELOG.md"), _changelog(reader("CHANGELOG.md"), plan, today))
     doc = reader(POLICY_DOC)
     if doc is not None:
-        new_doc = _policy_changelog(doc, plan, today)
-        if "<!-- baseimage:configuration:start -->" in new_doc:
-            texts = {rel: new for rel, (_old, new) in out.items()}
-            for change in plan.changes:
-                if change.requirements and change.requirements not in texts:
-                    texts[change.requirements] = reader(change.requirements) or ""
-            section = _configuration(texts, plan, today)
-            new_doc = replace_between_markers(new_doc, "configuration", section, Path(POLICY_DOC))
-        if plan.matrix_markdown and "<!-- baseimage:matrix:start -->" in new_doc:
-            new_doc = replace_between_markers(new_doc, "matrix", plan.matrix_markdown, Path(POLICY_DOC))
-        out[POLICY_DOC] = (doc, new_doc)
+        moved = []
+        for change in plan.changes:
+            before = reader(change.requirements) if change.requirements else None
+            now: str | None = out[change.requirements][1] if change.requirements in out else before
+            moved.append(
+                Moved(
+                    change.current,
+                    change.target,
+                    _pins(before),
+                    _pins(now),
+                    _variant(before),
+                    _variant(now),
+                    change.dockerfile,
+                )
+            )
+        reason = plan.reasons[0].split(": ", 1)[-1] if plan.reasons else "requested"
+        update = migration_doc(doc, POLICY_DOC, plan.branch, reason, moved, today.isoformat())
+        if warnings is not None:
+            warnings.extend(update.warnings)
+        out[POLICY_DOC] = (doc, update.text)
     return {k: v for k, v in out.items() if v[0] != v[1]}
+
+
+def _pins(text: str | None) -> dict[str, str]:
+    from tasks.research.osv import parse_pins
+
+    return {p.name: p.version for p in parse_pins(text)} if text else {}
+
+
+def _variant(text: str | None) -> str | None:
+    match = re.search(r"/whl/(cu\d+)", text or "")
+    return match[1] if match else None
 
 
 def set_build_arg(text: str, label: str, image: str, name: str, value: str) -> str:
@@ -368,7 +359,8 @@ def apply_plan(repo: Path, plan: MigrationPlan, *, dry_run: bool = False, today:
     git.clean_leftovers(repo)
     base = git.head(repo)
     args: dict[str, dict[str, str]] = {}
-    files = planned_files(lambda rel: git.show(repo, base, rel), plan, today, build_args=args)
+    notes: list[str] = []
+    files = planned_files(lambda rel: git.show(repo, base, rel), plan, today, build_args=args, warnings=notes)
     dirty = git.dirty(repo, sorted(set(managed_paths(plan)) - {plan.config} | set(files)))
     if dirty:
         raise DirtyTreeError(
@@ -381,7 +373,7 @@ def apply_plan(repo: Path, plan: MigrationPlan, *, dry_run: bool = False, today:
             + ", ".join(sorted({c.dockerfile for c in plan.changes}))
             + ": nothing to migrate"
         )
-    result = ApplyResult(plan.branch, unified_diff(files), sorted(files), base=base, build_args=args)
+    result = ApplyResult(plan.branch, unified_diff(files), sorted(files), base=base, build_args=args, warnings=notes)
     if dry_run:
         return result
     old_tip = git.rev(repo, f"refs/heads/{plan.branch}")
@@ -441,16 +433,7 @@ def release_changelog(text: str | None, plan: MigrationPlan, today: date, note: 
 
 def release_policy_row(text: str, plan: MigrationPlan, note: str) -> str:
     """The policy document's changelog entry for the plan's branch: status proposed -> deployed."""
-    proposed = "- **Status**: proposed (awaiting approval and validation)\n"
-    header = f" - {plan.branch}\n"
-    at = text.find(header)
-    if at < 0:
-        return text
-    status = text.find(proposed, at)
-    following = text.find("\n### ", at + len(header))
-    if status < 0 or (0 <= following < status):
-        return text
-    return text[:status] + f"- **Status**: {note}\n" + text[status + len(proposed) :]
+    return set_changelog_status(text, f" - {plan.branch}", note)
 
 
 def release_files(

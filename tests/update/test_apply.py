@@ -91,11 +91,14 @@ def test_cuda_minor_bump(repo: Path) -> None:
         repo, branch, "docs/base-image-policy.md"
     )
     doc = show(repo, branch, "docs/base-image-policy.md")
-    assert (
-        "| training | `dockerfiles/training/Dockerfile` | `nvidia/cuda:12.9.1-runtime-ubuntu22.04` | "
-        "torch==2.8.0+cu129, torchvision==0.23.0+cu129, cupy-cuda12x==14.2.0, onnx==1.17.0, "
-        "onnxruntime-gpu==1.23.2 |"
-    ) in doc
+    # The document in its own format: Current Configuration names the new image, the component
+    # matrix has the new versions (its Notes kept), the changelog entry is the policy's.
+    assert "**Base Image**: `nvidia/cuda:12.9.1-runtime-ubuntu22.04`" in doc
+    assert "- **CUDA Version**: 12.9.1\n" in doc and "- **PyTorch Version**: 2.8.0 (cu129)\n" in doc
+    assert "| CUDA Base Image | 12.9.1 | - | Current |" in doc
+    assert "| PyTorch | 2.8.0 | 12.9 | Minimum version |" in doc
+    assert "| ONNX Runtime | 1.23.2 | 12.x | onnxruntime-gpu |" in doc
+    assert "- **PyTorch**: 2.5.1 (cu126) → 2.8.0 (cu129)\n- **Reason**: 12.6.0 is EOL\n" in doc
     untouched = run(repo, "diff", "--name-only", "main", branch).split()
     assert sorted(untouched) == sorted(
         [
@@ -301,4 +304,6 @@ def test_plan_from_a_review_report_regenerates_the_matrix(repo: Path) -> None:
     assert plan.changes[0].changes.variant == "cu129" and plan.reasons == ("training: 12.6.0 is EOL",)
     result = apply_plan(repo, plan, today=TODAY)
     doc = show(repo, result.branch, "docs/base-image-policy.md")
-    assert "| training | 12.9.1 | supported |" in doc
+    # The per-release matrix lives in the review's report; the document's matrix is its components.
+    assert "| training | 12.9.1 | supported |" not in doc
+    assert "| CUDA Base Image | 12.9.1 | - | Current |" in doc
