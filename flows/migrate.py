@@ -21,51 +21,67 @@ from baseimage.settings import Settings, github_token, load_settings
 from flows.approvals import Decision, ask
 from flows.deployment import deployment_phase, roll_back_migration
 from flows.outcome import record_outcome
-from tasks.errors import BaseImageError
-from tasks.research.facts import load_facts
+from tasks.errors import BaseImageError, RegistryUnreachableError
 from tasks.research.report import write_atomic
 from tasks.update import git
 from tasks.update.apply import ApplyResult, MigrationPlan, apply_plan
 from tasks.update.github import GitHub, GitHubRepo
-from tasks.update.plans import from_report, from_target
-
-
-def _images(settings: Settings) -> list[tuple[str, str, str, str | None]]:
-    from tasks.dockerfile.parser import read_dockerfile
-
-    out = []
-    for image in settings.images:
-        for base in read_dockerfile(settings.path(image.dockerfile), image.build_args, str(image.dockerfile)).bases:
-            if base.reference is not None:
-                out.append(
-                    (
-                        image.name,
-                        str(image.dockerfile),
-                        str(base.reference),
-                        str(image.requirements) if image.requirements else None,
-                    )
-                )
-    return out
+from tasks.update.plans import from_report
 
 
 @task(name="plan", cache_policy=INPUTS + TASK_SOURCE, persist_result=True)
 def make_plan(config_path: str | None, to: str | None, report_path: str | None) -> MigrationPlan | None:
     settings = load_settings(Path(config_path) if config_path else None)
     requirements_of = {i.name: str(i.requirements) if i.requirements else None for i in settings.images}
-    if to:
-        pins = {i.name: i.pin_minor for i in settings.images}
-        wanted = ".".join(to.split(".")[:2])
-        images = [i for i in _images(settings) if pins.get(i[0]) in (None, wanted)]
-        return from_target(to, images, load_facts())
-    if report_path:
-        report = json.loads(Path(report_path).read_text())
-    else:
-        from flows.quarterly_review import quarterly_review
+    if to or report_path:
+        report = json.loads(Path(report_path).read_text()) if report_path else None
+        return _checked_plan(settings, to, report, requirements_of)
+    from flows.quarterly_review import quarterly_review
 
-        report = quarterly_review(config_path=config_path, sources="auto", update_docs=False, check_banner=False)
+    report = quarterly_review(config_path=config_path, sources="auto", update_docs=False, check_banner=False)
     for image in report["images"]:  # the report's file is relative to the repo for managed images
         image["file"] = str(image["file"])
     return from_report(report, requirements_of)
+
+
+def _checked_plan(
+    settings: Settings, to: str | None, report: dict[str, Any] | None, requirements_of: dict[str, str | None]
+) -> MigrationPlan | None:
+    """--to / --report checked against the registry and the index before anything is written; the
+    bundled snapshot (said in the plan) when the network is unreachable."""
+    from flows.quarterly_review import fetch_unsupported, make_transport, research_sources
+    from tasks.registry.models import Platform
+    from tasks.registry.session import RegistrySession
+    from tasks.research.answers import checked_plan, managed_bases
+    from tasks.research.pytorch_index import PyTorchIndex
+    from tasks.update.plans import Rules
+
+    facts, index_url = research_sources(settings, None)
+    bases = managed_bases(settings.images, settings.path)
+    rules = Rules(settings.fleet.min_driver, frozenset(settings.policy.allow_missing))
+    first: RegistryUnreachableError | None = None
+    for sources in ("live", "offline"):
+        transport, description = make_transport(settings, sources, None, None)
+        session = RegistrySession(
+            mirrors=settings.registries.mirrors,
+            credentials=settings.registry_credentials(),
+            transport=transport,
+            platform=Platform.parse(settings.registries.platform),
+        )
+        unsupported, _ = fetch_unsupported.fn(facts, transport, sources == "live")
+        index = PyTorchIndex(index_url, transport)
+        try:
+            return checked_plan(
+                to, report, requirements_of, bases, session, index, unsupported, facts, rules, description
+            )
+        except RegistryUnreachableError as exc:
+            if first is not None:
+                raise BaseImageError(
+                    f"cannot check the plan: registry unreachable ({first}); bundled snapshot: {exc}"
+                ) from exc
+            first = exc
+            get_run_logger().warning("registry unreachable (%s): checking the plan against the bundled snapshot", exc)
+    return None
 
 
 @task(name="update")

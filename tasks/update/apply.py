@@ -40,6 +40,9 @@ class ImageChange:
     target: str
     requirements: str | None = None
     changes: RequirementChanges = field(default_factory=RequirementChanges)
+    # The `RUN pip install` pins of the Dockerfile the plan decided (CuPy, onnxruntime-gpu); recorded
+    # here for the Dockerfile rewrite, which does not apply them yet.
+    dockerfile_pins: RequirementChanges = field(default_factory=RequirementChanges)
 
 
 @dataclass(frozen=True)
