@@ -53,7 +53,12 @@ def assemble(
     branch = branch_finding(fleet_min_driver, facts, date.fromisoformat(day))
     if branch:
         findings.append(branch)
-    findings += [f"URGENT: {i['image']}: {i['reasons'][0]}" for i in images if i.get("urgent") and i["reasons"]]
+    findings += [f"{i['image']}: {i['reasons'][0]}" for i in images if i.get("urgent") and i["reasons"]]
+    findings += [
+        f"{i['image']}: a change is due but blocked: {'; '.join(i['plan']['blocking'])}"
+        for i in images
+        if i.get("plan") and i["plan"].get("due") and i["plan"].get("blocking")
+    ]
     every = {(a["id"], a["package"], a["version"]): a for found in advisories.values() for a in found}
     report: dict[str, Any] = {
         "date": day,

@@ -150,8 +150,9 @@ def settle_requirements(
         fixed, done, unfixed = advisory_effects(advisories.get(path, []), stack)
         wanted |= set(fixed)
         names = [m["image"] for m in members]
+        label = members[0]["plan"].get("requirements") or path
         if stack.conflicts:
-            conflict = f"{path}: {stack.conflicts[0]}"
+            conflict = f"{label}: {stack.conflicts[0]}"
             conflicts.append(conflict)
         for member, mine in zip(members, own, strict=True):
             plan = member["plan"]
@@ -170,7 +171,7 @@ def settle_requirements(
                 others = [n for n in names if n != member["image"]]
                 if others and plan["changes"]:
                     plan["reasons"].append(
-                        f"{path} is shared with {', '.join(others)}: its pins follow one plan that fits every "
+                        f"{label} is shared with {', '.join(others)}: its pins follow one plan that fits every "
                         "image using it"
                     )
             if fixed and not stack.conflicts:

@@ -155,5 +155,16 @@ def test_the_review_reports_the_fleet_branch_and_urgent_images_first() -> None:
     report = review([fine, broken], [], shared=False)
     assert [i["image"] for i in report["images"]] == ["broken", "fine"]
     assert report["findings"][0].startswith("the fleet's driver branch R535 LTSB reached end of life on 2026-06-01")
-    assert report["findings"][1].startswith("URGENT: broken: URGENT: the fleet cannot run the current image")
+    assert report["findings"][1].startswith("broken: URGENT: the fleet cannot run the current image")
     assert report["recommended"]
+
+
+def test_a_due_but_blocked_plan_is_a_finding() -> None:
+    from dataclasses import replace
+
+    facts = replace(FACTS, ort_releases=tuple(r for r in FACTS.ort_releases if r.cuda < 13))
+    blocked = plan("12.6.0-runtime-ubuntu22.04", fleet=580, allow_major=True, facts=facts, name="blocked")
+    image = ImageReview("blocked", "D", 1, blocked.current, plan=blocked).to_json()
+    report, _ = assemble([image], {}, {}, "test", 580, "2026-12-01", facts)
+    assert not report["recommended"]
+    assert any(f.startswith("blocked: a change is due but blocked: onnxruntime-gpu 1.20.1") for f in report["findings"])
