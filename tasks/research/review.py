@@ -106,11 +106,6 @@ def _is_managed_kind(ref: ImageReference | None) -> bool:
     return bool(ref and (CudaTag.try_parse(ref.tag) or NgcTag.try_parse(ref.tag)))
 
 
-def managed_bases(path: Path, label: str, build_args: dict[str, str]) -> list[BaseImage]:
-    """The FROMs of a managed Dockerfile that name CUDA or NGC images."""
-    return [b for b in read_dockerfile(path, build_args, label).bases if _is_managed_kind(b.reference)]
-
-
 BannerCheck = Callable[[str], tuple[list[str] | None, str]]
 
 

@@ -60,7 +60,9 @@ def configure(root: Path, registry: LocalRegistry, index: StaticIndex, extra: st
 def review(capsys: pytest.CaptureFixture[str], config: Path, out: Path, *extra: str) -> tuple[int, dict[str, Any]]:
     code = main(["review", "--config", str(config), "--out", str(out), "--no-banner", "--no-docs", "--json", *extra])
     printed = json.loads(capsys.readouterr().out)
-    return code, json.loads(Path(printed["files"]["json"]).read_text())
+    report = json.loads(Path(printed["files"]["json"]).read_text())
+    assert printed["findings"] == report["findings"], "the command line shows the findings too"
+    return code, report
 
 
 def test_review_of_a_digest_pinned_base_and_a_cuda13_image_on_an_r535_fleet(
