@@ -68,6 +68,7 @@ class TorchRelease:
     cuda: tuple[str, ...]
     python: tuple[str, str]
     provenance: Provenance | None = None
+    pypi: str | None = None  # the CUDA build of the default wheel on the Python package index
 
 
 @dataclass(frozen=True)
@@ -194,6 +195,15 @@ class Facts:
         v = Version(public)  # torchvision minor = torch minor + 15 since torch 2.0
         return f"0.{v.minor + 15}.{v.micro}" if v.major == 2 else None
 
+    def pypi_variant(self, torch_version: str) -> str | None:
+        """The CUDA build pip installs for `torch_version` without a PyTorch index URL (by minor)."""
+        v = Version(Version(torch_version).public)
+        for release in self.torch_releases:
+            r = Version(release.torch)
+            if (r.major, r.minor) == (v.major, v.minor):
+                return release.pypi
+        return None
+
     def ended_by(self, major: int) -> MajorRelease | None:
         """The release of major + `majors_at_a_time` that ended NVIDIA's support of `major`, if out."""
         return self.major_releases.get(major + self.majors_at_a_time)
@@ -296,6 +306,7 @@ def load_facts(data_dir: Path = DATA_DIR) -> Facts:
                     tuple(r["cuda"]),
                     (str(r["python"][0]), str(r["python"][1])),
                     p,
+                    str(r["pypi"]) if r.get("pypi") else None,
                 )
                 for r, p in rows("pytorch", "releases")
             ),

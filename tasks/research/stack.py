@@ -5,7 +5,9 @@ CuPy package and version, onnxruntime-gpu.
 Rules (each choice says which one applied):
 - torch: the newest release with a wheel for the image's Python on any variant of the target's
   CUDA major whose minor is <= the target minor (wheels bring their own CUDA runtime), within the
-  file's range pin if it has one; the index variant is the highest such variant carrying it.
+  file's range pin if it has one; the index variant is the highest such variant carrying it. A file
+  with no PyTorch index URL (and no ``+cuXYZ`` pin) gets the package index's default build, so only
+  releases whose default build is such a variant count (the facts' ``pypi`` column).
 - torchvision: torch's pair.
 - CuPy: the package of the target major, the newest version that supports the target minor.
 - onnxruntime-gpu: the newest build for the target major on the default index; none is a
@@ -195,8 +197,22 @@ def choose_torch(requests: Sequence[StackRequest], pins: CurrentPins, facts: Fac
     if not found:
         message = f"no torch wheel on {where} (asked for {_names(requests)})"
         return [Choice("torch", current_text, None, message, blocking=message)]
-    best = max(v for v, _ in found)
-    variant = f"cu{major}{max(m for v, m in found if v == best)}"
+    uses_variant = pins.index_variant is not None or "+" in (current_text or "")
+    if not uses_variant:
+        # No PyTorch index URL and no local part: pip installs the package index's default build.
+        newest_anywhere = max(v for v, _ in found)
+        found = [(v, m) for v, m in found if _pypi_fits(facts, v, major, top)]
+        where = f"{where}, as the package index's default build (the file has no PyTorch index URL)"
+        if not found:
+            message = f"no torch release on {where}"
+            return [Choice("torch", current_text, None, message, blocking=message)]
+        best = max(v for v, _ in found)
+        variant = str(facts.pypi_variant(str(best)))
+        if newest_anywhere > best:
+            where += f"; torch {newest_anywhere} needs an --extra-index-url for its CUDA {major}.x build"
+    else:
+        best = max(v for v, _ in found)
+        variant = f"cu{major}{max(m for v, m in found if v == best)}"
     rule = f"the newest on {where}; wheels bring their own CUDA runtime"
     chosen = f"{best}+{variant}" if "+" in (current_text or "") else str(best)
     downgrade = current is not None and best < current
@@ -210,7 +226,6 @@ def choose_torch(requests: Sequence[StackRequest], pins: CurrentPins, facts: Fac
         torch = Choice("torch", current_text, chosen, f"torch {best} stays ({rule})")
     else:
         torch = Choice("torch", current_text, chosen, f"torch {best} from {variant}: {rule}")
-    uses_variant = pins.index_variant is not None or "+" in (current_text or "")
     index = Choice(
         "index",
         pins.index_variant,
@@ -221,6 +236,12 @@ def choose_torch(requests: Sequence[StackRequest], pins: CurrentPins, facts: Fac
     if pins.version("torchvision"):
         choices.append(_torchvision(requests, pins, facts, str(best), variant))
     return choices
+
+
+def _pypi_fits(facts: Facts, version: Version, major: int, top: int) -> bool:
+    variant = facts.pypi_variant(str(version))
+    minor = variant_minor(variant, major) if variant else None
+    return minor is not None and minor <= top
 
 
 def _torchvision(requests: Sequence[StackRequest], pins: CurrentPins, facts: Facts, torch: str, variant: str) -> Choice:

@@ -197,3 +197,24 @@ def test_images_sharing_a_file_get_one_choice_that_fits_all() -> None:
         "image its own requirements file or keep them on one major",
     )
     assert conflict.blocking == list(conflict.conflicts)
+
+
+@pytest.mark.parametrize(
+    ("cuda", "pin", "chosen", "downgrade"),
+    [
+        ("12.9.1", "2.5.1", "2.10.0", False),  # 2.11+ default to cu130 on the package index
+        ("12.6.3", "2.5.1", "2.7.1", False),
+        ("13.0.2", "2.5.1", "2.13.0", False),
+        ("12.9.1", "2.13.0", "2.10.0", True),  # PyPI's 2.13.0 is a CUDA 13 build
+    ],
+)
+def test_without_an_index_url_torch_is_the_package_index_default_build(
+    cuda: str, pin: str, chosen: str, downgrade: bool
+) -> None:
+    stack = choose_stack([request(cuda)], read_requirements(f"torch=={pin}\n"), FACTS)
+    choice = stack.get("torch")
+    assert choice is not None and (choice.chosen, choice.downgrade, stack.blocking) == (chosen, downgrade, [])
+    assert "as the package index's default build (the file has no PyTorch index URL)" in choice.reason
+    if cuda.startswith("12.9"):
+        assert "torch 2.13.0 needs an --extra-index-url for its CUDA 12.x build" in choice.reason
+    assert stack.changes().variant is None, "no index line to write"
