@@ -355,3 +355,34 @@ def test_ngc_facts_map_each_release_to_cuda_and_driver() -> None:
         assert FACTS.toolkit_min_driver[row.cuda] == row.min_driver, "the release notes name the toolkit's driver"
         assert row.provenance and row.provenance.source
     assert "forward-compatibility package" in FACTS.ngc_forward_compatibility
+
+
+def test_deleted_current_tag() -> None:
+    tags = [t for t in TAGS if t != "12.6.0-runtime-ubuntu22.04"]
+    result = plan("12.6.0-runtime-ubuntu22.04", tags=tags)
+    assert result.status == "deleted" and result.recommended
+    assert result.reasons[0] == "tag is gone from the registry"
+
+
+def test_major_crossing_when_the_current_major_is_all_unsupported() -> None:
+    gone = ("12.9.1", "12.8.1", "12.6.3", "12.5.1", "12.4.1", "12.3.2", "12.2.2", "12.1.1", "12.0.1")
+    result = plan("12.6.0-runtime-ubuntu22.04", tags=[t for t in TAGS if not t.startswith(gone)], fleet=580)
+    assert result.target == "nvidia/cuda:13.1.0-runtime-ubuntu22.04"
+    assert any("crossing the major" in r for r in result.reasons)
+    assert result.changes["cupy_package"] == "cupy-cuda13x" and result.changes["onnxruntime_gpu"] == "1.31.1"
+
+
+def test_plan_carries_pins_index_and_reasons() -> None:
+    result = plan("12.6.0-runtime-ubuntu22.04")
+    assert result.torch is not None and (result.torch.variant, result.torch.torch, result.torch.torchvision) == (
+        "cu126",
+        "2.13.0",
+        "0.28.0",
+    )
+    assert result.index_url == "https://download.pytorch.org/whl/cu126"
+    assert (result.cupy_package, result.cupy_version, result.onnxruntime_gpu) == ("cupy-cuda12x", "14.2.0", "1.26.0")
+    assert "newer patch 12.6.3 of the same minor exists (EOL by NVIDIA's rule)" in result.reasons
+    assert any(r.startswith("13.1.0 not chosen: fleet drivers: R535 is below 580.65.06") for r in result.reasons)
+    assert {c["component"] for c in result.choices} == {"index", "torch", "torchvision", "cupy", "onnxruntime-gpu"}
+    assert all(c["reason"] for c in result.choices)
+    assert result.action == "migrate" and result.to_json()["action"] == "migrate"
