@@ -425,6 +425,8 @@ def cmd_review(args: argparse.Namespace, out: Console, err: Console) -> int:
         out.print_json(
             json.dumps(
                 {
+                    "findings": report.get("findings", []),
+                    "conflicts": report.get("conflicts", []),
                     "images": [{k: i[k] for k in keep} for i in report["images"]],
                     "matrix": report["matrix"],
                     "advisories": report["advisories"],
@@ -436,6 +438,8 @@ def cmd_review(args: argparse.Namespace, out: Console, err: Console) -> int:
             )
         )
     else:
+        for finding in report.get("findings", []) + report.get("conflicts", []):
+            out.print(f"[bold yellow]finding:[/] {finding}", highlight=False)
         table = Table(title=f"Quarterly review {report['date']}")
         for column in ("image", "current", "status", "target", "recommended", "why"):
             table.add_column(column, overflow="fold")

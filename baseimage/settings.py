@@ -108,6 +108,9 @@ class Registries(_Model):
 
 class Policy(_Model):
     allow_major_upgrade: bool = False
+    # Packages whose missing build for the target CUDA major is accepted (the pin stays as it is)
+    # instead of blocking the plan.
+    allow_missing: list[Literal["onnxruntime-gpu", "cupy"]] = Field(default_factory=list)
     require_gpu: bool = True
     gpu_utilization_min_percent: Annotated[float, Field(ge=0, le=100)] = 10.0
 

@@ -22,36 +22,17 @@ from prefect.client.schemas.objects import State
 from prefect.context import TaskRunContext, get_run_context
 
 from baseimage.settings import Settings, load_settings
-from baseimage.wiring import github_client, redactor
+from baseimage.wiring import github_client, redactor, registry_session
 from flows.approvals import ask
 from flows.deployment import STAGES, deployment_phase, roll_back_migration
 from flows.outcome import cancel_on_termination, record_outcome, state_of
-from tasks.errors import BaseImageError
+from tasks.errors import BaseImageError, RegistryUnreachableError
 from tasks.files import write_atomic
-from tasks.research.facts import load_facts
 from tasks.update import git
 from tasks.update.apply import ApplyResult, MigrationPlan, apply_plan
 from tasks.update.outcome import Decision, MigrationOutcome, Result
-from tasks.update.plans import from_report, from_target
+from tasks.update.plans import from_report
 from tasks.validation import ValidationReport
-
-
-def _images(settings: Settings) -> list[tuple[str, str, str, str | None]]:
-    from tasks.dockerfile.parser import read_dockerfile
-
-    out = []
-    for image in settings.images:
-        for base in read_dockerfile(settings.path(image.dockerfile), image.build_args, str(image.dockerfile)).bases:
-            if base.reference is not None:
-                out.append(
-                    (
-                        image.name,
-                        str(image.dockerfile),
-                        str(base.reference),
-                        str(image.requirements) if image.requirements else None,
-                    )
-                )
-    return out
 
 
 def plan_key(context: TaskRunContext, parameters: dict[str, Any]) -> str | None:
@@ -80,21 +61,50 @@ def _with_repository_facts(plan: MigrationPlan, settings: Settings) -> Migration
 def make_plan(config_path: str | None, to: str | None, report_path: str | None) -> MigrationPlan | None:
     settings = load_settings(Path(config_path) if config_path else None)
     requirements_of = {i.name: str(i.requirements) if i.requirements else None for i in settings.images}
-    if to:
-        pins = {i.name: i.pin_minor for i in settings.images}
-        wanted = ".".join(to.split(".")[:2])
-        images = [i for i in _images(settings) if pins.get(i[0]) in (None, wanted)]
-        return _with_repository_facts(from_target(to, images, load_facts()), settings)
-    if report_path:
-        report = json.loads(Path(report_path).read_text())
-    else:
-        from flows.quarterly_review import quarterly_review
+    if to or report_path:
+        report = json.loads(Path(report_path).read_text()) if report_path else None
+        plan = _checked_plan(settings, to, report, requirements_of)
+        return _with_repository_facts(plan, settings) if plan else None
+    from flows.quarterly_review import quarterly_review
 
-        report = quarterly_review(config_path=config_path, sources="auto", update_docs=False, check_banner=False)
+    report = quarterly_review(config_path=config_path, sources="auto", update_docs=False, check_banner=False)
     for image in report["images"]:  # the report's file is relative to the repo for managed images
         image["file"] = str(image["file"])
     plan = from_report(report, requirements_of)
     return _with_repository_facts(plan, settings) if plan else None
+
+
+def _checked_plan(
+    settings: Settings, to: str | None, report: dict[str, Any] | None, requirements_of: dict[str, str | None]
+) -> MigrationPlan | None:
+    """--to / --report checked against the registry and the index before anything is written; the
+    bundled snapshot (said in the plan) when the network is unreachable."""
+    from flows.quarterly_review import fetch_unsupported, make_transport, research_sources
+    from tasks.research.answers import checked_plan, managed_bases
+    from tasks.research.pytorch_index import PyTorchIndex
+    from tasks.update.plans import Rules
+
+    facts, index_url = research_sources(settings, None)
+    bases = managed_bases(settings.images, settings.path)
+    rules = Rules(settings.fleet.min_driver, frozenset(settings.policy.allow_missing))
+    first: RegistryUnreachableError | None = None
+    for sources in ("live", "offline"):
+        transport, description = make_transport(settings, sources, None, None)
+        session = registry_session(settings, transport)
+        unsupported, _ = fetch_unsupported.fn(facts, transport, sources == "live")
+        index = PyTorchIndex(index_url, transport)
+        try:
+            return checked_plan(
+                to, report, requirements_of, bases, session, index, unsupported, facts, rules, description
+            )
+        except RegistryUnreachableError as exc:
+            if first is not None:
+                raise BaseImageError(
+                    f"cannot check the plan: registry unreachable ({first}); bundled snapshot: {exc}"
+                ) from exc
+            first = exc
+            get_run_logger().warning("registry unreachable (%s): checking the plan against the bundled snapshot", exc)
+    return None
 
 
 @task(name="update")

@@ -34,9 +34,9 @@ from tasks.research.pytorch_index import PyTorchIndex
 from tasks.research.report import assemble, findings_markdown, update_policy_doc, write_reports
 from tasks.research.review import (
     ImageReview,
+    ReviewOptions,
     ReviewSources,
-    managed_bases,
-    review_base,
+    review_dockerfile,
     unsupported_releases,
 )
 
@@ -163,23 +163,32 @@ def review_image(
     pin_minor: str | None,
     banner: Any,
 ) -> list[ImageReview]:
-    reviews = []
-    for base in managed_bases(Path(path), label, build_args):
-        reviews.append(
-            review_base(
-                name,
-                base,
-                ctx.session,
-                ctx.facts,
-                ctx.sources,
-                ctx.index,
-                python=python,
-                fleet_min_driver=ctx.settings.fleet.min_driver,
-                allow_major=ctx.settings.policy.allow_major_upgrade,
-                pin_minor=pin_minor,
-                banner=banner,
-            )
-        )
+    settings = ctx.settings
+    image = next((i for i in settings.images if i.name == name), None)
+    managed = image is not None and str(settings.path(image.dockerfile)) == path
+    requirements = image.requirements if managed and image is not None else None
+    options = ReviewOptions(
+        python=python,
+        fleet_min_driver=settings.fleet.min_driver,
+        allow_major=settings.policy.allow_major_upgrade,
+        pin_minor=pin_minor,
+        allow_missing=frozenset(settings.policy.allow_missing),
+        requirements=settings.path(requirements) if requirements else None,
+        requirements_label=str(requirements) if requirements else None,
+    )
+    reviews = review_dockerfile(
+        name,
+        Path(path),
+        label,
+        build_args,
+        ctx.session,
+        ctx.facts,
+        ctx.sources,
+        ctx.index,
+        options,
+        managed=managed,
+        banner=banner,
+    )
     if progress_hook:
         progress_hook(name, ", ".join(r.status for r in reviews) or "no CUDA/NGC base")
     return reviews

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,9 @@ import pandas as pd
 
 from tasks.errors import DockerfileError
 from tasks.files import write_atomic
+from tasks.research.drivers import branch_finding
+from tasks.research.facts import Facts, load_facts
+from tasks.research.settle import settle_requirements
 
 MARKERS = ("findings", "matrix")
 
@@ -37,21 +41,31 @@ def assemble(
     sources: str,
     fleet_min_driver: int,
     day: str,
+    facts: Facts | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """The review report (per image its findings and the advisories of its own requirements file)
-    and its compatibility matrix as a DataFrame."""
-    for image in images:
-        found = advisories.get(requirements_of.get(image["image"]) or "", [])
-        image["advisories"] = found
-        if found:
-            image["recommended"] = True
-            image["reasons"].append(f"{len(found)} security advisories in {requirements_of[image['image']]}")
+    """The review report and its compatibility matrix as a DataFrame. Images that share a
+    requirements file get one plan for it (or a conflict naming them); an advisory the chosen
+    stack fixes becomes a pin bump; the fleet's driver branch lifecycle is a finding."""
+    facts = facts or load_facts()
+    conflicts = settle_requirements(images, advisories, requirements_of, facts)
+    findings = []
+    branch = branch_finding(fleet_min_driver, facts, date.fromisoformat(day))
+    if branch:
+        findings.append(branch)
+    findings += [f"{i['image']}: {i['reasons'][0]}" for i in images if i.get("urgent") and i["reasons"]]
+    findings += [
+        f"{i['image']}: a change is due but blocked: {'; '.join(i['plan']['blocking'])}"
+        for i in images
+        if i.get("plan") and i["plan"].get("due") and i["plan"].get("blocking")
+    ]
     every = {(a["id"], a["package"], a["version"]): a for found in advisories.values() for a in found}
     report: dict[str, Any] = {
         "date": day,
         "sources": sources,
         "fleet_min_driver": fleet_min_driver,
-        "images": images,
+        "findings": findings,
+        "conflicts": conflicts,
+        "images": sorted(images, key=lambda i: not i.get("urgent")),
         "advisories": list(every.values()),
         "recommended": any(i["recommended"] for i in images),
         "complete": not any(i["errors"] for i in images),
@@ -86,8 +100,12 @@ def findings_markdown(report: dict[str, Any]) -> str:
         f"Review of {report['date']} ({report['sources']}): "
         f"**{'migration recommended' if report['recommended'] else 'no action needed'}**.",
         "",
-        md_table(rows),
     ]
+    for finding in [*report.get("findings", []), *report.get("conflicts", [])]:
+        lines.append(f"- {finding}")
+    if report.get("findings") or report.get("conflicts"):
+        lines.append("")
+    lines.append(md_table(rows))
     if report["advisories"]:
         lines += [
             "",

@@ -55,6 +55,9 @@ class ImageChange:
     target: str
     requirements: str | None = None
     changes: RequirementChanges = field(default_factory=RequirementChanges)
+    # The `RUN pip install` pins of the Dockerfile the plan decided (CuPy, onnxruntime-gpu); recorded
+    # here for the Dockerfile rewrite, which does not apply them yet.
+    dockerfile_pins: RequirementChanges = field(default_factory=RequirementChanges)
     build_args: tuple[tuple[str, str], ...] = ()  # images[].build_args the FROM is resolved with
 
 
