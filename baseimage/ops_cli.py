@@ -219,6 +219,21 @@ def cmd_annual(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def add_server_parsers(sub: Any) -> None:
+    p_srv_local = sub.add_parser(
+        "server",
+        help="the local Prefect server the commands use (start, stop, status)",
+        description=(
+            "Commands that run flows use PREFECT_API_URL when it is set; otherwise a persistent local Prefect "
+            "server (loopback only, telemetry off, state in $PREFECT_HOME), started in the background by the "
+            "first command that needs it, so later commands connect at once and `baseimage history` and "
+            "`baseimage approve` work without setting a server up. BASEIMAGE_SERVER=off uses a temporary "
+            "server per command instead."
+        ),
+    )
+    p_srv_local.add_argument("action", choices=["start", "stop", "status"])
+    p_srv_local.add_argument("--port", type=int, default=4200, help="preferred port (default 4200; a free one else)")
+    p_srv_local.set_defaults(handler=cmd_server)
+
     p_hist = sub.add_parser(
         "history",
         help="past runs of every flow: start, duration, state, outcome, link",
@@ -243,6 +258,25 @@ def add_server_parsers(sub: Any) -> None:
     p_srv.add_argument("--limit", type=int, metavar="N", help="runs at once (default: no limit)")
     p_srv.add_argument("--list", action="store_true", help="print what would be served and exit")
     p_srv.set_defaults(handler=cmd_serve)
+
+
+def cmd_server(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from baseimage import local_server
+
+    if args.action == "start":
+        server, started = local_server.start(args.port)
+        out.print(f"{'started' if started else 'already running'}: {server.ui_url} (API {server.api_url})")
+        return 0
+    if args.action == "stop":
+        stopped = local_server.stop()
+        out.print(f"stopped the local Prefect server on port {stopped.port}" if stopped else "no local server running")
+        return 0
+    found = local_server.running()
+    if found:
+        out.print(f"running: {found.ui_url} (API {found.api_url}, pid {found.pid})")
+        return 0
+    out.print("not running (the next command that needs an API starts it)")
+    return 3
 
 
 def cmd_history(args: argparse.Namespace, out: Console, err: Console) -> int:

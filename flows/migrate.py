@@ -79,19 +79,20 @@ def _checked_plan(
 ) -> MigrationPlan | None:
     """--to / --report checked against the registry and the index before anything is written; the
     bundled snapshot (said in the plan) when the network is unreachable."""
-    from flows.quarterly_review import fetch_unsupported, make_transport, research_sources
+    from baseimage import wiring
     from tasks.research.answers import checked_plan, managed_bases
     from tasks.research.pytorch_index import PyTorchIndex
+    from tasks.research.review import unsupported_or_bundled
     from tasks.update.plans import Rules
 
-    facts, index_url = research_sources(settings, None)
+    facts, index_url = wiring.research_sources(settings, None)
     bases = managed_bases(settings.images, settings.path)
     rules = Rules(settings.fleet.min_driver, frozenset(settings.policy.allow_missing))
     first: RegistryUnreachableError | None = None
     for sources in ("live", "offline"):
-        transport, description = make_transport(settings, sources, None, None)
+        transport, description = wiring.make_transport(settings, sources, None, None)
         session = registry_session(settings, transport)
-        unsupported, _ = fetch_unsupported.fn(facts, transport, sources == "live")
+        unsupported, _ = unsupported_or_bundled(facts, transport if sources == "live" else None)
         index = PyTorchIndex(index_url, transport)
         try:
             return checked_plan(

@@ -305,9 +305,9 @@ def from_report(report: dict[str, Any], requirements_of: dict[str, str | None]) 
     if not changes:
         return None
     check_shared(changes)
-    from tasks.research.report import matrix_frame, matrix_markdown
+    from tasks.research.report import matrix_markdown, matrix_rows
 
-    return MigrationPlan(tuple(changes), tuple(reasons), matrix_markdown(matrix_frame(report["images"])))
+    return MigrationPlan(tuple(changes), tuple(reasons), matrix_markdown(matrix_rows(report["images"])))
 
 
 def check_report(
