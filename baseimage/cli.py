@@ -221,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     ops_cli.add_parsers(sub)
     ops_cli.add_server_parsers(sub)
     ops_cli.add_annual_parser(sub, _common)
+    ops_cli.add_docs_parser(sub)
     return parser
 
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -111,6 +111,26 @@ class Target:
 @task(name="unsupported-releases", **SOURCE_TASK)
 def fetch_unsupported(facts: Facts, transport: HttpTransport, live: bool) -> tuple[dict[str, str], str]:
     return unsupported_or_bundled(facts, transport if live else None)
+
+
+class Later(Mapping[str, str]):
+    """NVIDIA's unsupported list while it is still being fetched: the registry research starts at
+    once and only the planning, which reads it, waits for it."""
+
+    def __init__(self, future: Future[tuple[dict[str, str], str]]) -> None:
+        self._future = future
+
+    def _value(self) -> dict[str, str]:
+        return self._future.result()[0]
+
+    def __getitem__(self, key: str) -> str:
+        return self._value()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._value())
+
+    def __len__(self) -> int:
+        return len(self._value())
 
 
 class BannerCheck:
@@ -270,6 +290,13 @@ def advisories(requirements: list[str], ctx: RunContext) -> tuple[dict[str, list
     return by_file, where
 
 
+def _settle(target: Future[tuple[dict[str, str], str]], done: Any) -> None:
+    try:
+        target.set_result(done.result())
+    except BaseException as exc:  # the support task failed as a whole: planning says so
+        target.set_exception(exc)
+
+
 def _prefetch_pandas() -> None:
     """pandas writes the CSV at the end: its import (0.3-0.4 s) runs while the network work does."""
 
@@ -312,28 +339,23 @@ def quarterly_review(
     all_mirrors = {**settings.registries.mirrors, **(mirrors or {})}
     session = wiring.registry_session(settings, transport, all_mirrors)
     support = fetch_unsupported.submit(facts, transport, sources != "offline")
+    listed: Future[tuple[dict[str, str], str]] = Future()
+    support.add_done_callback(lambda done: _settle(listed, done))
     targets = targets_of(settings, paths)
     rows_in_order = occurrences_of(targets)
     distinct = list({o.key: o for o in rows_in_order if isinstance(o, Occurrence)}.values())
     requirements_of = {t.name: str(t.options.requirements) for t in targets if t.options.requirements}
-    unsupported, from_where = support.result()
     ctx = RunContext(
         settings,
         facts,
         session,
         PyTorchIndex(index_url, transport),
-        ReviewSources(sources, description, unsupported, from_where),
+        ReviewSources(sources, description, Later(listed), "(being fetched)"),
         transport,
         Path(osv_db) if osv_db else None,
         sources != "offline",
     )
-    log.info(
-        "sources: %s; NVIDIA support list: %s; %d Dockerfiles, %d distinct bases",
-        description,
-        from_where,
-        len(targets),
-        len(distinct),
-    )
+    log.info("sources: %s; %d Dockerfiles, %d distinct bases", description, len(targets), len(distinct))
     banner = BannerCheck(all_mirrors) if check_banner else None
     advisory_future = advisories.submit(sorted(set(requirements_of.values())), ctx)
     researched = research_bases(distinct, ctx, banner, current_progress(), return_state=True)
@@ -347,6 +369,7 @@ def quarterly_review(
         log.info("removed the images the banner check pulled: %s", ", ".join(banner.cleanup()) or "none")
     images = [r.to_json() for r in reviews]
     by_file, advisory_source = advisory_future.result()
+    _unsupported, from_where = support.result()
     today = datetime.now(UTC).date().isoformat()
     report, rows = assemble(
         images,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ class ReviewSources:
 
     mode: str  # live | offline | bundled
     description: str
-    unsupported: dict[str, str]
+    unsupported: Mapping[str, str]  # may resolve later: the registry work starts without waiting for it
     unsupported_from: str
 
 
