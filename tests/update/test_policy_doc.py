@@ -6,12 +6,18 @@ never an error. Markers still work for those who use them."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
-from tasks.update.policy_doc import Component, Moved, migration_doc, sections, set_changelog_status, update_findings
-from tasks.update.policy_doc import update_matrix
+from tasks.update.policy_doc import (
+    Component,
+    Moved,
+    migration_doc,
+    sections,
+    set_changelog_status,
+    update_findings,
+    update_matrix,
+)
 from tests.conftest import REPO_ROOT
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "policy-doc"
