@@ -361,7 +361,11 @@ def _run_review(
         def show(done: int, total: int, what: str) -> None:
             progress.update(bar, completed=done, total=total, description=what)
 
-        with reporting(show):
+        from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+        # A review takes seconds: the heartbeat (crash detection for long runs) would add ~0.6 s
+        # to it, joining its thread at exit (shared/reference/prefect-3-notes §1).
+        with reporting(show), temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
             state = review_flow.quarterly_review(
                 paths=[str(p) for p in args.paths] or None,
                 config_path=str(args.config) if args.config else None,

@@ -297,15 +297,6 @@ def _settle(target: Future[tuple[dict[str, str], str]], done: Any) -> None:
         target.set_exception(exc)
 
 
-def _prefetch_pandas() -> None:
-    """pandas writes the CSV at the end: its import (0.3-0.4 s) runs while the network work does."""
-
-    def load() -> None:
-        import pandas  # noqa: F401
-
-    threading.Thread(target=load, daemon=True).start()
-
-
 @flow(name="quarterly-review")
 def quarterly_review(
     paths: list[str] | None = None,
@@ -323,7 +314,6 @@ def quarterly_review(
     fail_on_incomplete: bool = False,
 ) -> dict[str, Any]:
     """Review every managed image; returns the report (its ``recommended`` says whether to migrate)."""
-    _prefetch_pandas()
     log = get_run_logger()
     settings = load_settings(Path(config_path) if config_path else None)
     if fleet_min_driver is not None:
