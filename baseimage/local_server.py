@@ -100,7 +100,11 @@ def _free_port(preferred: int) -> int:
 def _spawn(port: int, log: Path) -> subprocess.Popen[bytes]:
     prefect = shutil.which("prefect") or str(Path(sys.executable).parent / "prefect")
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-    env.update(PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_HOME=str(prefect_home()))
+    env.update(
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_HOME=str(prefect_home()),
+        PREFECT_UI_API_URL=f"http://127.0.0.1:{port}/api",  # the UI calls this port, not its 4200 default
+    )
     with log.open("ab") as handle:
         return subprocess.Popen(
             [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port), "--analytics-off"],

@@ -296,6 +296,9 @@ def add_server_parsers(sub: Any) -> None:
     p_hist.add_argument("--since", metavar="WHEN", help="7d, 12h, 2w or a date (2026-11-01)")
     p_hist.add_argument("--limit", type=int, default=50, metavar="N", help="at most N runs (default 50)")
     p_hist.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    p_hist.add_argument(
+        "--waiting", action="store_true", help="only the approvals waiting for a decision, with how to give it"
+    )
     p_hist.set_defaults(handler=cmd_history)
 
     p_srv = sub.add_parser(
@@ -347,7 +350,7 @@ def cmd_history(args: argparse.Namespace, out: Console, err: Console) -> int:
             "runs on the ephemeral API of a single command are not kept"
         )
     since = parse_since(args.since) if args.since else None
-    rows = asyncio.run(fetch(args.flow, since, args.limit))
+    rows = asyncio.run(fetch(args.flow, since, args.limit, waiting=args.waiting))
     if args.json:
         for row in rows:
             out.print(json.dumps(row.to_json()), highlight=False, soft_wrap=True)

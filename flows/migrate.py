@@ -30,6 +30,7 @@ from tasks.errors import BaseImageError, RegistryUnreachableError
 from tasks.files import write_atomic
 from tasks.update import git
 from tasks.update.apply import ApplyResult, MigrationPlan, apply_plan
+from tasks.update.approval_text import update_description
 from tasks.update.outcome import Decision, MigrationOutcome, Result
 from tasks.update.plans import from_report
 from tasks.validation import ValidationReport
@@ -273,11 +274,10 @@ def migrate(
         return _finish(replace(base, result=result_kind, summary=summary, decisions=tuple(decisions), **more), out)
 
     if "update" in settings.approvals.required_for:
-        already = " (the branch already held this change)" if result.already_applied else ""
+        base_name = settings.github.base_branch if settings.github else git.current_branch(settings.root)
         first = ask(
             "update",
-            f"## Approve the update?\n\nBranch `{result.branch}`{already}\n\n{plan.summary()}\n\n"
-            f"```diff\n{shown[:6000]}\n```",
+            update_description(plan, result, pr.get("html_url") if pr else None, base_name, shown),
             settings.approvals.timeout_s,
             poll_interval_s,
             terminal=terminal_approvals,

@@ -92,6 +92,7 @@ class ApplyResult:
     base: str | None = None  # the commit the change was planned on
     build_args: dict[str, dict[str, str]] = field(default_factory=dict)  # per Dockerfile, after the change
     warnings: list[str] = field(default_factory=list)  # what could not be placed (policy document sections)
+    numstat: list[tuple[str, str, str]] = field(default_factory=list)  # (added, removed, path) per file
 
 
 def backup_name(dockerfile: Path, old_tag: str) -> Path:
@@ -405,6 +406,8 @@ def apply_plan(repo: Path, plan: MigrationPlan, *, dry_run: bool = False, today:
             _checkpoint("ref")
     result.diff = git.git(repo, "diff", base, str(result.commit))
     result.files = sorted(git.git(repo, "diff", "--name-only", base, str(result.commit)).split())
+    stats = git.git(repo, "diff", "--numstat", base, str(result.commit)).splitlines()
+    result.numstat = [(a, r, p) for a, r, p in (line.split("\t", 2) for line in stats if line.count("\t") >= 2)]
     return result
 
 
