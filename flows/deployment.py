@@ -211,9 +211,7 @@ def deployment_phase(
     soak_link = f"{run_page}?tab=Artifacts" if run_page else None
     decision = ask(
         "production",
-        production_description(
-            plan, validation, image, staged_image.image_id, staged_image.digest, report, soak_link
-        ),
+        production_description(plan, validation, image, staged_image.image_id, staged_image.digest, report, soak_link),
         settings.approvals.timeout_s,
         poll_interval_s,
         not_by=update_reviewer if settings.approvals.distinct_reviewers else None,
