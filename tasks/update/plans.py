@@ -87,7 +87,7 @@ def with_consumers(
         base = by_name.get(change.image)
         pinned = base.pins.version("torch") if base is not None and base.pins is not None else None
         torches.append(_public(change.changes.torch or pinned))
-    wanted = sorted({t for t in torches if t}, key=Version) or [None]
+    wanted: list[str | None] = [*sorted({t for t in torches if t}, key=Version)] or [None]
     decided = merge([plan_consumers(t, rules.consumers, facts, bump=rules.bump_consumers) for t in wanted])
     if decided.blocking:
         raise BaseImageError(f"{why}: nothing was written:\n  " + "\n  ".join(decided.blocking))
