@@ -33,7 +33,10 @@ def policy(tmp_path: Path, body: str) -> Path:
         ),
         ("consumers:\n  - name: Inference\n    onnxruntime: '1.20.1'\n", r"policy.yaml:6: consumers\[0\]\.name"),
         ("consumers:\n  - name: inference\n    onnxruntime: latest\n", r"policy.yaml:7: consumers\[0\]\.onnxruntime"),
-        ("consumers:\n  - name: inference\n    image: x\n    onnxruntime: '1.2'\n", r":7: consumers\[0\]\.image: unknown key"),
+        (
+            "consumers:\n  - name: inference\n    image: x\n    onnxruntime: '1.2'\n",
+            r":7: consumers\[0\]\.image: unknown key",
+        ),
         (
             "consumers:\n  - {name: a, onnxruntime: '1.20.1'}\n  - {name: a, onnxruntime: '1.17.3'}\n",
             r"policy.yaml:6: consumers: consumer names must be unique: a",
@@ -49,7 +52,9 @@ def test_bad_consumers_name_file_line_and_key(tmp_path: Path, body: str, message
 def test_pins_are_read_from_each_kind_of_source(tmp_path: Path) -> None:
     root = tmp_path
     (root / "svc").mkdir()
-    (root / "svc" / "requirements.txt").write_text("# onnxruntime==0.1 in a comment is not a pin\nnumpy<2\nonnxruntime==1.17.3 # pinned\n")
+    (root / "svc" / "requirements.txt").write_text(
+        "# onnxruntime==0.1 in a comment is not a pin\nnumpy<2\nonnxruntime==1.17.3 # pinned\n"
+    )
     (root / "svc" / "Dockerfile").write_text(
         "FROM python:3.11\n# RUN pip install onnxruntime-gpu==0.0.1\nRUN apt-get update && \\\n"
         "    pip install --no-cache-dir \\\n      onnxruntime-gpu==1.20.1 numpy\n"
@@ -69,11 +74,15 @@ def test_pins_are_read_from_each_kind_of_source(tmp_path: Path) -> None:
 
 def test_a_missing_file_or_pin_names_the_policy_line_and_key(tmp_path: Path) -> None:
     path = policy(tmp_path, "repository: ..\nconsumers:\n  - name: inference\n    requirements: svc/requirements.txt\n")
-    with pytest.raises(ConfigError, match=r"policy.yaml:8: consumers\[0\]\.requirements: cannot read .*svc/requirements.txt"):
+    with pytest.raises(
+        ConfigError, match=r"policy.yaml:8: consumers\[0\]\.requirements: cannot read .*svc/requirements.txt"
+    ):
         read_consumers(load_settings(path))
     (tmp_path / "svc").mkdir()
     (tmp_path / "svc" / "requirements.txt").write_text("onnxruntime>=1.17\n")
-    with pytest.raises(ConfigError, match=r"policy.yaml:8: consumers\[0\]\.requirements: svc/requirements.txt pins neither"):
+    with pytest.raises(
+        ConfigError, match=r"policy.yaml:8: consumers\[0\]\.requirements: svc/requirements.txt pins neither"
+    ):
         read_consumers(load_settings(path))
 
 
@@ -105,7 +114,10 @@ def test_a_stale_bump_is_refused(tmp_path: Path) -> None:
     from tasks.update.apply import PlanMismatchError
 
     bump = ConsumerBump("inference", "svc/requirements.txt", "onnxruntime", "1.17.3", "1.18.1")
-    with pytest.raises(PlanMismatchError, match=r"svc/requirements.txt: the plan bumps onnxruntime==1.17.3 .* has onnxruntime==1.20.1 at line 1"):
+    with pytest.raises(
+        PlanMismatchError,
+        match=r"svc/requirements.txt: the plan bumps onnxruntime==1.17.3 .* has onnxruntime==1.20.1 at line 1",
+    ):
         rewrite_pin("onnxruntime==1.20.1\n", "svc/requirements.txt", bump)
 
 

@@ -73,16 +73,23 @@ def export(model: Any, sample: Any, path: Path, opset: int | None = None) -> str
         except (TypeError, RuntimeError, AttributeError):
             exporter = "dynamo"
             batch = torch.export.Dim("batch", min=1, max=4096)
-            torch.onnx.export(
-                model,
-                (sample,),
-                str(path),
-                input_names=["images"],
-                output_names=["logits"],
-                opset_version=wanted,
-                dynamo=True,
-                dynamic_shapes={"x": {0: batch}},
-            )
+            try:
+                torch.onnx.export(
+                    model,
+                    (sample,),
+                    str(path),
+                    input_names=["images"],
+                    output_names=["logits"],
+                    opset_version=wanted,
+                    dynamo=True,
+                    dynamic_shapes={"x": {0: batch}},
+                )
+            except ImportError as exc:  # the torch.export-based exporter needs onnxscript
+                raise ExportOpsetError(
+                    f"ONNX opset {wanted}: the TorchScript exporter writes at most {TORCHSCRIPT_MAX_OPSET} here and "
+                    f"torch {torch.__version__}'s torch.export-based exporter cannot run ({exc}); install onnxscript "
+                    f"or export at opset {TORCHSCRIPT_MAX_OPSET} or below (BASEIMAGE_ONNX_OPSET)"
+                ) from exc
     got, _ir = stamp(path)
     if opset is not None and got != opset:
         raise ExportOpsetError(

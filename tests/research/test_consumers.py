@@ -100,7 +100,11 @@ def test_a_fixed_version_is_never_bumped_but_the_opset_is_lowered() -> None:
 
 
 def test_the_lowest_consumer_sets_the_opset() -> None:
-    consumers = [inference("1.17.3"), replace(inference("1.15.1"), name="edge"), replace(inference("1.20.1"), name="new")]
+    consumers = [
+        inference("1.17.3"),
+        replace(inference("1.15.1"), name="edge"),
+        replace(inference("1.20.1"), name="new"),
+    ]
     plan = plan_consumers("2.10.0", consumers, FACTS)
     assert plan.export_opset == 19
     assert [d.action for d in plan.decisions] == ["export-opset", "export-opset", "ok"]

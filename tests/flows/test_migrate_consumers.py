@@ -1,0 +1,62 @@
+"""A dry-run migration of this repository's managed files (bundled snapshot, no network) whose
+inference consumer pins an old ONNX Runtime: the plan carries the export opset the training
+service must use, or (with policy.bump_consumers) the coupled bump of the consumer's pin."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from baseimage.cli import main
+from tests.support.repo import commit_all, copy_managed
+
+PIN = "services/inference/requirements.txt"
+
+
+def dry_run(tmp_path: Path, pin: str, bump: bool = False) -> tuple[int, dict[str, Any], str]:
+    repo = copy_managed(tmp_path / "repo")
+    requirements = repo / PIN
+    requirements.write_text(requirements.read_text().replace("onnxruntime==1.20.1", f"onnxruntime=={pin}"))
+    if bump:
+        config = repo / "config" / "policy.yaml"
+        config.write_text(config.read_text().replace("bump_consumers: false", "bump_consumers: true"))
+    commit_all(repo)
+    out = tmp_path / "out"
+    code = main(
+        ["migrate", "--to", "12.9.1", "--dry-run", "--config", str(repo / "config" / "policy.yaml"), "--out", str(out)]
+    )
+    (outcome,) = out.glob("migrate-*.json")
+    return code, json.loads(outcome.read_text()), requirements.read_text()
+
+
+def test_an_old_consumer_gets_the_export_opset(
+    prefect_harness: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, outcome, after = dry_run(tmp_path, "1.17.3")
+    assert code == 0
+    assert "+torch==2.13.0+cu126" in outcome["diff"], "the plan moves torch past 2.9 (IR 10 by default)"
+    assert "the training service exports ONNX with BASEIMAGE_ONNX_OPSET=20" in outcome["plan"]
+    assert PIN not in outcome["files"] and "onnxruntime==1.17.3" in after
+
+
+def test_with_bump_consumers_the_pin_moves_with_the_migration(
+    prefect_harness: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, outcome, after = dry_run(tmp_path, "1.17.3", bump=True)
+    assert code == 0
+    assert PIN in outcome["files"]
+    assert "-onnxruntime==1.17.3\n+onnxruntime==1.18.1\n" in outcome["diff"]
+    assert "consumer inference: onnxruntime 1.17.3 -> 1.18.1 in services/inference/requirements.txt" in outcome["plan"]
+    assert "BASEIMAGE_ONNX_OPSET" not in outcome["plan"]
+    assert "onnxruntime==1.17.3" in after, "a dry run changes nothing"
+
+
+def test_a_current_consumer_needs_nothing(
+    prefect_harness: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, outcome, _after = dry_run(tmp_path, "1.20.1", bump=True)
+    assert code == 0
+    assert "BASEIMAGE_ONNX_OPSET" not in outcome["plan"] and PIN not in outcome["files"]
