@@ -60,3 +60,31 @@ def test_a_current_consumer_needs_nothing(
     code, outcome, _after = dry_run(tmp_path, "1.20.1", bump=True)
     assert code == 0
     assert "BASEIMAGE_ONNX_OPSET" not in outcome["plan"] and PIN not in outcome["files"]
+
+
+def test_the_review_plan_carries_the_consumer_decision(
+    prefect_harness: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = copy_managed(tmp_path / "repo")
+    requirements = repo / PIN
+    requirements.write_text(requirements.read_text().replace("onnxruntime==1.20.1", "onnxruntime==1.17.3"))
+    code = main(
+        [
+            "review",
+            "--config",
+            str(repo / "config" / "policy.yaml"),
+            "--no-banner",
+            "--no-docs",
+            "--out",
+            str(tmp_path / "out"),
+            "--json",
+        ]
+    )
+    printed = json.loads(capsys.readouterr().out)
+    assert code == 10
+    report = json.loads(Path(printed["files"]["json"]).read_text())  # the report migrate --report reads
+    training = next(i for i in report["images"] if i["image"] == "training")
+    decided = training["plan"]["consumers"]
+    assert decided["export_opset"] == 20 and decided["environment"] == {"BASEIMAGE_ONNX_OPSET": "20"}
+    assert decided["consumers"][0]["where"] == f"{PIN}:4"
+    assert any("consumer inference: onnxruntime 1.17.3" in r for r in training["reasons"])

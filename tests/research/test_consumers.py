@@ -194,3 +194,17 @@ def test_a_blocking_consumer_blocks_the_review_plan() -> None:
     assert image["recommended"] is False and out["recommended"] is False
     assert any("consumer inference" in b for b in image["plan"]["blocking"])
     assert any("the consumers block the plan" in f for f in out["findings"])
+
+
+def test_migrate_from_a_review_report_keeps_the_consumer_decision() -> None:
+    from tasks.update.plans import from_report
+
+    out = review_consumers(report("2.13.0"), [inference("1.17.3")], FACTS)
+    out["images"][0].update(
+        file="dockerfiles/training/Dockerfile",
+        current="nvidia/cuda:12.6.0-runtime-ubuntu22.04",
+        target="nvidia/cuda:12.9.1-runtime-ubuntu22.04",
+    )
+    plan = from_report(out, {"training": "ml.txt"})
+    assert plan is not None and plan.environment == {"BASEIMAGE_ONNX_OPSET": "20"}
+    assert "BASEIMAGE_ONNX_OPSET=20" in plan.summary()
