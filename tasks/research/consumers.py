@@ -398,7 +398,8 @@ def planned_torch(plan: dict[str, Any]) -> str | None:
         torch = ((plan.get("pins") or {}).get("pins") or {}).get("torch")
     if not torch and plan.get("torch"):
         torch = (plan.get("torch") or {}).get("torch")
-    return str(_v(str(torch)).public) if torch and _v(str(torch)) else None  # type: ignore[union-attr]
+    parsed = _v(str(torch)) if torch else None
+    return str(parsed.public) if parsed is not None else None
 
 
 def review_consumers(

@@ -59,19 +59,23 @@ def test_decision_table(torch: str, ort: str, action: str, opset: int | None) ->
 
 
 @pytest.mark.parametrize(
-    ("ort", "package", "target"),
+    ("ort", "package", "needs", "target"),
     [
-        ("1.17.3", "onnxruntime", "1.18.1"),  # the oldest release that loads IR 10 (newest patch of its minor)
-        ("1.15.1", "onnxruntime", "1.18.1"),
-        ("1.16.0", "onnxruntime", "1.18.1"),
-        ("1.17.1", "onnxruntime-gpu", "1.18.1"),  # 1.17.1 and 1.18.x are CUDA 11 / cuDNN 8 builds on the index
-        ("1.19.2", "onnxruntime-gpu", None),  # already loads it: nothing newer is needed, and none is chosen
+        (
+            "1.17.3",
+            "onnxruntime",
+            (20, 10),
+            "1.18.1",
+        ),  # the oldest release that loads IR 10 (newest patch of its minor)
+        ("1.15.1", "onnxruntime", (20, 10), "1.18.1"),
+        ("1.16.0", "onnxruntime", (20, 10), "1.18.1"),
+        ("1.17.1", "onnxruntime-gpu", (20, 10), "1.18.1"),  # 1.17.1 and 1.18.x are CUDA 11 / cuDNN 8 builds
+        ("1.19.2", "onnxruntime-gpu", (22, 10), "1.21.1"),  # CUDA 12 builds
+        ("1.20.1", "onnxruntime", (99, 10), None),  # no release loads it
     ],
 )
-def test_bump_table(ort: str, package: str, target: str | None) -> None:
-    wanted = (22, 10) if ort == "1.19.2" and package == "onnxruntime-gpu" else (20, 10)
-    expected = "1.21.1" if wanted == (22, 10) else target
-    assert bump_target(inference(ort, package), *wanted, FACTS) == expected
+def test_bump_table(ort: str, package: str, needs: tuple[int, int], target: str | None) -> None:
+    assert bump_target(inference(ort, package), *needs, FACTS) == target
 
 
 def test_a_gpu_pin_never_crosses_its_cuda_or_cudnn_build() -> None:
