@@ -88,3 +88,23 @@ def test_the_review_plan_carries_the_consumer_decision(
     assert decided["export_opset"] == 20 and decided["environment"] == {"BASEIMAGE_ONNX_OPSET": "20"}
     assert decided["consumers"][0]["where"] == f"{PIN}:4"
     assert any("consumer inference: onnxruntime 1.17.3" in r for r in training["reasons"])
+
+
+def test_the_deploy_gets_the_plans_variables_and_compose_hands_them_on() -> None:
+    import yaml
+
+    from baseimage.settings import load_settings
+    from flows.migrate import _with_plan_variables
+    from tasks.research.consumers import ConsumerPlan
+    from tasks.update.apply import MigrationPlan
+    from tests.conftest import REPO_ROOT
+
+    settings = load_settings()
+    plan = MigrationPlan((), consumers=ConsumerPlan("2.13.0", 20, 19))
+    deployed = _with_plan_variables(settings, plan)
+    assert deployed.environments["staging"].variables == {"TRAINING_PORT": "8000", "BASEIMAGE_ONNX_OPSET": "19"}
+    assert deployed.environments["production"].variables["BASEIMAGE_ONNX_OPSET"] == "19"
+    assert _with_plan_variables(settings, MigrationPlan(())) is settings
+    compose = yaml.safe_load((REPO_ROOT / "deployments" / "compose" / "training.yaml").read_text())
+    for service in ("api", "worker"):
+        assert compose["services"][service]["environment"]["BASEIMAGE_ONNX_OPSET"] == "${BASEIMAGE_ONNX_OPSET:-}"
