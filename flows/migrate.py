@@ -88,7 +88,14 @@ def _checked_plan(
 
     facts, index_url = wiring.research_sources(settings, None)
     bases = managed_bases(settings.images, settings.path)
-    rules = Rules(settings.fleet.min_driver, frozenset(settings.policy.allow_missing))
+    from tasks.update.consumer_pins import read_consumers
+
+    rules = Rules(
+        settings.fleet.min_driver,
+        frozenset(settings.policy.allow_missing),
+        tuple(read_consumers(settings)),
+        settings.policy.bump_consumers,
+    )
     first: RegistryUnreachableError | None = None
     for sources in ("live", "offline"):
         transport, description = wiring.make_transport(settings, sources, None, None)
@@ -166,6 +173,7 @@ def _validate(settings: Settings, plan: MigrationPlan, result: ApplyResult, mode
                     "buildargs": buildargs[dockerfile],
                     "config_path": str(settings.source.resolve()),
                     "out_dir": str(settings.state_dir),
+                    "environment": plan.environment,
                 },
                 timeout=None,
             )
@@ -181,10 +189,23 @@ def _validate(settings: Settings, plan: MigrationPlan, result: ApplyResult, mode
                 buildargs=buildargs[dockerfile],
                 config_path=str(settings.source),
                 out_dir=str(settings.state_dir),
+                environment=plan.environment,
                 return_state=True,
             )
             summaries.append(_summary(state, dockerfile))
     return ValidationReport.from_summaries(summaries, "subflow")
+
+
+def _with_plan_variables(settings: Settings, plan: MigrationPlan) -> Settings:
+    """Every environment deploys this plan with its variables (BASEIMAGE_ONNX_OPSET) added to the
+    environment's own, so compose hands them to the training service."""
+    if not plan.environment:
+        return settings
+    environments = {
+        name: env.model_copy(update={"variables": {**env.variables, **plan.environment}})
+        for name, env in settings.environments.items()
+    }
+    return settings.model_copy(update={"environments": environments})
 
 
 def _summary(state: State | None, dockerfile: str) -> dict[str, Any]:
@@ -319,7 +340,7 @@ def migrate(
             "production; validate on the gpu pool (a worker with an NVIDIA GPU) or set policy.require_gpu: false",
         )
     phase = deployment_phase(
-        settings,
+        _with_plan_variables(settings, plan),
         plan,
         result,
         report,

@@ -371,6 +371,11 @@ def quarterly_review(
         facts,
     )
     report["distinct_bases"] = len(distinct)
+    if settings.consumers and not paths:  # who loads the exported model (tasks/research/consumers.py)
+        from tasks.research.consumers import review_consumers
+        from tasks.update.consumer_pins import read_consumers
+
+        report = review_consumers(report, read_consumers(settings), facts, bump=settings.policy.bump_consumers)
     report["files"] = write_reports(Path(out_dir), report, rows)
     create_markdown_artifact(
         key="quarterly-review", markdown=findings_markdown(report), description=f"Quarterly review {today}"

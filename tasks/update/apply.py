@@ -24,6 +24,7 @@ from tasks.errors import BaseImageError
 from tasks.files import write_atomic
 from tasks.images.reference import parse_reference
 from tasks.images.tags import CudaTag, NgcTag
+from tasks.research.consumers import ConsumerPlan
 from tasks.update import git
 from tasks.update.policy_doc import Moved, migration_doc, set_changelog_status
 from tasks.update.requirements import RequirementChanges, rewrite_requirements
@@ -67,6 +68,14 @@ class MigrationPlan:
     reasons: tuple[str, ...] = ()
     matrix_markdown: str | None = None  # the review's compatibility matrix, when the plan came from one
     config: str | None = None  # the policy file, relative to the repository (when it is in it)
+    # The consumers of the exported model: the export opset the training service must use, the
+    # coupled bumps of their ONNX Runtime pins (written with the migration), what was compared.
+    consumers: ConsumerPlan = field(default_factory=ConsumerPlan)
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """Variables the training service runs with for this plan (BASEIMAGE_ONNX_OPSET)."""
+        return self.consumers.environment
 
     @property
     def branch(self) -> str:
@@ -79,6 +88,8 @@ class MigrationPlan:
 
     def summary(self) -> str:
         lines = [f"- {c.image}: {c.current} -> {c.target}" for c in self.changes]
+        lines += [f"- {b.line()}" for b in self.consumers.bumps]
+        lines += [f"- the training service exports ONNX with {k}={v}" for k, v in self.environment.items()]
         return "\n".join(lines)
 
 
@@ -141,6 +152,7 @@ def _under_unreleased(text: str, block: str) -> str:
 def _changelog(text: str | None, plan: MigrationPlan, today: date) -> str:
     text = _with_unreleased(text)
     lines = [_changelog_line(c) for c in plan.changes if _changelog_line(c) not in text]
+    lines += [f"- {b.line()}\n" for b in plan.consumers.bumps if f"- {b.line()}\n" not in text]
     if not lines:
         return text
     return _under_unreleased(text, f"### Changed ({today.isoformat()}, {plan.branch})\n" + "".join(lines))
@@ -240,6 +252,15 @@ def planned_files(
                 after = rewrite_requirements(before, change.changes)
                 if after != before:
                     out[change.requirements] = (reader(change.requirements), after)
+    for bump in plan.consumers.bumps:
+        from tasks.update.consumer_pins import rewrite_pin
+
+        before = out[bump.file][1] if bump.file in out else reader(bump.file)
+        if before is None:
+            raise PlanMismatchError(f"{bump.file}: the pin file of consumer {bump.consumer} is missing")
+        after = rewrite_pin(before, bump.file, bump, bump.dockerfile)
+        if after != before:
+            out[bump.file] = (reader(bump.file), after)
     if config_edits:
         if plan.config is None:
             raise PlanMismatchError(
@@ -347,6 +368,7 @@ def managed_paths(plan: MigrationPlan) -> list[str]:
     return sorted(
         {c.dockerfile for c in plan.changes}
         | {c.requirements for c in plan.changes if c.requirements}
+        | {b.file for b in plan.consumers.bumps}
         | {"CHANGELOG.md", POLICY_DOC}
         | ({plan.config} if plan.config else set())
     )

@@ -102,7 +102,7 @@ def test_the_users_unmarked_policy_document_never_fails_the_review(
     under it."""
     from tests.support.repo import copy_managed
 
-    repo = copy_managed(tmp_path / "repo", ("dockerfiles", "config"))
+    repo = copy_managed(tmp_path / "repo", ("dockerfiles", "config", "services"))
     doc = repo / "docs" / "base-image-policy.md"
     doc.parent.mkdir()
     seed = (REPO_ROOT / "tests" / "fixtures" / "policy-doc" / "seed.md").read_text()
