@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from baseimage.settings import Settings, github_token
 from tasks.registry.http import HttpTransport, RetryPolicy
@@ -17,6 +17,10 @@ from tasks.registry.snapshot import RecordingTransport, ReplayTransport
 from tasks.research.facts import Facts, load_facts
 from tasks.secrets import Redactor
 from tasks.update.github import GitHub, GitHubRepo
+
+if TYPE_CHECKING:
+    from tasks.checks import CheckRun
+    from tasks.research.consumers import ConsumerRuntime
 
 BUNDLED_SNAPSHOT = Path(__file__).resolve().parent.parent / "config" / "data" / "snapshot"
 
@@ -91,3 +95,47 @@ def github_client(settings: Settings) -> GitHub | None:
 def redactor(settings: Settings) -> Redactor:
     """Removes every secret this configuration reads (and secret-shaped text) from a string."""
     return Redactor.of(settings.secret_values())
+
+
+def check_run(
+    settings: Settings,
+    context: Path,
+    dockerfile: str,
+    run_label: str,
+    buildargs: Mapping[str, str] | None = None,
+    require_gpu: bool | None = None,
+    environment: Mapping[str, str] | None = None,
+) -> CheckRun:
+    """What the validation checks read, from the policy's `validation:`, `policy:` and
+    `consumers:` (read from the tree being validated)."""
+    from baseimage.settings import cache_dir
+    from tasks.checks import CheckRun, ServiceSpec
+    from tasks.update.consumer_pins import read_consumers
+
+    validation = settings.validation
+
+    def consumers(tree: Path) -> list[ConsumerRuntime]:
+        return read_consumers(settings, tree)
+
+    return CheckRun(
+        context=context,
+        dockerfile=dockerfile,
+        tag=f"baseimage-candidate:{run_label[:12]}",
+        run_label=run_label,
+        base_url=validation.base_url,
+        buildargs=dict(buildargs or {}),
+        mirrors=dict(settings.registries.mirrors),
+        environment=dict(environment or {}),
+        require_gpu=settings.policy.require_gpu if require_gpu is None else require_gpu,
+        health_timeout_s=validation.health_timeout_s,
+        train_steps=validation.train_steps,
+        train_timeout_s=validation.train_timeout_s,
+        gpu_utilization_min=settings.policy.gpu_utilization_min_percent,
+        redis_image=validation.redis_image,
+        redis_port=validation.redis_port,
+        services=tuple(
+            ServiceSpec(c.name, tuple(c.command) if c.command else None, c.gpu) for c in validation.containers
+        ),
+        consumers=consumers if settings.consumers else None,
+        cache=cache_dir() / "onnxruntime",
+    )

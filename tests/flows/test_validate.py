@@ -169,6 +169,10 @@ def test_injected_failures_give_a_failed_check(
     assert statuses(checks)[failed] == "failed", checks
     text = {c["name"]: c["message"] for c in checks}[failed]
     assert text.startswith(message), text
+    # What the failure kept from running is listed, skipped, naming the first cause.
+    downstream = {"build": "training", "health": "training", "training": "onnx"}[failed]
+    assert statuses(checks)[downstream] == "skipped"
+    assert {c["name"]: c["message"] for c in checks}[downstream] == f"not run: {failed} failed"
     if mode == "ok":  # build error: the log tail is in the message
         assert "compiling the service" in text and "returned a non-zero code" in text
     if mode == "health-fail":

@@ -8,6 +8,7 @@ on the 2-core CI machine) and reused by every test here, as a real run reuses it
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -213,10 +214,13 @@ def test_the_validate_flows_consumer_check(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """flows/validate.py's consumer-onnx task: the model from the candidate's /models/ID.onnx, each
-    consumer's pin as the validated tree has it, one result per consumer naming the version."""
+    """The validate flow's consumers check (tasks/checks/consumers.py): the model from the
+    candidate's /models/ID.onnx, each consumer's pin as the validated tree has it, one result per
+    consumer naming the version."""
+    from baseimage import wiring
     from baseimage.settings import load_settings
-    from flows.validate import consumer_onnx
+    from tasks.checks.consumers import Consumers
+    from tasks.validation import CheckResult
     from tests.support.http_endpoint import Endpoint, Reply, Request
 
     model, result = exported
@@ -239,7 +243,9 @@ def test_the_validate_flows_consumer_check(
 
     job = {"job_id": "j1", "model_url": "/models/j1.onnx", "result": {"onnx": result["onnx"]}}
     with Endpoint(serve) as endpoint:
-        checks = consumer_onnx.fn(endpoint.url, job, load_settings(config), str(tree))
+        run = wiring.check_run(load_settings(config), tree, "d/Dockerfile", "r1")
+        run = dataclasses.replace(run, base_url=endpoint.url)
+        checks = Consumers().run(run, {"training": CheckResult("training", "passed", "", job)})
     by_name = {c.name: c for c in checks}
     assert by_name["consumer:inference"].status == "passed", by_name["consumer:inference"].message
     assert f"onnxruntime {version}" in by_name["consumer:inference"].message

@@ -1,0 +1,40 @@
+"""build: the candidate image from the Dockerfile, its bases through the configured mirrors."""
+
+from __future__ import annotations
+
+from prefect import get_run_logger
+
+from tasks import containers
+from tasks.checks.base import CheckRun, Results
+from tasks.validation import CheckResult
+
+
+class Build:
+    name = "build"
+    needs: tuple[str, ...] = ()
+    quiet = False
+
+    def enabled(self, run: CheckRun) -> bool:
+        return True
+
+    def run(self, run: CheckRun, done: Results) -> CheckResult:
+        log = get_run_logger()
+        client = run.docker()
+        for base in containers.build_bases(run.context / run.dockerfile, run.buildargs):
+            log.info("base %s", containers.ensure_local(client, base, run.mirrors))
+        built = containers.build_image(
+            client,
+            run.context,
+            run.dockerfile,
+            run.tag,
+            run.labels,
+            dict(run.buildargs),
+            on_line=lambda line: log.info("build | %s", line),
+        )
+        return CheckResult(
+            self.name,
+            "passed",
+            f"built {run.tag} ({built.image_id[:19]}) in {built.seconds:.1f} s",
+            {"image_id": built.image_id, "tag": run.tag},
+            built.seconds,
+        )
