@@ -72,7 +72,7 @@ def _break_glass(p: argparse.ArgumentParser) -> None:
 
 def cmd_deploy(args: argparse.Namespace, out: Console, err: Console) -> int:
     settings = load_settings(args.config)
-    from flows.rollback import target_of
+    from baseimage.wiring import target_of
     from tasks.deploy.ledger import Ledger
     from tasks.deploy.release import DeployError, deploy, docker_client
 

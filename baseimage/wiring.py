@@ -4,7 +4,7 @@ GitHub; the secret redactor) and handed to the domain code as plain values."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,7 +20,9 @@ from tasks.update.github import GitHub, GitHubRepo
 
 if TYPE_CHECKING:
     from tasks.checks import CheckRun
+    from tasks.deploy.release import Target as DeployTarget
     from tasks.research.consumers import ConsumerRuntime
+    from tasks.research.targets import Target
 
 BUNDLED_SNAPSHOT = Path(__file__).resolve().parent.parent / "config" / "data" / "snapshot"
 
@@ -139,3 +141,51 @@ def check_run(
         consumers=consumers if settings.consumers else None,
         cache=cache_dir() / "onnxruntime",
     )
+
+
+def targets_of(settings: Settings, paths: Sequence[str] | None) -> list[Target]:
+    """The Dockerfiles a review reads: `paths` (scanned, with default options), else the policy's
+    images with their options."""
+    from tasks.research.review import ReviewOptions
+    from tasks.research.targets import Target
+
+    if paths:
+        from tasks.scan import discover
+
+        defaults = ReviewOptions(
+            python="3.11",
+            fleet_min_driver=settings.fleet.min_driver,
+            allow_major=settings.policy.allow_major_upgrade,
+            pin_minor=None,
+            allow_missing=frozenset(settings.policy.allow_missing),
+        )
+        return [Target(str(p), p, str(p), {}, defaults, False) for p in discover([Path(x) for x in paths])]
+    out = []
+    for image in settings.images:
+        options = ReviewOptions(
+            python=image.python,
+            fleet_min_driver=settings.fleet.min_driver,
+            allow_major=settings.policy.allow_major_upgrade,
+            pin_minor=image.pin_minor,
+            allow_missing=frozenset(settings.policy.allow_missing),
+            requirements=settings.path(image.requirements) if image.requirements else None,
+            requirements_label=str(image.requirements) if image.requirements else None,
+        )
+        path = settings.path(image.dockerfile)
+        out.append(Target(image.name, path, str(image.dockerfile), dict(image.build_args), options, True))
+    return out
+
+
+def target_of(settings: Settings, environment: str) -> DeployTarget:
+    """Where `environment` runs: its compose file, Docker host and the override baseimage writes."""
+    from tasks.deploy.release import Target as Deployed
+    from tasks.errors import ConfigError
+
+    if environment not in settings.environments:
+        raise ConfigError(
+            f"no environment {environment!r} in {settings.source}: "
+            f"one of {', '.join(sorted(settings.environments)) or 'none'}"
+        )
+    env = settings.environments[environment]
+    override = settings.state_dir / "deployments" / f"{environment}.compose-override.yml"
+    return Deployed(environment, env, settings.path(env.compose_file), override)

@@ -21,7 +21,7 @@ from tasks.errors import BaseImageError, RegistryError
 from tasks.files import write_atomic
 from tasks.images.reference import parse_reference
 from tasks.registry.session import ImageInfo
-from tasks.research.annual import PYTHONS, AnnualImage, compare_ngc, plan_cuda_image
+from tasks.research.annual import PYTHONS, AnnualImage, annual_markdown, compare_ngc, plan_cuda_image
 from tasks.research.pytorch_index import PyTorchIndex
 from tasks.research.review import unsupported_or_bundled
 
@@ -35,48 +35,6 @@ def _bases(settings: Settings) -> list[tuple[str, str, str, str, str | None]]:
             if base.reference is not None:
                 out.append((image.name, str(image.dockerfile), str(base.reference), image.track, image.pin_minor))
     return out
-
-
-def _markdown(report: dict[str, Any]) -> str:
-    lines = [f"# Annual base-image update {report['year']}", "", f"Sources: {report['sources']}", ""]
-    for image in report["images"]:
-        lines += [f"## {image['image']} (`{image['current']}`)", ""]
-        u, c, p = image["ubuntu"], image["cuda_path"], image["python"]
-        lines.append(
-            f"- Ubuntu {u.get('current')}: standard support until {u.get('end_of_standard_support')} "
-            f"({u.get('days_left')} days); next LTS {u.get('next_lts') or '-'}, published for CUDA "
-            f"{u.get('target_cuda')}: {u.get('next_lts_on_target') or 'not yet'}"
-        )
-        lines.append(f"- CUDA {c.get('current')} -> newest on the major the fleet runs: {c.get('newest_on_major')}")
-        if c.get("next_major"):
-            lines.append(
-                f"- next major {c['next_major']}: "
-                + (f"{c['blocked']}; to unblock: {c['unblock']}" if c.get("blocked") else "possible")
-            )
-        lines.append(
-            f"- Python with torch wheels for {p.get('variant')}: newest {p.get('newest_with_torch') or 'none'} "
-            f"(torch {p.get('torch') or '-'}; all: {', '.join(p.get('all') or []) or '-'})"
-        )
-        for ref, platforms in image["platforms"].items():
-            lines.append(f"- platforms of `{ref}`: {', '.join(platforms) or 'unknown'}")
-        if image["recommended"]:
-            lines.append(f"- **upgrade due**: `{image['current']}` -> `{image['target']}`")
-        lines += [f"  - {r}" for r in image["reasons"]] + [""]
-    if report["ngc_vs_cuda"]:
-        lines += ["## NGC PyTorch or plain CUDA for the training image", ""]
-        lines += ["| option | reference | compressed | CUDA | PyTorch | platforms | support |", "|---" * 7 + "|"]
-        for row in report["ngc_vs_cuda"]:
-            lines.append(
-                f"| {row['option']} | `{row['reference']}` | {row['compressed_mb']} MB | {row['cuda']} | "
-                f"{row['pytorch']} | {', '.join(row['platforms'])} | {row['support']} |"
-            )
-        lines.append("")
-    if report["errors"]:
-        lines += ["## Not checked", "", *[f"- {e}" for e in report["errors"]], ""]
-    lines += ["## Plan", "", report["outcome"], ""]
-    if report["recommended"]:
-        lines.append(f"Apply it with `baseimage migrate --report {report['files']['json']}`.")
-    return "\n".join(lines) + "\n"
 
 
 @task(name="annual-research", retries=2, retry_delay_seconds=[5, 30])
@@ -181,7 +139,7 @@ def annual_update(
     out = Path(out_dir)
     stem = out / f"annual-{report['year']}"
     report["files"] = {"json": f"{stem}.json", "markdown": f"{stem}.md"}
-    markdown = _markdown(report)
+    markdown = annual_markdown(report)
     write_atomic(Path(report["files"]["json"]), json.dumps(report, indent=2, default=str) + "\n")
     write_atomic(Path(report["files"]["markdown"]), markdown)
     create_markdown_artifact(key="annual-update", markdown=markdown, description=report["outcome"])

@@ -14,9 +14,9 @@ from typing import Any
 from prefect import get_run_logger, task
 
 from baseimage.settings import Settings, load_settings
-from baseimage.wiring import github_client
+from baseimage.wiring import github_client, target_of
 from flows.approvals import ask, ui_link
-from flows.rollback import rollback, target_of
+from flows.rollback import rollback
 from flows.soak_monitor import soak_monitor
 from tasks import containers
 from tasks.deploy.approvals import ApprovalRecord, ApprovalRequiredError, Approvals

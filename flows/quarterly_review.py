@@ -11,9 +11,6 @@ the findings in the policy document, and emits ``baseimage.migration.recommended
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,8 +31,7 @@ from prefect.runtime import task_run
 from baseimage import wiring
 from baseimage.settings import Settings, load_settings
 from flows.outcome import record_outcome
-from tasks.containers import LABEL, through_mirror
-from tasks.deprecation import find_deprecation_banner
+from tasks.deprecation import BannerCheck
 from tasks.errors import BaseImageError, RegistryTransientError, RegistryUnreachableError
 from tasks.progress import Progress, current_progress
 from tasks.registry.http import HttpTransport
@@ -48,13 +44,13 @@ from tasks.research.report import assemble, findings_markdown, update_policy_doc
 from tasks.research.review import (
     ImageReview,
     Occurrence,
-    ReviewOptions,
     ReviewSources,
-    dockerfile_occurrences,
     for_occurrence,
     research,
     unsupported_or_bundled,
 )
+from tasks.research.support import Later
+from tasks.research.targets import occurrences_of
 
 EVENT = "baseimage.migration.recommended"
 BUNDLED_SNAPSHOT = wiring.BUNDLED_SNAPSHOT
@@ -96,134 +92,9 @@ class RunContext:
     live_osv: bool
 
 
-@dataclass(frozen=True)
-class Target:
-    """A Dockerfile to review and the settings of the image it belongs to."""
-
-    name: str
-    path: Path
-    label: str
-    build_args: dict[str, str]
-    options: ReviewOptions
-    managed: bool
-
-
 @task(name="unsupported-releases", **SOURCE_TASK)
 def fetch_unsupported(facts: Facts, transport: HttpTransport, live: bool) -> tuple[dict[str, str], str]:
     return unsupported_or_bundled(facts, transport if live else None)
-
-
-class Later(Mapping[str, str]):
-    """NVIDIA's unsupported list while it is still being fetched: the registry research starts at
-    once and only the planning, which reads it, waits for it."""
-
-    def __init__(self, future: Future[tuple[dict[str, str], str]]) -> None:
-        self._future = future
-
-    def _value(self) -> dict[str, str]:
-        return self._future.result()[0]
-
-    def __getitem__(self, key: str) -> str:
-        return self._value()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._value())
-
-    def __len__(self) -> int:
-        return len(self._value())
-
-
-class BannerCheck:
-    """Runs each base image once without a GPU and with no network to read NVIDIA's start-up
-    banner; images it had to pull are removed again afterwards (see `cleanup`)."""
-
-    def __init__(self, mirrors: dict[str, str]) -> None:
-        self.mirrors = mirrors
-        self.pulled: list[str] = []
-        self._lock = threading.Lock()
-        try:
-            import docker
-
-            self.client: Any = docker.from_env(timeout=120)
-            self.client.ping()
-            self.unavailable: str | None = None
-        except Exception as exc:  # no daemon here: the banner check is reported as not run
-            self.client, self.unavailable = None, f"not checked: no Docker daemon ({type(exc).__name__})"
-
-    def __call__(self, ref: str) -> tuple[list[str] | None, str]:
-        if self.unavailable:
-            return None, self.unavailable
-        import docker.errors
-
-        pull = through_mirror(ref, self.mirrors) or ref
-        try:
-            try:
-                self.client.images.get(pull)
-            except docker.errors.ImageNotFound:
-                self.client.images.pull(pull)
-                with self._lock:
-                    self.pulled.append(pull)
-            # The banner is printed by the entrypoint at start: the image needs no network to show it.
-            container = self.client.containers.run(
-                pull, ["true"], detach=True, network_mode="none", labels={LABEL: "review-banner"}
-            )
-            try:
-                container.wait(timeout=120)
-                log = container.logs().decode(errors="replace")
-            finally:
-                container.remove(force=True)
-        except Exception as exc:  # a pull or run failure is evidence too, not a crash
-            return None, f"not checked: {type(exc).__name__}: {exc}"
-        return find_deprecation_banner(log), f"ran {pull} without a GPU or network"
-
-    def cleanup(self) -> list[str]:
-        """Remove the images this review pulled (those that were on the host before stay)."""
-        import docker.errors
-
-        removed = []
-        for image in self.pulled:
-            with contextlib.suppress(docker.errors.APIError):  # in use elsewhere now: it stays
-                self.client.images.remove(image)
-                removed.append(image)
-        return removed
-
-
-def targets_of(settings: Settings, paths: Sequence[str] | None) -> list[Target]:
-    if paths:
-        from tasks.scan import discover
-
-        defaults = ReviewOptions(
-            python="3.11",
-            fleet_min_driver=settings.fleet.min_driver,
-            allow_major=settings.policy.allow_major_upgrade,
-            pin_minor=None,
-            allow_missing=frozenset(settings.policy.allow_missing),
-        )
-        return [Target(str(p), p, str(p), {}, defaults, False) for p in discover([Path(x) for x in paths])]
-    out = []
-    for image in settings.images:
-        options = ReviewOptions(
-            python=image.python,
-            fleet_min_driver=settings.fleet.min_driver,
-            allow_major=settings.policy.allow_major_upgrade,
-            pin_minor=image.pin_minor,
-            allow_missing=frozenset(settings.policy.allow_missing),
-            requirements=settings.path(image.requirements) if image.requirements else None,
-            requirements_label=str(image.requirements) if image.requirements else None,
-        )
-        path = settings.path(image.dockerfile)
-        out.append(Target(image.name, path, str(image.dockerfile), dict(image.build_args), options, True))
-    return out
-
-
-def occurrences_of(targets: Sequence[Target]) -> list[ImageReview | Occurrence]:
-    """In the targets' order, every FROM to research, and the error row of each that cannot be
-    (each Dockerfile read once)."""
-    rows: list[ImageReview | Occurrence] = []
-    for t in targets:
-        bad, ok = dockerfile_occurrences(t.name, t.path, t.label, t.build_args, t.options, managed=t.managed)
-        rows += [*bad, *ok]
-    return rows
 
 
 @task(name="research-bases", **SOURCE_TASK)
@@ -331,7 +202,7 @@ def quarterly_review(
     support = fetch_unsupported.submit(facts, transport, sources != "offline")
     listed: Future[tuple[dict[str, str], str]] = Future()
     support.add_done_callback(lambda done: _settle(listed, done))
-    targets = targets_of(settings, paths)
+    targets = wiring.targets_of(settings, paths)
     rows_in_order = occurrences_of(targets)
     distinct = list({o.key: o for o in rows_in_order if isinstance(o, Occurrence)}.values())
     requirements_of = {t.name: str(t.options.requirements) for t in targets if t.options.requirements}

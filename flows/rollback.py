@@ -19,29 +19,18 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from baseimage.settings import Settings, load_settings
-from baseimage.wiring import github_client, redactor
+from baseimage.wiring import github_client, redactor, target_of
 from flows.outcome import record_outcome
-from tasks.deploy.approvals import BREAK_GLASS, ApprovalRecord, ApprovalRequiredError, Approvals, in_ledger, who
+from tasks.deploy.approvals import rollback_permission
 from tasks.deploy.incident import incident_body, open_incident
 from tasks.deploy.ledger import RESTORED, Ledger
-from tasks.deploy.release import Target, docker_client, image_record
+from tasks.deploy.release import docker_client, image_record
 from tasks.deploy.restore import RollbackError, restore, revert, stamp
 from tasks.errors import ConfigError
 from tasks.files import write_atomic
 from tasks.images.reference import parse_reference
 
-__all__ = ["RollbackError", "check_rollback_target", "rollback", "target_of"]
-
-
-def target_of(settings: Settings, environment: str) -> Target:
-    if environment not in settings.environments:
-        raise ConfigError(
-            f"no environment {environment!r} in {settings.source}: "
-            f"one of {', '.join(sorted(settings.environments)) or 'none'}"
-        )
-    env = settings.environments[environment]
-    override = settings.state_dir / "deployments" / f"{environment}.compose-override.yml"
-    return Target(environment, env, settings.path(env.compose_file), override)
+__all__ = ["RollbackError", "check_rollback_target", "rollback"]
 
 
 def check_rollback_target(settings: Settings, environment: str, to: str, break_glass: bool, reason: str) -> str:
@@ -51,21 +40,7 @@ def check_rollback_target(settings: Settings, environment: str, to: str, break_g
     target = target_of(settings, environment)
     client = docker_client(target.env.docker_host)
     image = image_record(client, to)
-    if in_ledger(Ledger(settings.state_dir, environment), image):
-        return f"{to} ran in {environment} before (deployment ledger)"
-    approvals = Approvals(settings.state_dir, environment)
-    if approvals.find(image):
-        return f"{to} has a recorded approval for {environment}"
-    if break_glass:
-        if not reason.strip() or reason == "ad hoc rollback":
-            raise ConfigError("--break-glass needs --reason TEXT: why this image, outside the ledger, now")
-        approvals.record(ApprovalRecord(environment, to, image.image_id, who(), BREAK_GLASS, reason))
-        return f"break-glass by {who()}: {reason}"
-    raise ApprovalRequiredError(
-        f"{environment}: {to} never ran there (not in {Ledger(settings.state_dir, environment).path}) and has no "
-        f"recorded approval; roll back to an image from the ledger (`baseimage rollback --env {environment}` picks "
-        "the previous one), release it through `baseimage migrate`, or use --break-glass --reason TEXT"
-    )
+    return rollback_permission(settings.state_dir, environment, image, break_glass, reason)
 
 
 @task(name="restore-environment")

@@ -81,3 +81,27 @@ def in_ledger(ledger: Ledger, image: ImageRecord) -> bool:
             if image.image in (known.image, known.digest):
                 return True
     return False
+
+
+def rollback_permission(state_dir: Path, environment: str, image: ImageRecord, break_glass: bool, reason: str) -> str:
+    """Why `image` may replace what `environment` runs: it ran there (the ledger), it has a
+    recorded approval, or a break-glass with a reason (recorded here); else ApprovalRequiredError
+    before anything changes."""
+    from tasks.errors import ConfigError
+
+    to = image.image
+    if in_ledger(Ledger(state_dir, environment), image):
+        return f"{to} ran in {environment} before (deployment ledger)"
+    approvals = Approvals(state_dir, environment)
+    if approvals.find(image):
+        return f"{to} has a recorded approval for {environment}"
+    if break_glass:
+        if not reason.strip() or reason == "ad hoc rollback":
+            raise ConfigError("--break-glass needs --reason TEXT: why this image, outside the ledger, now")
+        approvals.record(ApprovalRecord(environment, to, image.image_id, who(), BREAK_GLASS, reason))
+        return f"break-glass by {who()}: {reason}"
+    raise ApprovalRequiredError(
+        f"{environment}: {to} never ran there (not in {Ledger(state_dir, environment).path}) and has no "
+        f"recorded approval; roll back to an image from the ledger (`baseimage rollback --env {environment}` picks "
+        "the previous one), release it through `baseimage migrate`, or use --break-glass --reason TEXT"
+    )

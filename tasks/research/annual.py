@@ -272,3 +272,46 @@ def compare_ngc(
                 }
             )
     return rows
+
+
+def annual_markdown(report: dict[str, Any]) -> str:
+    """The annual report as Markdown (reports/annual-<year>.md and the run's artifact)."""
+    lines = [f"# Annual base-image update {report['year']}", "", f"Sources: {report['sources']}", ""]
+    for image in report["images"]:
+        lines += [f"## {image['image']} (`{image['current']}`)", ""]
+        u, c, p = image["ubuntu"], image["cuda_path"], image["python"]
+        lines.append(
+            f"- Ubuntu {u.get('current')}: standard support until {u.get('end_of_standard_support')} "
+            f"({u.get('days_left')} days); next LTS {u.get('next_lts') or '-'}, published for CUDA "
+            f"{u.get('target_cuda')}: {u.get('next_lts_on_target') or 'not yet'}"
+        )
+        lines.append(f"- CUDA {c.get('current')} -> newest on the major the fleet runs: {c.get('newest_on_major')}")
+        if c.get("next_major"):
+            lines.append(
+                f"- next major {c['next_major']}: "
+                + (f"{c['blocked']}; to unblock: {c['unblock']}" if c.get("blocked") else "possible")
+            )
+        lines.append(
+            f"- Python with torch wheels for {p.get('variant')}: newest {p.get('newest_with_torch') or 'none'} "
+            f"(torch {p.get('torch') or '-'}; all: {', '.join(p.get('all') or []) or '-'})"
+        )
+        for ref, platforms in image["platforms"].items():
+            lines.append(f"- platforms of `{ref}`: {', '.join(platforms) or 'unknown'}")
+        if image["recommended"]:
+            lines.append(f"- **upgrade due**: `{image['current']}` -> `{image['target']}`")
+        lines += [f"  - {r}" for r in image["reasons"]] + [""]
+    if report["ngc_vs_cuda"]:
+        lines += ["## NGC PyTorch or plain CUDA for the training image", ""]
+        lines += ["| option | reference | compressed | CUDA | PyTorch | platforms | support |", "|---" * 7 + "|"]
+        for row in report["ngc_vs_cuda"]:
+            lines.append(
+                f"| {row['option']} | `{row['reference']}` | {row['compressed_mb']} MB | {row['cuda']} | "
+                f"{row['pytorch']} | {', '.join(row['platforms'])} | {row['support']} |"
+            )
+        lines.append("")
+    if report["errors"]:
+        lines += ["## Not checked", "", *[f"- {e}" for e in report["errors"]], ""]
+    lines += ["## Plan", "", report["outcome"], ""]
+    if report["recommended"]:
+        lines.append(f"Apply it with `baseimage migrate --report {report['files']['json']}`.")
+    return "\n".join(lines) + "\n"

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import calendar
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import date
 
@@ -100,3 +101,23 @@ def support_state(
     if reasons:
         return SupportState(version, "eol", tuple(reasons), deletion)
     return SupportState(version, "supported", ())
+
+
+class Later(Mapping[str, str]):
+    """NVIDIA's unsupported list while it is still being fetched: the registry research starts at
+    once and only the planning, which reads it, waits for it."""
+
+    def __init__(self, future: Future[tuple[dict[str, str], str]]) -> None:
+        self._future = future
+
+    def _value(self) -> dict[str, str]:
+        return self._future.result()[0]
+
+    def __getitem__(self, key: str) -> str:
+        return self._value()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._value())
+
+    def __len__(self) -> int:
+        return len(self._value())

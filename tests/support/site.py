@@ -76,7 +76,7 @@ class Site:
 
     def start_previous(self) -> None:
         from baseimage.settings import load_settings
-        from flows.rollback import target_of
+        from baseimage.wiring import target_of
         from tasks.deploy.ledger import Ledger
         from tasks.deploy.release import deploy
 
