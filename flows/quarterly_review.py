@@ -11,6 +11,7 @@ the findings in the policy document, and emits ``baseimage.migration.recommended
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,18 +27,18 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
+from prefect.futures import PrefectFuture
 from prefect.runtime import task_run
 
+import tasks.research.sources as registered
 from baseimage import wiring
-from baseimage.settings import Settings, load_settings
+from baseimage.settings import load_settings
 from flows.outcome import record_outcome
 from tasks.deprecation import BannerCheck
 from tasks.errors import BaseImageError, RegistryTransientError, RegistryUnreachableError
 from tasks.progress import Progress, current_progress
-from tasks.registry.http import HttpTransport
 from tasks.registry.session import RegistrySession
 from tasks.registry.snapshot import RecordingTransport
-from tasks.research import osv
 from tasks.research.facts import Facts
 from tasks.research.pytorch_index import PyTorchIndex
 from tasks.research.report import assemble, findings_markdown, update_policy_doc, write_reports
@@ -47,8 +48,10 @@ from tasks.research.review import (
     ReviewSources,
     for_occurrence,
     research,
-    unsupported_or_bundled,
 )
+from tasks.research.sources import Answer, Source, SourceContext
+from tasks.research.sources.advisories import Advisories
+from tasks.research.sources.nvidia_support import NvidiaSupport
 from tasks.research.support import Later
 from tasks.research.targets import occurrences_of
 
@@ -82,19 +85,35 @@ SOURCE_TASK: dict[str, Any] = {
 
 @dataclass
 class RunContext:
-    settings: Settings
+    """What the research of every base reads."""
+
     facts: Facts
     session: RegistrySession
     index: PyTorchIndex
     sources: ReviewSources
-    transport: HttpTransport
-    osv_db: Path | None
-    live_osv: bool
+    concurrency: int
 
 
-@task(name="unsupported-releases", **SOURCE_TASK)
-def fetch_unsupported(facts: Facts, transport: HttpTransport, live: bool) -> tuple[dict[str, str], str]:
-    return unsupported_or_bundled(facts, transport if live else None)
+@task(name="source", **SOURCE_TASK)  # renamed per source
+def fetch_source(source: Source, ctx: SourceContext) -> Answer:
+    return source.fetch(ctx)
+
+
+def _answer(source: Source, ctx: SourceContext, future: PrefectFuture[Answer]) -> Answer:
+    """The source's answer, or (it failed as a whole, after its retries) its unavailable one."""
+    state = future.wait() or future.state
+    if state.is_completed():
+        return state.result()  # type: ignore[no-any-return]
+    problem = state.result(raise_on_failure=False)
+    return source.unavailable(ctx, f"{type(problem).__name__}: {problem}")
+
+
+def _settle(target: Future[tuple[Mapping[str, str], str]], source: Source, ctx: SourceContext, done: Any) -> None:
+    try:
+        answer = _answer(source, ctx, done)
+        target.set_result((answer.value, answer.where))
+    except BaseException as exc:  # planning says so
+        target.set_exception(exc)
 
 
 @task(name="research-bases", **SOURCE_TASK)
@@ -109,7 +128,7 @@ def research_bases(
         return []
     artifact: Any = create_progress_artifact(progress=0.0, key="review-progress", description="Bases researched")
     results: list[ImageReview | None] = [None] * len(distinct)
-    workers = max(1, min(64, len(distinct), ctx.settings.registries.concurrency * 4))
+    workers = max(1, min(64, len(distinct), ctx.concurrency * 4))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {
             pool.submit(research, o, ctx.session, ctx.facts, ctx.sources, ctx.index, banner): n
@@ -133,39 +152,6 @@ def research_bases(
             "retrying them"
         )
     return reviews
-
-
-@task(name="advisories", **SOURCE_TASK)
-def advisories(requirements: list[str], ctx: RunContext) -> tuple[dict[str, list[dict[str, Any]]], str]:
-    """Advisories per requirements file (the pins of each, looked up once together). A file that
-    cannot be read is skipped here; the image's own row says why."""
-    pins_of: dict[str, list[osv.Pin]] = {}
-    for path in requirements:
-        try:
-            pins_of[path] = osv.parse_pins(Path(path).read_bytes().decode("utf-8"))
-        except (OSError, UnicodeDecodeError):
-            continue
-    unique = list({(p.name, p.version): p for pins in pins_of.values() for p in pins}.values())
-    if ctx.osv_db is not None:
-        found, where = osv.offline_advisories(unique, ctx.osv_db), f"OSV records in {ctx.osv_db}"
-    elif not ctx.live_osv:
-        return {}, "not checked: no --osv-db and OSV is not reachable offline"
-    else:
-        try:
-            found, where = osv.live_advisories(unique, ctx.transport), "OSV live (api.osv.dev)"
-        except BaseImageError as exc:
-            return {}, f"not checked: OSV unreachable ({exc}); pass --osv-db DIR"
-    by_file = {
-        path: [a.__dict__ for a in found if osv.Pin(a.package, a.version) in pins] for path, pins in pins_of.items()
-    }
-    return by_file, where
-
-
-def _settle(target: Future[tuple[dict[str, str], str]], done: Any) -> None:
-    try:
-        target.set_result(done.result())
-    except BaseException as exc:  # the support task failed as a whole: planning says so
-        target.set_exception(exc)
 
 
 @flow(name="quarterly-review")
@@ -199,26 +185,31 @@ def quarterly_review(
     )
     all_mirrors = {**settings.registries.mirrors, **(mirrors or {})}
     session = wiring.registry_session(settings, transport, all_mirrors)
-    support = fetch_unsupported.submit(facts, transport, sources != "offline")
-    listed: Future[tuple[dict[str, str], str]] = Future()
-    support.add_done_callback(lambda done: _settle(listed, done))
     targets = wiring.targets_of(settings, paths)
     rows_in_order = occurrences_of(targets)
     distinct = list({o.key: o for o in rows_in_order if isinstance(o, Occurrence)}.values())
     requirements_of = {t.name: str(t.options.requirements) for t in targets if t.options.requirements}
+    source_ctx = SourceContext(
+        facts,
+        transport,
+        sources != "offline",
+        datetime.now(UTC).date(),
+        sorted(set(requirements_of.values())),
+        Path(osv_db) if osv_db else None,
+    )
+    fetching = {s.name: (s, fetch_source.with_options(name=s.name).submit(s, source_ctx)) for s in registered.SOURCES}
+    listed: Future[tuple[Mapping[str, str], str]] = Future()  # the planner waits for NVIDIA's list, nothing else
+    support, support_future = fetching[NvidiaSupport.name]
+    support_future.add_done_callback(lambda done: _settle(listed, support, source_ctx, done))
     ctx = RunContext(
-        settings,
         facts,
         session,
         PyTorchIndex(index_url, transport),
         ReviewSources(sources, description, Later(listed), "(being fetched)"),
-        transport,
-        Path(osv_db) if osv_db else None,
-        sources != "offline",
+        settings.registries.concurrency,
     )
     log.info("sources: %s; %d Dockerfiles, %d distinct bases", description, len(targets), len(distinct))
     banner = BannerCheck(all_mirrors) if check_banner else None
-    advisory_future = advisories.submit(sorted(set(requirements_of.values())), ctx)
     researched = research_bases(distinct, ctx, banner, current_progress(), return_state=True)
     if researched.is_completed():
         by_key = {o.key: r for o, r in zip(distinct, researched.result(), strict=True)}
@@ -229,19 +220,20 @@ def quarterly_review(
     if banner is not None and banner.pulled:
         log.info("removed the images the banner check pulled: %s", ", ".join(banner.cleanup()) or "none")
     images = [r.to_json() for r in reviews]
-    by_file, advisory_source = advisory_future.result()
-    _unsupported, from_where = support.result()
+    answers = [_answer(source, source_ctx, future) for source, future in fetching.values()]
+    by_name = {a.source: a for a in answers}
     today = datetime.now(UTC).date().isoformat()
     report, rows = assemble(
         images,
-        by_file,
+        by_name[Advisories.name].value,
         {name: str(path) for name, path in requirements_of.items()},
-        f"{description}; NVIDIA support: {from_where}; advisories: {advisory_source}",
+        "; ".join([description, *(f"{a.label}: {a.where}" for a in answers)]),
         settings.fleet.min_driver,
         today,
         facts,
     )
     report["distinct_bases"] = len(distinct)
+    report["findings"] += [finding for a in answers for finding in a.findings]
     if settings.consumers and not paths:  # who loads the exported model (tasks/research/consumers.py)
         from tasks.research.consumers import review_consumers
         from tasks.update.consumer_pins import read_consumers

@@ -107,10 +107,10 @@ class Later(Mapping[str, str]):
     """NVIDIA's unsupported list while it is still being fetched: the registry research starts at
     once and only the planning, which reads it, waits for it."""
 
-    def __init__(self, future: Future[tuple[dict[str, str], str]]) -> None:
+    def __init__(self, future: Future[tuple[Mapping[str, str], str]]) -> None:
         self._future = future
 
-    def _value(self) -> dict[str, str]:
+    def _value(self) -> Mapping[str, str]:
         return self._future.result()[0]
 
     def __getitem__(self, key: str) -> str:

@@ -1,0 +1,41 @@
+"""Security advisories (OSV) for the pins of every reviewed requirements file, looked up once
+together: from an OSV record directory (``--osv-db``, ``research.osv_db``), else live, else not
+checked. Value: ``dict[str, list[dict]]`` of requirements file -> advisories."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tasks.errors import BaseImageError
+from tasks.research import osv
+from tasks.research.sources.base import Answer, SourceContext
+
+
+class Advisories:
+    name = "advisories"
+    label = "advisories"
+
+    def fetch(self, ctx: SourceContext) -> Answer:
+        pins_of: dict[str, list[osv.Pin]] = {}
+        for path in ctx.requirements:
+            try:
+                pins_of[path] = osv.parse_pins(Path(path).read_bytes().decode("utf-8"))
+            except (OSError, UnicodeDecodeError):  # the image's own row says why
+                continue
+        unique = list({(p.name, p.version): p for pins in pins_of.values() for p in pins}.values())
+        if ctx.osv_db is not None:
+            found, where = osv.offline_advisories(unique, ctx.osv_db), f"OSV records in {ctx.osv_db}"
+        elif not ctx.live:
+            return self.unavailable(ctx, "no --osv-db and OSV is not reachable offline")
+        else:
+            try:
+                found, where = osv.live_advisories(unique, ctx.transport), "OSV live (api.osv.dev)"
+            except BaseImageError as exc:
+                return self.unavailable(ctx, f"OSV unreachable ({exc}); pass --osv-db DIR")
+        by_file = {
+            path: [a.__dict__ for a in found if osv.Pin(a.package, a.version) in pins] for path, pins in pins_of.items()
+        }
+        return Answer(self.name, self.label, where, by_file)
+
+    def unavailable(self, ctx: SourceContext, problem: str) -> Answer:
+        return Answer(self.name, self.label, f"not checked: {problem}", {})
