@@ -12,7 +12,10 @@ CHALLENGE = Challenge("bearer", {"realm": "https://nvcr.io/proxy_auth", "service
 API_KEY_USER = "$oauthtoken"
 
 
-def endpoint(api_key: str | None = None, trusted_realms: frozenset[tuple[str, str, int]] = frozenset()) -> Endpoint:
-    """nvcr.io; its token service (``/proxy_auth``) is on the same host, so the key may go there."""
-    credentials = Credentials(API_KEY_USER, api_key) if api_key else None
-    return Endpoint(NAME, API_URL, credentials, CHALLENGE, trusted_realms)
+def endpoint(
+    credentials: Credentials | None = None, trusted_realms: frozenset[tuple[str, str, int]] = frozenset()
+) -> Endpoint:
+    """nvcr.io; its token service (``/proxy_auth``) is on the same host, so the key may go there.
+    The configured password is the NGC API key; the user is always ``$oauthtoken``."""
+    key = Credentials(API_KEY_USER, credentials.password) if credentials else None
+    return Endpoint(NAME, API_URL, key, CHALLENGE, trusted_realms)

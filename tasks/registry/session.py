@@ -22,7 +22,7 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 from tasks.errors import RegistryError, RegistryProtocolError, RegistryTransientError, RegistryUnreachableError
-from tasks.images.reference import DOCKER_HUB, ImageReference
+from tasks.images.reference import ImageReference
 from tasks.registry import dockerhub, nvcr
 from tasks.registry.auth import Credentials, TokenCache, realm_origin
 from tasks.registry.client import Endpoint, RegistryClient
@@ -90,6 +90,14 @@ def endpoint_url_for_mirror(url: str) -> str:
     return url.rstrip("/")
 
 
+# Registries whose API host, token service or credential rules differ from the reference's name:
+# one module each (tasks/registry/dockerhub.py, nvcr.py); any other registry is its own host.
+KNOWN_REGISTRIES: dict[str, Callable[[Credentials | None, frozenset[tuple[str, str, int]]], Endpoint]] = {
+    dockerhub.NAME: dockerhub.endpoint,
+    nvcr.NAME: nvcr.endpoint,
+}
+
+
 class RegistrySession:
     """Registry access for one run; build one per flow run or CLI call."""
 
@@ -124,10 +132,9 @@ class RegistrySession:
             netloc = (urlsplit(url).netloc.rpartition("@")[2]).lower()
             return Endpoint(registry, url, self.credentials.get(netloc), None, self.token_realms)
         credentials = self.credentials.get(registry.lower())
-        if registry == DOCKER_HUB:
-            return dockerhub.endpoint(credentials, self.token_realms)
-        if registry == nvcr.NAME:
-            return nvcr.endpoint(credentials.password if credentials else None, self.token_realms)
+        known = KNOWN_REGISTRIES.get(registry)
+        if known is not None:
+            return known(credentials, self.token_realms)
         host = registry.split(":")[0]
         # Docker itself talks plain HTTP to loopback registries; everything else is HTTPS.
         scheme = "http" if host in ("localhost", "127.0.0.1", "[::1]") else "https"
