@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
-from tasks.research.drivers import Constraint, parse_require_cuda
+from tasks.research.drivers import Constraint, listed_branches, parse_require_cuda
 from tasks.research.facts import Facts, driver_key
 from tasks.research.support import add_months
 
@@ -260,6 +260,50 @@ class Repush:
     new_env: Mapping[str, str] = field(default_factory=dict)
 
 
+def _groups(require: str | None) -> list[list[Constraint]]:
+    try:
+        return parse_require_cuda(require) if require else []
+    except ValueError:
+        return []
+
+
+def _cuda_floor(require: str | None) -> str | None:
+    found = [c.value for group in _groups(require) for c in group if c.key == "cuda" and c.op in (">=", ">")]
+    return found[0] if found else None
+
+
+def _branches(require: str | None) -> set[int]:
+    try:
+        return set(listed_branches(require))
+    except ValueError:
+        return set()
+
+
+def _plural(word: str, items: list[int]) -> str:
+    return f"{word}{'es' if len(items) > 1 else ''} {', '.join(f'R{b}' for b in items)}"
+
+
+def requirement_change(old: str | None, new: str | None) -> str:
+    """What changed between two ``NVIDIA_REQUIRE_CUDA`` values, in the terms that decide who runs
+    the image: the ``cuda>=`` floor and the driver branches listed for forward compatibility."""
+    said = []
+    old_floor, new_floor = _cuda_floor(old), _cuda_floor(new)
+    if old_floor != new_floor:
+        said.append(f"cuda>={old_floor} -> cuda>={new_floor}")
+    before, after = _branches(old), _branches(new)
+    if dropped := sorted(before - after):
+        said.append(f"{_plural('driver branch', dropped)} dropped")
+    if added := sorted(after - before):
+        said.append(f"{_plural('driver branch', added)} added")
+    if said:
+        return "; ".join(said)
+    old_set, new_set = set((old or "").split()), set((new or "").split())
+    removed = [c for c in (old or "").split() if c not in new_set][:4]
+    extra = [c for c in (new or "").split() if c not in old_set][:4]
+    parts = ([f"removed {' '.join(removed)}"] if removed else []) + ([f"added {' '.join(extra)}"] if extra else [])
+    return "; ".join(parts) or "clauses reordered"
+
+
 def repush_finding(where: Where, repush: Repush, fleet_branch: int, facts: Facts) -> Finding:
     """What changed in ``NVIDIA_REQUIRE_CUDA`` (and CUDA_VERSION) and whether the fleet still runs it."""
     old_req, new_req = repush.old_env.get("NVIDIA_REQUIRE_CUDA"), repush.new_env.get("NVIDIA_REQUIRE_CUDA")
@@ -271,15 +315,7 @@ def repush_finding(where: Where, repush: Repush, fleet_branch: int, facts: Facts
     if old_cuda != new_cuda:
         parts.append(f"CUDA_VERSION {old_cuda} -> {new_cuda}")
     if old_req != new_req:
-        old_set, new_set = set((old_req or "").split()), set((new_req or "").split())
-        removed = [c for c in (old_req or "").split() if c not in new_set]
-        added = [c for c in (new_req or "").split() if c not in old_set]
-        change = "; ".join(
-            x
-            for x in (f"removed {' '.join(removed)}" if removed else "", f"added {' '.join(added)}" if added else "")
-            if x
-        )
-        parts.append(f"NVIDIA_REQUIRE_CUDA changed: {change or 'reordered'}")
+        parts.append(f"NVIDIA_REQUIRE_CUDA changed: {requirement_change(old_req, new_req)}")
     elif repush.new_env:
         parts.append("NVIDIA_REQUIRE_CUDA unchanged")
     severity = Severity.WARNING
