@@ -12,6 +12,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
+from prefect.states import Completed
 
 from baseimage.settings import Settings, load_settings
 from baseimage.wiring import registry_session
@@ -103,6 +104,10 @@ def retain(config_path: str | None = None) -> dict[str, Any]:
     `registries.retain_to` by digest, and record it."""
     log = get_run_logger()
     settings = load_settings(Path(config_path) if config_path else None)
+    if not settings.registries.retain_to:
+        message = f"skipped: registries.retain_to is not set in {settings.source}"
+        record_outcome(message)
+        return Completed(name="SKIPPED", message=message)  # type: ignore[return-value]
     target = _target(settings)
     session = registry_session(settings)
     seen: set[ImageReference] = set()
