@@ -272,3 +272,27 @@ def test_soak_verdicts_and_findings_reach_a_real_pushgateway(
     (reports / "migrate-bbbb.json").unlink()
     deprecation_watch(config_path=str(config), reports_dir=str(reports))
     assert 'baseimage_soak_passed{environment="staging",instance="",job="baseimage"} 1' in gateway.metrics()
+
+
+def test_containers_on_one_image_cost_one_look_up_each(docker_client: Any, own: LocalRegistry, tmp_path: Path) -> None:
+    """Three containers on one tag: one tag list and one manifest request in all (the session
+    memoises; nothing is asked twice)."""
+    from datetime import date
+
+    from tasks.monitoring.watch import WatchContext, watch
+    from tasks.registry.http import HttpTransport
+    from tasks.registry.session import RegistrySession
+    from tasks.research.facts import load_facts
+
+    containers = [start(docker_client, own, OLD, "watch-many") for _ in range(3)]
+    try:
+        http = HttpTransport()
+        session = RegistrySession(mirrors={"docker.io": own.url}, transport=http)
+        ctx = WatchContext(load_facts(), {}, "none", session, 580, date(2026, 12, 1))
+        reports = watch(docker_client, {"staging": "watch-many"}, ctx)
+    finally:
+        for container in containers:
+            container.remove(force=True)
+    assert len(reports) == 3 and all(r.deprecated for r in reports)
+    assert len(http.sent) == len(set(http.sent)) == 2, http.sent
+    assert [m for m, _ in http.sent] == ["GET", "GET"] and "tags/list" in http.sent[0][1]
