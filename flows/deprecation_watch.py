@@ -15,7 +15,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 
 from baseimage.settings import Settings, load_settings
-from baseimage.wiring import registry_session, transport
+from baseimage.wiring import redactor, registry_session, transport
 from flows.outcome import record_outcome
 from tasks.deploy.ledger import Ledger, RetainLog
 from tasks.errors import BaseImageError
@@ -141,7 +141,10 @@ def deprecation_watch(config_path: str | None = None, reports_dir: str | None = 
             description=f"Deprecation-watch findings on {today}",
         )
     state = alerts.AlertState.load(reports_path / STATE_FILE)
-    moves = alerts.transitions(state.sent, findings)
+    unchecked = {(r.environment, r.container) for r in reports if r.errors}
+    moves = alerts.transitions(
+        state.sent, findings, lambda s: s.kind in alerts.REGISTRY_KINDS and (s.environment, s.container) in unchecked
+    )
     problems: list[str] = []
     sent = {"alert": "no new finding: no alert", "resolved": "nothing resolved"}
     done = {"alert": False, "resolved": False}
@@ -155,7 +158,7 @@ def deprecation_watch(config_path: str | None = None, reports_dir: str | None = 
         if outcome.is_completed():
             sent[what], done[what] = f"{what} sent: {outcome.result()}", True
         else:
-            error = outcome.result(raise_on_failure=False)
+            error = redactor(settings).redact(str(outcome.result(raise_on_failure=False)))
             sent[what] = f"{what} NOT sent ({error}); the next run sends it again"
             problems.append(sent[what])
     state.save(

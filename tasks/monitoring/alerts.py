@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -23,6 +23,7 @@ from tasks.secrets import redact_url
 
 log = logging.getLogger(__name__)
 ALERT_FROM = Severity.WARNING  # info findings are charted, not sent
+REGISTRY_KINDS = frozenset({"tag-deleted", "tag-repushed", "newer-patch"})  # need a registry answer
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,11 @@ class Transitions:
         return [*self.appeared, *(f for f, _ in self.changed)]
 
 
-def transitions(state: Mapping[str, Sent], findings: Sequence[Finding]) -> Transitions:
-    """Compare this run's findings (warning and up) with what was last sent."""
+def transitions(
+    state: Mapping[str, Sent], findings: Sequence[Finding], unknown: Callable[[Sent], bool] = lambda _s: False
+) -> Transitions:
+    """Compare this run's findings (warning and up) with what was last sent. A finding this run
+    could not check (`unknown`: its registry look-up failed) is kept as it was, not resolved."""
     current = {f.key: f for f in findings if f.severity >= ALERT_FROM}
     appeared, changed, unchanged = [], [], []
     for key, finding in current.items():
@@ -74,7 +78,8 @@ def transitions(state: Mapping[str, Sent], findings: Sequence[Finding]) -> Trans
             changed.append((finding, before.severity))
         else:
             unchanged.append(key)
-    resolved = [(key, sent) for key, sent in state.items() if key not in current]
+    resolved = [(key, sent) for key, sent in state.items() if key not in current and not unknown(sent)]
+    unchanged += [key for key, sent in state.items() if key not in current and unknown(sent)]
     return Transitions(tuple(appeared), tuple(changed), tuple(resolved), tuple(unchanged))
 
 

@@ -220,7 +220,9 @@ def _registry_findings(where: Where, base: Base, ctx: WatchContext) -> tuple[lis
 def inspect(item: Running, ctx: WatchContext) -> ContainerReport:
     """Every finding about one running container."""
     banner = find_deprecation_banner(item.log)
-    cuda = item.env.get("CUDA_VERSION")
+    # NVIDIA's CUDA support list and deletion dates are about nvidia/cuda images; an NGC framework
+    # image (NVIDIA_PYTORCH_VERSION) carries CUDA_VERSION too, but has its own lifecycle.
+    cuda = None if "NVIDIA_PYTORCH_VERSION" in item.env else item.env.get("CUDA_VERSION")
     config_eol = bool(item.env.get("NVIDIA_CUDA_END_OF_LIFE"))
     bases = bases_of(item, ctx.ledger_for(item.environment), ctx.kept)
     findings: list[Finding] = []
@@ -241,7 +243,7 @@ def inspect(item: Running, ctx: WatchContext) -> ContainerReport:
         item.container,
         item.reference,
         item.image_id,
-        cuda,
+        item.env.get("CUDA_VERSION"),
         config_eol,
         tuple(banner),
         tuple(str(b.reference) for b in bases),

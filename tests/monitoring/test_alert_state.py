@@ -67,3 +67,11 @@ def test_the_state_file_round_trips_and_a_bad_one_starts_afresh(tmp_path: Path) 
     assert [p.name for p in path.parent.iterdir()] == ["state.json"], "no temporary file left"
     path.write_text("{not json")
     assert AlertState.load(path).sent == {}
+
+
+def test_a_finding_that_could_not_be_checked_is_not_resolved() -> None:
+    """The registry did not answer this run: the re-pushed tag is neither found nor resolved."""
+    state, _ = run({}, [finding("tag-repushed", Severity.CRITICAL)])
+    moves = transitions(state, [], lambda sent: sent.kind == "tag-repushed")
+    assert moves.resolved == () and moves.unchanged == (finding("tag-repushed").key,)
+    assert next_state(state, moves, alerted=True, resolved=True, now="t2") == state

@@ -76,3 +76,27 @@ def test_retain_log_look_ups(tmp_path: Path) -> None:
     assert kept.copies_for(ImageRecord("baseimage/svc:abc", "sha256:rel", None)) == [release.copy]
     assert kept.copies_for(ImageRecord(TAG, "sha256:x", f"nvidia/cuda@{D1}")) == [base.copy]
     assert kept.copies_for(ImageRecord(TAG, "sha256:x", None)) == []
+
+
+def test_an_ngc_image_is_not_judged_by_the_cuda_image_list(tmp_path: Path) -> None:
+    from datetime import date
+
+    from tasks.monitoring.watch import WatchContext, inspect
+    from tasks.research.facts import load_facts
+
+    ctx = WatchContext(load_facts(), {"12.6.0": "newer version available"}, "test", None, 580, date(2026, 12, 1))
+    ngc = Running(
+        "staging",
+        "svc-1",
+        "nvcr.io/nvidia/pytorch:24.08-py3",
+        "sha256:i",
+        {"CUDA_VERSION": "12.6.0", "NVIDIA_PYTORCH_VERSION": "24.08"},
+        (),
+        "",
+    )
+    report = inspect(ngc, ctx)
+    assert report.findings == () and report.cuda_version == "12.6.0"
+    plain = Running(
+        "staging", "svc-1", "nvidia/cuda:12.6.0-runtime-ubuntu22.04", "sha256:i", {"CUDA_VERSION": "12.6.0"}, (), ""
+    )
+    assert [f.kind for f in inspect(plain, ctx).findings] == ["nvidia-eol", "deletion-date"]
