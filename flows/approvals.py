@@ -71,24 +71,48 @@ def approval(stage: str, summary_markdown: str, timeout_s: int, poll_interval_s:
     return {"approve": bool(answer.approve), "reviewer": answer.reviewer.strip(), "comment": answer.comment}
 
 
+def on_terminal(stage: str, summary_markdown: str) -> dict[str, Any]:
+    """Ask on this terminal (the command line on the temporary API, where no one else can resume a
+    pause): the same typed input as the UI form, the reviewer required."""
+    from pydantic import ValidationError
+
+    print(f"\n{'=' * 72}\n{summary_markdown}\n{'=' * 72}", flush=True)
+    answer = input(f"Approve the {stage} stage? [y/N] ").strip().lower()
+    while True:
+        reviewer = input("Reviewer (required): ")
+        try:
+            Approval(approve=False, reviewer=reviewer, comment="")
+            break
+        except ValidationError:
+            print("A reviewer is required: the approval records who gave it.", flush=True)
+    comment = input("Comment (optional): ")
+    form = Approval(approve=answer in ("y", "yes"), reviewer=reviewer, comment=comment)
+    return {"approve": form.approve, "reviewer": form.reviewer.strip(), "comment": form.comment}
+
+
 def ask(
     stage: str,
     summary_markdown: str,
     timeout_s: int,
     poll_interval_s: int = 10,
     not_by: str | None = None,
+    terminal: bool = False,
 ) -> Decision:
     """Run the approval subflow and turn its state into a Decision (a timeout is not a crash).
     `not_by`: a reviewer whose approval does not count here (the update's, for production); the
-    pause is asked again, within the same time limit, until someone else answers."""
+    pause is asked again, within the same time limit, until someone else answers. `terminal`:
+    ask on this process's terminal instead of pausing (the temporary API, interactive)."""
     deadline = time.monotonic() + timeout_s
     note = ""
     while True:
         left = max(1, int(deadline - time.monotonic()))
-        state = approval(stage, note + summary_markdown, left, poll_interval_s, return_state=True)
-        if not state.is_completed():
-            return Decision(stage, "timed out", None, f"no decision within {timeout_s} s")
-        answer = state.result()
+        if terminal:
+            answer = on_terminal(stage, note + summary_markdown)
+        else:
+            state = approval(stage, note + summary_markdown, left, poll_interval_s, return_state=True)
+            if not state.is_completed():
+                return Decision(stage, "timed out", None, f"no decision within {timeout_s} s")
+            answer = state.result()
         decision = Decision(
             stage, "approved" if answer["approve"] else "rejected", answer["reviewer"], answer["comment"]
         )

@@ -21,7 +21,7 @@ from tasks.deploy.ledger import Ledger, RetainLog
 from tasks.errors import BaseImageError
 from tasks.monitoring import alerts, metrics
 from tasks.monitoring.findings import ContainerReport, Finding, Severity, driver_branch_finding
-from tasks.monitoring.watch import WatchContext, load_driver_branches, watch
+from tasks.monitoring.watch import WatchContext, watch
 from tasks.research.facts import load_facts
 from tasks.research.review import unsupported_releases
 
@@ -56,7 +56,7 @@ def scan_containers(settings: Settings, today: date) -> tuple[list[ContainerRepo
     reports: list[ContainerReport] = []
     for name, env in settings.environments.items():
         reports += watch(docker_client(env.docker_host), {name: env.project}, ctx)
-    fleet = driver_branch_finding(settings.fleet.min_driver, load_driver_branches(), today)
+    fleet = driver_branch_finding(settings.fleet.min_driver, facts, today)
     return reports, [fleet] if fleet else [], [e for r in reports for e in r.errors]
 
 

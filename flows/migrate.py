@@ -22,36 +22,18 @@ from prefect.client.schemas.objects import State
 from prefect.context import TaskRunContext, get_run_context
 
 from baseimage.settings import Settings, load_settings
-from baseimage.wiring import github_client, redactor
+from baseimage.wiring import github_client, redactor, registry_session
 from flows.approvals import ask
 from flows.deployment import STAGES, deployment_phase, roll_back_migration
-from flows.outcome import record_outcome, state_of
-from tasks.errors import BaseImageError
+from flows.outcome import cancel_on_termination, record_outcome, state_of
+from tasks.errors import BaseImageError, RegistryUnreachableError
 from tasks.files import write_atomic
-from tasks.research.facts import load_facts
 from tasks.update import git
 from tasks.update.apply import ApplyResult, MigrationPlan, apply_plan
+from tasks.update.approval_text import update_description
 from tasks.update.outcome import Decision, MigrationOutcome, Result
-from tasks.update.plans import from_report, from_target
+from tasks.update.plans import from_report
 from tasks.validation import ValidationReport
-
-
-def _images(settings: Settings) -> list[tuple[str, str, str, str | None]]:
-    from tasks.dockerfile.parser import read_dockerfile
-
-    out = []
-    for image in settings.images:
-        for base in read_dockerfile(settings.path(image.dockerfile), image.build_args, str(image.dockerfile)).bases:
-            if base.reference is not None:
-                out.append(
-                    (
-                        image.name,
-                        str(image.dockerfile),
-                        str(base.reference),
-                        str(image.requirements) if image.requirements else None,
-                    )
-                )
-    return out
 
 
 def plan_key(context: TaskRunContext, parameters: dict[str, Any]) -> str | None:
@@ -80,21 +62,58 @@ def _with_repository_facts(plan: MigrationPlan, settings: Settings) -> Migration
 def make_plan(config_path: str | None, to: str | None, report_path: str | None) -> MigrationPlan | None:
     settings = load_settings(Path(config_path) if config_path else None)
     requirements_of = {i.name: str(i.requirements) if i.requirements else None for i in settings.images}
-    if to:
-        pins = {i.name: i.pin_minor for i in settings.images}
-        wanted = ".".join(to.split(".")[:2])
-        images = [i for i in _images(settings) if pins.get(i[0]) in (None, wanted)]
-        return _with_repository_facts(from_target(to, images, load_facts()), settings)
-    if report_path:
-        report = json.loads(Path(report_path).read_text())
-    else:
-        from flows.quarterly_review import quarterly_review
+    if to or report_path:
+        report = json.loads(Path(report_path).read_text()) if report_path else None
+        plan = _checked_plan(settings, to, report, requirements_of)
+        return _with_repository_facts(plan, settings) if plan else None
+    from flows.quarterly_review import quarterly_review
 
-        report = quarterly_review(config_path=config_path, sources="auto", update_docs=False, check_banner=False)
+    report = quarterly_review(config_path=config_path, sources="auto", update_docs=False, check_banner=False)
     for image in report["images"]:  # the report's file is relative to the repo for managed images
         image["file"] = str(image["file"])
     plan = from_report(report, requirements_of)
     return _with_repository_facts(plan, settings) if plan else None
+
+
+def _checked_plan(
+    settings: Settings, to: str | None, report: dict[str, Any] | None, requirements_of: dict[str, str | None]
+) -> MigrationPlan | None:
+    """--to / --report checked against the registry and the index before anything is written; the
+    bundled snapshot (said in the plan) when the network is unreachable."""
+    from baseimage import wiring
+    from tasks.research.answers import checked_plan, managed_bases
+    from tasks.research.pytorch_index import PyTorchIndex
+    from tasks.research.review import unsupported_or_bundled
+    from tasks.update.plans import Rules
+
+    facts, index_url = wiring.research_sources(settings, None)
+    bases = managed_bases(settings.images, settings.path)
+    from tasks.update.consumer_pins import read_consumers
+
+    rules = Rules(
+        settings.fleet.min_driver,
+        frozenset(settings.policy.allow_missing),
+        tuple(read_consumers(settings)),
+        settings.policy.bump_consumers,
+    )
+    first: RegistryUnreachableError | None = None
+    for sources in ("live", "offline"):
+        transport, description = wiring.make_transport(settings, sources, None, None)
+        session = registry_session(settings, transport)
+        unsupported, _ = unsupported_or_bundled(facts, transport if sources == "live" else None)
+        index = PyTorchIndex(index_url, transport)
+        try:
+            return checked_plan(
+                to, report, requirements_of, bases, session, index, unsupported, facts, rules, description
+            )
+        except RegistryUnreachableError as exc:
+            if first is not None:
+                raise BaseImageError(
+                    f"cannot check the plan: registry unreachable ({first}); bundled snapshot: {exc}"
+                ) from exc
+            first = exc
+            get_run_logger().warning("registry unreachable (%s): checking the plan against the bundled snapshot", exc)
+    return None
 
 
 @task(name="update")
@@ -154,6 +173,7 @@ def _validate(settings: Settings, plan: MigrationPlan, result: ApplyResult, mode
                     "buildargs": buildargs[dockerfile],
                     "config_path": str(settings.source.resolve()),
                     "out_dir": str(settings.state_dir),
+                    "environment": plan.environment,
                 },
                 timeout=None,
             )
@@ -169,10 +189,23 @@ def _validate(settings: Settings, plan: MigrationPlan, result: ApplyResult, mode
                 buildargs=buildargs[dockerfile],
                 config_path=str(settings.source),
                 out_dir=str(settings.state_dir),
+                environment=plan.environment,
                 return_state=True,
             )
             summaries.append(_summary(state, dockerfile))
     return ValidationReport.from_summaries(summaries, "subflow")
+
+
+def _with_plan_variables(settings: Settings, plan: MigrationPlan) -> Settings:
+    """Every environment deploys this plan with its variables (BASEIMAGE_ONNX_OPSET) added to the
+    environment's own, so compose hands them to the training service."""
+    if not plan.environment:
+        return settings
+    environments = {
+        name: env.model_copy(update={"variables": {**env.variables, **plan.environment}})
+        for name, env in settings.environments.items()
+    }
+    return settings.model_copy(update={"environments": environments})
 
 
 def _summary(state: State | None, dockerfile: str) -> dict[str, Any]:
@@ -211,7 +244,7 @@ def _finish(outcome: MigrationOutcome, out_dir: Path) -> State:
     return state_of(replace(outcome, details={**outcome.details, "report": str(path)}))
 
 
-@flow(name="migrate")
+@flow(name="migrate", on_crashed=[cancel_on_termination])
 def migrate(
     to: str | None = None,
     dry_run: bool = False,
@@ -221,6 +254,7 @@ def migrate(
     validation: str = "auto",
     out_dir: str = "reports",
     poll_interval_s: int = 10,
+    terminal_approvals: bool = False,
 ) -> State[Any]:
     """Propose, approve, validate and deploy a base-image migration; the run's state says how it
     ended and carries the outcome (see tasks.update.outcome)."""
@@ -261,13 +295,13 @@ def migrate(
         return _finish(replace(base, result=result_kind, summary=summary, decisions=tuple(decisions), **more), out)
 
     if "update" in settings.approvals.required_for:
-        already = " (the branch already held this change)" if result.already_applied else ""
+        base_name = settings.github.base_branch if settings.github else git.current_branch(settings.root)
         first = ask(
             "update",
-            f"## Approve the update?\n\nBranch `{result.branch}`{already}\n\n{plan.summary()}\n\n"
-            f"```diff\n{shown[:6000]}\n```",
+            update_description(plan, result, pr.get("html_url") if pr else None, base_name, shown),
             settings.approvals.timeout_s,
             poll_interval_s,
+            terminal=terminal_approvals,
         )
     else:
         first = Decision("update", "not required", None, "approvals.required_for does not list update")
@@ -306,7 +340,16 @@ def migrate(
             "production; validate on the gpu pool (a worker with an NVIDIA GPU) or set policy.require_gpu: false",
         )
     phase = deployment_phase(
-        settings, plan, result, report, first.reviewer, run_id, pr, poll_interval_s, on_pool=validation == "deployment"
+        _with_plan_variables(settings, plan),
+        plan,
+        result,
+        report,
+        first.reviewer,
+        run_id,
+        pr,
+        poll_interval_s,
+        on_pool=validation == "deployment",
+        terminal_approvals=terminal_approvals,
     )
     decisions.extend(phase.decisions)
     return _finish(

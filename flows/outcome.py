@@ -37,6 +37,20 @@ def record_outcome(text: str) -> str:
     return text
 
 
+def cancel_on_termination(flow: Any, flow_run: Any, state: State) -> None:
+    """`on_crashed` hook: a run stopped by SIGTERM (the command line's Ctrl-C of a service manager,
+    a worker shutting down) was stopped on purpose, so it is marked Cancelled, not Crashed."""
+    message = (state.message or "").lower()
+    if "termination signal" not in message and "system exit" not in message:
+        return
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(
+            flow_run.id, Cancelled(message="stopped by a termination signal (SIGTERM)"), force=True
+        )
+
+
 def state_of(outcome: MigrationOutcome) -> State:
     """The final state of the migrate run, carrying the outcome as its data."""
     make, name = STATES[outcome.result]

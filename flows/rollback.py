@@ -40,7 +40,8 @@ def target_of(settings: Settings, environment: str) -> Target:
             f"one of {', '.join(sorted(settings.environments)) or 'none'}"
         )
     env = settings.environments[environment]
-    return Target(environment, env, settings.path(env.compose_file))
+    override = settings.state_dir / "deployments" / f"{environment}.compose-override.yml"
+    return Target(environment, env, settings.path(env.compose_file), override)
 
 
 def check_rollback_target(settings: Settings, environment: str, to: str, break_glass: bool, reason: str) -> str:

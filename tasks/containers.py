@@ -23,6 +23,56 @@ class Built:
     log_tail: list[str]
 
 
+def through_mirror(reference: str, mirrors: Mapping[str, str]) -> str | None:
+    """Where `reference` is pulled from when its registry has a mirror (`host:port/repo:tag`)."""
+    from urllib.parse import urlsplit
+
+    from tasks.images.reference import parse_reference
+
+    ref = parse_reference(reference)
+    if ref.registry not in mirrors:
+        return None
+    host = urlsplit(mirrors[ref.registry]).netloc
+    return f"{host}/{ref.repository}" + (f":{ref.tag}" if ref.tag else "") + (f"@{ref.digest}" if ref.digest else "")
+
+
+def ensure_local(client: Any, reference: str, mirrors: Mapping[str, str]) -> str:
+    """Make `reference` available to the daemon: already there, else pulled through the mirror
+    configured for its registry and tagged with the name the Dockerfile or config uses (so a
+    build or a run never reaches a registry the policy did not name), else pulled as named."""
+    import docker.errors
+
+    try:
+        client.images.get(reference)
+        return f"{reference}: already on the Docker host"
+    except docker.errors.ImageNotFound:
+        pass
+    mirrored = through_mirror(reference, mirrors)
+    try:
+        if mirrored is None:
+            client.images.pull(reference)
+            return f"{reference}: pulled"
+        image = client.images.pull(mirrored)
+    except docker.errors.APIError as exc:
+        where = f" through the mirror ({mirrored})" if mirrored else ""
+        raise BuildError(f"cannot pull {reference}{where}: {exc}", []) from exc
+    from tasks.images.reference import parse_reference
+
+    ref = parse_reference(reference)
+    if ref.tag and not ref.digest:
+        image.tag(reference.rsplit(":", 1)[0], ref.tag)
+    return f"{reference}: pulled through {mirrored}"
+
+
+def build_bases(dockerfile: Path, build_args: Mapping[str, str]) -> list[str]:
+    """The images a Dockerfile's stages start from (what a build pulls)."""
+    from tasks.dockerfile.parser import read_dockerfile
+
+    return list(
+        dict.fromkeys(b.image for b in read_dockerfile(dockerfile, build_args).bases if b.reference and b.image)
+    )
+
+
 def build_image(
     client: Any,
     context: Path,

@@ -4,6 +4,7 @@ says about it. Each unique reference is looked up once, with bounded concurrency
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,27 +22,39 @@ from tasks.images.reference import ImageReference
 from tasks.images.tags import CudaTag, NgcTag
 from tasks.registry.session import ImageInfo, RegistrySession
 
+# Lookup statuses that become a `skip` code in the JSON rows (the parser's codes come first).
+LOOKUP_SKIP_CODES = {"not found": "not-found", "unreachable": "unreachable"}
 _SKIP_DIRS = {".git", ".venv", "node_modules", "__pycache__", ".mypy_cache", ".ruff_cache"}
 
 
+# Names Docker and Podman/Buildah tools treat as build files: Dockerfile and Containerfile
+# (Podman's default), with a capital or small first letter, alone, with a suffix
+# (Dockerfile.ngc, Containerfile-dev) or as an extension (train.Dockerfile, app.containerfile).
+_BUILD_FILE = re.compile(r"(?:[Dd]ocker|[Cc]ontainer)file(?:[._-].+)?|.+\.(?:[Dd]ocker|[Cc]ontainer)file")
+# Backups and editor leftovers, and BuildKit's per-Dockerfile ignore files, are not build files.
+_NOT_BUILD_FILES = (".bak", ".orig", ".rej", ".swp", "~", ".dockerignore", ".containerignore")
+
+
 def is_dockerfile_name(name: str) -> bool:
-    """Dockerfile, Dockerfile.<variant>, <name>.Dockerfile; backups (``.bak``) are not managed."""
-    lower = name.lower()
-    if lower.endswith((".bak", ".orig", "~")):
+    """Dockerfile/Containerfile, ``<name>.<variant>`` of them and ``*.Dockerfile``/``*.containerfile``;
+    backups (``.bak``...) and ``.dockerignore`` files are not managed."""
+    if name.lower().endswith(_NOT_BUILD_FILES):
         return False
-    return lower == "dockerfile" or lower.startswith("dockerfile.") or lower.endswith(".dockerfile")
+    return _BUILD_FILE.fullmatch(name) is not None
 
 
 def discover(paths: Iterable[Path]) -> list[Path]:
-    """Files as given; directories searched recursively for Dockerfiles. Sorted, no repeats."""
+    """Files as given; directories searched recursively for Dockerfiles and Containerfiles
+    (regular files only: a FIFO or socket with such a name is not read). Sorted, no repeats."""
     found: dict[Path, None] = {}
     for path in paths:
         if path.is_dir():
             for root, dirs, files in os.walk(path):
                 dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS)
                 for name in sorted(files):
-                    if is_dockerfile_name(name):
-                        found[Path(root) / name] = None
+                    candidate = Path(root) / name
+                    if is_dockerfile_name(name) and candidate.is_file():
+                        found[candidate] = None
         elif path.exists():
             found[path] = None
         else:
@@ -117,6 +130,8 @@ class ScanRow:
             "require_cuda": env.get("NVIDIA_REQUIRE_CUDA"),
             "platforms": [str(p) for p in info.platforms] if info else [],
             "skip_reason": self.base.skip_reason,
+            # Why there is no registry answer, as a code: the parser's, or the lookup's.
+            "skip": self.base.skip or LOOKUP_SKIP_CODES.get(self.lookup.status),
         }
 
 

@@ -22,6 +22,10 @@ from tests.support.seed import RegistryWriter, Seeded, seed
 from tests.support.universe import cuda_images, universe
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# The command line starts a persistent local Prefect server when no PREFECT_API_URL is set (see
+# baseimage/local_server.py); tests run their own servers, so commands they start use a temporary
+# one unless a test asks for the local server (tests/test_local_server.py).
+os.environ.setdefault("BASEIMAGE_SERVER", "off")
 TEST_LABEL = "baseimage.test"
 AUTH = ("ci-user", "ci-password-not-secret")
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -83,11 +87,21 @@ def docker_client() -> Iterator[Any]:
     except Exception as exc:  # any failure here means "no daemon" to the tier logic
         _unavailable(f"Docker daemon not reachable: {exc}")
     yield client
+    import docker.errors
+
     for label in (TEST_LABEL, "baseimage.validation"):  # also what an aborted flow left behind
         for container in client.containers.list(all=True, filters={"label": label}):
             container.remove(force=True)
-        for image in client.images.list(filters={"label": label}):
-            client.images.remove(image.id, force=True)
+        # An image built FROM another labelled image must go first: retry until none is left.
+        for _round in range(5):
+            images = client.images.list(filters={"label": label})
+            if not images:
+                break
+            for image in images:
+                try:
+                    client.images.remove(image.id, force=True)
+                except docker.errors.APIError:
+                    continue  # it has dependent child images: removed in a later round
     client.close()
 
 

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from baseimage.settings import Environment
-from tasks.deploy.compose import Compose, project_containers
+from tasks.deploy.compose import Compose, ComposeError, compose_services, override_text, project_containers
 from tasks.deploy.ledger import DEPLOYED, DEPLOYING, FAILED, RESTORED, Deployment, ImageRecord, Ledger
 from tasks.errors import BaseImageError
+from tasks.files import write_atomic
 from tasks.images.reference import parse_reference
 from tasks.validation import wait_health_url
 
@@ -27,18 +28,38 @@ class DeployError(BaseImageError):
 
 @dataclass(frozen=True)
 class Target:
-    """An environment from the config, with its compose file resolved against the repository."""
+    """An environment from the config, with its compose file resolved against the repository and
+    the override file baseimage writes beside its ledger."""
 
     name: str
     env: Environment
     compose_file: Path
+    override: Path | None = None
 
     @property
     def compose(self) -> Compose:
-        return Compose(self.compose_file, self.env.project, self.env.docker_host)
+        return Compose(self.compose_file, self.env.project, self.env.docker_host, self.override)
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        return tuple(self.env.services or [self.env.service])
 
     def variables(self, image: str) -> dict[str, str]:
         return {**self.env.variables, self.env.image_variable: image}
+
+    def set_image(self, image: str) -> None:
+        """Point the override at `image` (written atomically before compose runs); the services
+        must exist in the user's compose file (an override would otherwise add new ones)."""
+        if self.override is None or not self.compose_file.is_file():
+            return  # compose itself says the file is missing
+        declared = compose_services(self.compose_file)
+        missing = [s for s in self.services if s not in declared]
+        if missing:
+            raise ComposeError(
+                f"{self.compose_file}: no service {', '.join(missing)} (environments.{self.name}.service/services "
+                f"in the config); the file has {', '.join(sorted(declared)) or 'none'}"
+            )
+        write_atomic(self.override, override_text(self.services, image, f"environment {self.name}"))
 
 
 def docker_client(docker_host: str | None) -> Any:
@@ -154,6 +175,7 @@ def deploy(
         )
     )
     try:
+        target.set_image(image)
         target.compose.up(target.variables(image))
         wait_healthy(client, target)
     except BaseImageError as exc:

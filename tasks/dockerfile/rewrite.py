@@ -1,30 +1,72 @@
-"""Rewrite a base image by exact substring: the FROM text, or the ARG default it comes from.
+"""Rewrite a base image by exact substring: the FROM text, or the ARG default(s) it comes from.
 
 Nothing else in the file changes: comments, continuations, ``# escape=``, CRLF and other
 stages stay byte for byte. A rewrite to the same image returns the text unchanged.
+
+When the FROM is written through ARGs, the template is solved for the new image. The FROM's
+text is flattened, through every ARG default that itself uses ARGs
+(``ARG BASE_TAG=${CUDA}-${FLAVOR}-${OS}``), into template text and the values of the innermost
+ARGs; those values are the unknowns. Every solution that keeps the template text is found and
+ranked: first by how many changed values lose the shape of the old ones (``12.6`` -> ``12.9``
+keeps it, ``12`` does not), then by how many ARGs change. The best is taken when it is the
+only one with its rank; a tie is refused with a message naming the ARGs and the candidates. Only when no solution keeps
+the template text is a single piece of template text edited (the innermost one that holds the
+whole change, e.g. ``FROM ${REGISTRY}/nvidia/cuda:12.6.3-...``).
+
+The result is re-parsed: the FROM must name the target, and no other FROM may move unless it
+names the same image and moves to the same target, or the caller plans it (`planned`). An ARG
+that also feeds another FROM is refused, or, with ``split_arg=True``, given to this FROM as a
+new ARG of its own. A digest-pinned FROM is not rewritten to a target without a digest unless
+``allow_unpin=True``.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
-from tasks.dockerfile.parser import (
-    BaseImage,
-    Dockerfile,
-    Literal,
-    VarRef,
-    parse_dockerfile,
-    template,
-)
+from tasks.dockerfile.parser import BaseImage, Dockerfile, FromSource, parse_dockerfile
+from tasks.dockerfile.shellword import Lit, Part, Value, Var, evaluate, variables, walk_vars
 from tasks.errors import DockerfileError
 from tasks.images.reference import ImageReference, parse_reference
 
+SOLUTION_LIMIT = 512  # more ways than this to write the target is refused, not chosen among
+SEARCH_BUDGET = 200_000
+MAX_SEGMENTS = 200
+SpanOf = Callable[[int, int], tuple[int, int] | None]
 
-def new_image_text(base: BaseImage, new: ImageReference) -> str:
+
+@dataclass(frozen=True)
+class _Seg:
+    """A piece of the FROM's expansion: an ARG's value (`kind` "value", solved for), template
+    text ("text", kept when possible) or text that cannot be edited ("fixed")."""
+
+    text: str
+    kind: str
+    key: int | None  # for a value: the ARG declaration it comes from
+    span: tuple[int, int] | None  # file offsets to replace
+    depth: int  # 0 for the FROM line, +1 per ARG default it sits in
+    why: str | None = None  # why it cannot be edited
+    owner: int | None = None  # the ARG declaration whose default holds template text
+
+
+@dataclass(frozen=True)
+class _Edit:
+    start: int
+    end: int
+    text: str
+    decl: int | None  # the ARG declaration it changes (None: the FROM line)
+    kind: str  # "value" or "text"
+
+
+def new_image_text(base: BaseImage, new: ImageReference, *, allow_unpin: bool = False) -> str:
     """The image text `base` should name after the change, in the form the file already uses.
 
     Only the tag and digest change: ``nvidia/cuda:12.6.0-…`` stays short,
-    ``docker.io/nvidia/cuda:…`` keeps its registry.
+    ``docker.io/nvidia/cuda:…`` keeps its registry. A digest-pinned FROM keeps a pin: the
+    target must carry its own digest (``ImageReference.with_tag(tag, digest=...)``) unless
+    `allow_unpin`.
     """
     if base.image is None or base.reference is None:
         raise DockerfileError(f"{base.location}: cannot rewrite a skipped FROM ({base.skip_reason})")
@@ -33,6 +75,12 @@ def new_image_text(base: BaseImage, new: ImageReference) -> str:
         raise DockerfileError(
             f"{base.location}: refusing to change repository {old.name} to {new.name}; "
             "only the tag or digest of a base image is rewritten"
+        )
+    if old.digest and not new.digest and new != old and not allow_unpin:
+        raise DockerfileError(
+            f"{base.location}: the FROM is pinned by digest ({old.digest}) and the target {new} has none; "
+            "rewriting it would drop the pin. Resolve the target's digest from the registry and pin it "
+            "(tag@sha256:...), or allow dropping the pin explicitly"
         )
     name = base.image
     if old.digest:
@@ -47,77 +95,382 @@ def new_image_text(base: BaseImage, new: ImageReference) -> str:
     return text
 
 
-def _solve(parts: list[Literal | VarRef], target: str) -> dict[str, str] | None:
-    """Values for the template's variables that make it expand to `target`, or None."""
-    pattern = ""
-    groups: dict[str, str] = {}
-    for part in parts:
-        if isinstance(part, Literal):
-            pattern += re.escape(part.text)
-        elif part.name in groups:
-            pattern += f"(?P={groups[part.name]})"
-        elif part.op is None:
-            groups[part.name] = f"v{len(groups)}"
-            pattern += f"(?P<{groups[part.name]}>.+?)"
-        else:
-            return None
-    match = re.fullmatch(pattern, target)
-    if match is None:
-        return None
-    return {name: match[group] for name, group in groups.items()}
+def rewrite_base(
+    dockerfile: Dockerfile,
+    base: BaseImage,
+    new: ImageReference,
+    *,
+    split_arg: bool = False,
+    allow_unpin: bool = False,
+    planned: Mapping[int, ImageReference] | None = None,
+) -> str:
+    """Return the Dockerfile text with `base` pointing at `new`; raises DockerfileError.
 
-
-def rewrite_base(dockerfile: Dockerfile, base: BaseImage, new: ImageReference) -> str:
-    """Return the Dockerfile text with `base` pointing at `new`; raises DockerfileError."""
-    target = new_image_text(base, new)
+    `planned`: targets of other FROMs of this file (by stage index) rewritten in the same
+    plan; an ARG shared with one of them may move it only to its planned target.
+    `split_arg`: when an ARG this FROM needs changed also feeds another FROM, declare a new
+    global ARG for this FROM instead of refusing. `allow_unpin`: rewrite a digest-pinned FROM
+    to a target without a digest.
+    """
+    target = new_image_text(base, new, allow_unpin=allow_unpin)
     if target == base.image:
         return dockerfile.text
-    parts = template(base.raw, dockerfile.escape)
-    edits: list[tuple[int, int, str]] = []
-    if not any(isinstance(p, VarRef) for p in parts):
-        if base.raw_span is None:
-            raise DockerfileError(f"{base.location}: the image reference is split across lines; edit it by hand")
-        edits.append((*base.raw_span, target))
-    else:
-        edits.extend(_arg_edits(dockerfile, base, parts, target))
-    text = dockerfile.text
-    for start, end, value in sorted(edits, reverse=True):
-        text = text[:start] + value + text[end:]
-    _verify(dockerfile, base, text, target)
+    source = dockerfile.sources[base.stage]
+    if source.parts is None:
+        raise DockerfileError(f"{base.location}: cannot rewrite a skipped FROM ({base.skip_reason})")
+    segments = _flatten(dockerfile, source, source.parts)
+    edits = _plan(dockerfile, base, source.parts, segments, target)
+    text = _apply(dockerfile.text, [(e.start, e.end, e.text) for e in edits])
+    after = parse_dockerfile(text, dockerfile.path, dockerfile.build_args)
+    _check_same_shape(dockerfile, base, after, target)
+    conflicts = _conflicts(dockerfile, after, base, target, planned or {})
+    if conflicts:
+        if not split_arg:
+            raise DockerfileError(_conflict_message(dockerfile, base, edits, conflicts))
+        text = _split(dockerfile, base, source, edits, conflicts)
+        after = parse_dockerfile(text, dockerfile.path, dockerfile.build_args)
+        _check_same_shape(dockerfile, base, after, target)
+        left = _conflicts(dockerfile, after, base, target, planned or {})
+        if left:
+            raise DockerfileError(_conflict_message(dockerfile, base, edits, left))
+    parse_reference(target)
     return text
 
 
-def _arg_edits(
-    dockerfile: Dockerfile, base: BaseImage, parts: list[Literal | VarRef], target: str
-) -> list[tuple[int, int, str]]:
-    solved = _solve(parts, target)
-    if solved is None:
-        raise DockerfileError(
-            f"{base.location}: {target!r} cannot be written through the template {base.raw!r}; "
-            "change the FROM line by hand"
-        )
-    current = dockerfile.arg_values()
-    edits = []
-    for name, value in solved.items():
-        if value == current.get(name):
+def solve_args(dockerfile: Dockerfile, base: BaseImage, new: ImageReference) -> dict[str, str]:
+    """The ARG values (by name) the chosen solution changes so that `base` names `new`, whether
+    or not they can be edited in the Dockerfile: for an ARG set by ``--build-arg`` this is the
+    value to give it where the build is invoked. Empty when no ARG values can spell the target."""
+    target = new_image_text(base, new)
+    source = dockerfile.sources[base.stage]
+    if target == base.image or source.parts is None:
+        return {}
+    segments = _flatten(dockerfile, source, source.parts)
+    solutions = _solutions(base, segments, target)
+    if not solutions:
+        return {}
+    chosen = _choose(dockerfile, base, segments, solutions, variables(source.parts), target)
+    return {dockerfile.decls[key].name: value for key, value in chosen.items()}
+
+
+# ---------------------------------------------------------------- flattening
+
+
+def _flatten(df: Dockerfile, source: FromSource, parts: tuple[Part, ...]) -> list[_Seg]:
+    out: list[_Seg] = []
+    _walk(df, parts, source.instruction.physical_span, None, None, 0, out)
+    return out
+
+
+def _walk(
+    df: Dockerfile,
+    parts: tuple[Part, ...],
+    span_of: SpanOf,
+    before: int | None,
+    owner: int | None,
+    depth: int,
+    out: list[_Seg],
+) -> None:
+    """Append the segments `parts` expand to, in the scope of the ARGs before `before`."""
+    env = df.env if before is None else _env_before(df, before)
+    for part in parts:
+        if isinstance(part, Lit):
+            span = span_of(part.start, part.end) if part.exact else None
+            why = None
+            if span is None:
+                why = "is split across lines" if part.exact else "is written with escape characters"
+            out.append(_Seg(part.text, "text", None, span, depth, why, owner))
             continue
-        arg = dockerfile.args[name]
-        if name in dockerfile.build_args:
-            raise DockerfileError(
-                f"{base.location}: ARG {name} is set by --build-arg; change it where the build "
-                "is invoked, not in the Dockerfile"
-            )
-        if arg.span is None:
-            raise DockerfileError(
-                f"{dockerfile.path}:{arg.line}: ARG {name} has no default to rewrite (or it is split across lines)"
-            )
-        edits.append((*arg.span, value))
-    return edits
+        provider = df.provider(part.name, before)
+        value = env.get(part.name)
+        is_set = value is not None
+        empty = value is not None and value.text == ""
+        if part.op in ("", "?") or (part.op == "-" and is_set and not (part.colon and empty)):
+            _value(df, part, provider, depth, out)
+        elif part.op == "-" or (part.op == "+" and is_set and not (part.colon and empty)):
+            _walk(df, part.word, span_of, before, owner, depth, out)
+        elif part.op == "+":
+            continue
+        else:
+            text = evaluate((part,), env).text
+            out.append(_Seg(text, "fixed", None, None, depth, f"is computed by ${{{part.name}{part.op}...}}", owner))
 
 
-def _verify(dockerfile: Dockerfile, base: BaseImage, text: str, target: str) -> None:
-    """Re-parse the result: the FROM must now name `target` and nothing else may have moved."""
-    after = parse_dockerfile(text, dockerfile.path, dockerfile.build_args)
-    if len(after.bases) != len(dockerfile.bases) or after.bases[base.stage].image != target:
+def _value(df: Dockerfile, var: Var, provider: int | None, depth: int, out: list[_Seg]) -> None:
+    if provider is None:
+        value = df.env.get(var.name)
+        text = value.text if value is not None else ""
+        out.append(_Seg(text, "fixed", None, None, depth, f"comes from {var.name}, which no ARG declaration sets"))
+        return
+    decl = df.decls[provider]
+    assert decl.value is not None
+    if decl.source == "build-arg":
+        reason = f"ARG {decl.name} is set by --build-arg; change it where the build is invoked, not in the Dockerfile"
+        out.append(_Seg(decl.value.text, "value", provider, None, depth + 1, reason))
+        return
+    parts = decl.parts or ()
+    if decl.source == "default" and any(isinstance(p, Var) for p in parts):
+        _walk(df, parts, decl.instruction.physical_span, provider, provider, depth + 1, out)
+        return
+    why: str | None = None
+    if decl.span is None:
+        why = (
+            f"ARG {decl.name} at {df.path}:{decl.line} has a default that cannot be edited in place "
+            "(split across lines, escaped or in several quoted pieces); change it by hand"
+        )
+    out.append(_Seg(decl.value.text, "value", provider, decl.span, depth + 1, why))
+
+
+def _env_before(df: Dockerfile, before: int) -> dict[str, Value]:
+    env: dict[str, Value] = {name: value for name, value in df.env.items() if value.origin is None}
+    for decl in df.decls[:before]:
+        if decl.source != "none" and decl.value is not None:
+            env[decl.name] = decl.value
+    return env
+
+
+# ---------------------------------------------------------------- solving
+
+
+def _plan(df: Dockerfile, base: BaseImage, parts: tuple[Part, ...], segs: list[_Seg], target: str) -> list[_Edit]:
+    if len(segs) > MAX_SEGMENTS:
+        raise DockerfileError(f"{base.location}: the FROM's template has too many parts to solve; change it by hand")
+    names = variables(parts)
+    solutions = _solutions(base, segs, target)
+    if solutions:
+        chosen = _choose(df, base, segs, solutions, names, target)
+        edits = []
+        for key, value in chosen.items():
+            seg = next(s for s in segs if s.key == key)
+            if seg.why or seg.span is None:
+                raise DockerfileError(f"{base.location}: {seg.why}")
+            edits.append(_Edit(*seg.span, value, key, "value"))
+        return edits
+    index, value = _single_edit(base, segs, target, names)
+    seg = segs[index]
+    if seg.why or seg.span is None:
+        where = "in the FROM line" if seg.owner is None else f"in ARG {df.decls[seg.owner].name}'s default"
+        raise DockerfileError(
+            f"{base.location}: the text to change ({seg.text!r}, {where}) {seg.why}; change the FROM line by hand"
+        )
+    return [_Edit(*seg.span, value, seg.owner, "text")]
+
+
+def _solutions(base: BaseImage, segs: list[_Seg], target: str) -> list[dict[int, str]]:
+    """Every assignment of the ARG values that makes the segments spell `target`."""
+    found: list[dict[int, str]] = []
+    assigned: dict[int, str] = {}
+    steps = 0
+
+    def search(i: int, pos: int) -> None:
+        nonlocal steps
+        steps += 1
+        if steps > SEARCH_BUDGET:
+            raise DockerfileError(
+                f"{base.location}: {target!r} can be written through the template {base.raw!r} in too many "
+                "ways to choose one; change the FROM line by hand"
+            )
+        if len(found) >= SOLUTION_LIMIT:
+            return
+        if i == len(segs):
+            if pos == len(target):
+                found.append(dict(assigned))
+            return
+        seg = segs[i]
+        if seg.kind != "value" or seg.key is None:
+            if target.startswith(seg.text, pos):
+                search(i + 1, pos + len(seg.text))
+            return
+        if seg.key in assigned:
+            known = assigned[seg.key]
+            if target.startswith(known, pos):
+                search(i + 1, pos + len(known))
+            return
+        anchor = _anchor(segs, i + 1)
+        for end in range(pos, len(target) + 1):
+            if anchor and not target.startswith(anchor, end):
+                continue
+            assigned[seg.key] = target[pos:end]
+            search(i + 1, end)
+            if len(found) >= SOLUTION_LIMIT:
+                break
+        assigned.pop(seg.key, None)
+
+    search(0, 0)
+    if len(found) >= SOLUTION_LIMIT:
+        raise DockerfileError(
+            f"{base.location}: {target!r} can be written through the template {base.raw!r} in too many "
+            "ways to choose one; change the FROM line by hand"
+        )
+    return found
+
+
+def _anchor(segs: list[_Seg], start: int) -> str:
+    text = []
+    for seg in segs[start:]:
+        if seg.kind == "value":
+            break
+        text.append(seg.text)
+    return "".join(text)
+
+
+def _shape(text: str) -> str:
+    """``12.6`` -> ``9.9``, ``ubuntu22.04`` -> ``a9.9``: what a value looks like."""
+    return re.sub(r"[0-9]+", "9", re.sub(r"[A-Za-z]+", "a", text))
+
+
+def _choose(
+    df: Dockerfile,
+    base: BaseImage,
+    segs: list[_Seg],
+    solutions: list[dict[int, str]],
+    names: tuple[str, ...],
+    target: str,
+) -> dict[int, str]:
+    old = {s.key: s.text for s in segs if s.kind == "value" and s.key is not None}
+
+    def changed(solution: dict[int, str]) -> dict[int, str]:
+        return {key: value for key, value in solution.items() if value != old[key]}
+
+    def score(solution: dict[int, str]) -> tuple[int, int]:
+        moved = changed(solution)
+        reshaped = sum(1 for key, value in moved.items() if _shape(value) != _shape(old[key]))
+        return reshaped, len(moved)
+
+    ranked = sorted(solutions, key=score)
+    best = [s for s in ranked if score(s) == score(ranked[0])]
+    if len(best) == 1:
+        return changed(best[0])
+    ways = " or ".join(
+        " and ".join(f"{df.decls[k].name}={v}" for k, v in sorted(changed(s).items())) or "no change" for s in best[:3]
+    )
+    raise DockerfileError(
+        f"{base.location}: {target!r} can be written through the template {base.raw!r} in more than one "
+        f"way (ARGs {', '.join(names)}: {ways}); set the ARGs by hand"
+    )
+
+
+def _single_edit(base: BaseImage, segs: list[_Seg], target: str, names: tuple[str, ...]) -> tuple[int, str]:
+    """The one segment whose change alone gives `target` (the innermost when several do)."""
+    old = "".join(s.text for s in segs)
+    bounds = [0]
+    for seg in segs:
+        bounds.append(bounds[-1] + len(seg.text))
+    candidates = []
+    for i, seg in enumerate(segs):
+        if seg.kind == "value":
+            continue
+        prefix, suffix = old[: bounds[i]], old[bounds[i + 1] :]
+        if len(prefix) + len(suffix) <= len(target) and target.startswith(prefix) and target.endswith(suffix):
+            candidates.append((i, target[len(prefix) : len(target) - len(suffix)]))
+    if candidates:
+        deepest = max(segs[i].depth for i, _ in candidates)
+        innermost = [c for c in candidates if segs[c[0]].depth == deepest]
+        if len(innermost) == 1:
+            return innermost[0]
+    using = f" (ARGs {', '.join(names)})" if names else ""
+    raise DockerfileError(
+        f"{base.location}: {target!r} cannot be written through the template {base.raw!r}{using}; "
+        "change the FROM line by hand"
+    )
+
+
+# ---------------------------------------------------------------- checks and ARG splitting
+
+
+def _apply(text: str, edits: list[tuple[int, int, str]]) -> str:
+    for start, end, value in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
+        text = text[:start] + value + text[end:]
+    return text
+
+
+def _check_same_shape(before: Dockerfile, base: BaseImage, after: Dockerfile, target: str) -> None:
+    """Re-parse check: the FROM now names `target` and no FROM appeared or vanished."""
+    if len(after.bases) != len(before.bases) or after.bases[base.stage].image != target:
         raise DockerfileError(f"{base.location}: rewrite did not produce {target!r}; file left as is")
-    parse_reference(target)
+
+
+def _conflicts(
+    before: Dockerfile, after: Dockerfile, base: BaseImage, target: str, planned: Mapping[int, ImageReference]
+) -> list[tuple[BaseImage, BaseImage]]:
+    """Other FROMs the edit moved where they are not meant to go."""
+    moved = []
+    for old, new in zip(before.bases, after.bases, strict=True):
+        if old.stage == base.stage or (old.image, old.skip_reason) == (new.image, new.skip_reason):
+            continue
+        if old.stage in planned and new.reference == planned[old.stage]:
+            continue
+        if old.reference is not None and old.reference == base.reference and new.image == target:
+            continue  # the same image, moving to the same target: the same change
+        moved.append((old, new))
+    return moved
+
+
+def _conflict_message(
+    df: Dockerfile, base: BaseImage, edits: list[_Edit], conflicts: list[tuple[BaseImage, BaseImage]]
+) -> str:
+    changed = {e.decl for e in edits if e.decl is not None}
+    lines = []
+    for old, new in conflicts:
+        shared = sorted(df.decls[d].name for d in changed & df.sources[old.stage].deps) or sorted(
+            df.decls[d].name for d in changed
+        )
+        lines.append(
+            f"ARG {', '.join(shared)} also feeds {old.location} (FROM {old.raw}), which would change from "
+            f"{old.image or old.raw!r} to {new.image or new.raw!r}"
+        )
+    return (
+        f"{base.location}: " + "; ".join(lines) + ". Plan that FROM too, or split the ARG so this FROM "
+        "gets its own (split_arg / --split-arg)"
+    )
+
+
+def _split(
+    df: Dockerfile,
+    base: BaseImage,
+    source: FromSource,
+    edits: list[_Edit],
+    conflicts: list[tuple[BaseImage, BaseImage]],
+) -> str:
+    """The edits, with each shared ARG replaced for this FROM by a new global ARG of its own."""
+    shared = {e.decl for e in edits if e.decl is not None}
+    shared &= set().union(*(df.sources[old.stage].deps for old, _new in conflicts))
+    changes = [(e.start, e.end, e.text) for e in edits if e.decl not in shared]
+    taken = set(df.arg_names) | set(df.env)
+    assert source.parts is not None
+    for decl_index in sorted(shared):
+        decl = df.decls[decl_index]
+        edit = next(e for e in edits if e.decl == decl_index)
+        if edit.kind != "value":
+            raise DockerfileError(
+                f"{base.location}: cannot give this FROM its own ARG: the text to change is inside ARG "
+                f"{decl.name}'s default ({df.path}:{decl.line}), which other FROMs use; change it by hand"
+            )
+        refs = [v for v in walk_vars(source.parts) if v.name == decl.name and df.provider(v.name) == decl_index]
+        if not refs:
+            raise DockerfileError(
+                f"{base.location}: cannot give this FROM its own ARG {decl.name}: the FROM reaches it through "
+                "another ARG's default; change it by hand"
+            )
+        name = _fresh_name(decl.name, base, taken)
+        taken.add(name)
+        at = decl.instruction.end_offset
+        ending = "\r\n" if df.text[max(0, at - 2) : at] == "\r\n" else "\n"
+        prefix = "" if at == 0 or df.text[at - 1] == "\n" else ending
+        changes.append((at, at, f"{prefix}ARG {name}={edit.text}{ending}"))
+        for ref in refs:
+            span = source.instruction.physical_span(ref.name_start, ref.name_end)
+            if span is None:
+                raise DockerfileError(f"{base.location}: the FROM is split across lines; change it by hand")
+            changes.append((*span, name))
+    return _apply(df.text, changes)
+
+
+def _fresh_name(name: str, base: BaseImage, taken: set[str]) -> str:
+    suffix = re.sub(r"[^A-Za-z0-9_]", "_", base.alias).upper() if base.alias else f"STAGE{base.stage}"
+    candidate = f"{name}_{suffix}"
+    number = 2
+    while candidate in taken:
+        candidate = f"{name}_{suffix}_{number}"
+        number += 1
+    return candidate

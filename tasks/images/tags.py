@@ -7,6 +7,7 @@ extra one of ``cudnn8`` (<= 12.2.2), ``cudnn9`` (12.3.2), ``cudnn`` (unnumbered,
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Literal, TypeVar
@@ -16,14 +17,19 @@ from tasks.errors import TagError
 Flavor = Literal["base", "runtime", "devel"]
 FLAVORS: tuple[Flavor, ...] = ("base", "runtime", "devel")
 
+# ASCII classes and whole-string matches only: Python's ``\d`` accepts ``١٢`` and ``$`` accepts a
+# trailing newline. Version numbers have no leading zeros (NVIDIA never writes them), so a parsed
+# tag prints back exactly as it was written.
+_NUMBER = r"(?:0|[1-9][0-9]*)"
 _CUDA_TAG = re.compile(
-    r"^(?P<version>\d+\.\d+\.\d+)"
-    r"(?:-(?P<extra>cudnn\d*|tensorrt))?"
+    rf"(?P<version>{_NUMBER}\.{_NUMBER}\.{_NUMBER})"
+    r"(?:-(?P<extra>cudnn[0-9]*|tensorrt))?"
     r"-(?P<flavor>base|runtime|devel)"
     r"-(?P<os>ubuntu|ubi|rockylinux|centos|oraclelinux|amzn|azl|cm|opensuse)"
-    r"(?P<os_version>\d+(?:\.\d+)?)$"
+    r"(?P<os_version>[0-9]+(?:\.[0-9]+)?)"
 )
-_NGC_TAG = re.compile(r"^(?P<yy>\d{2})\.(?P<mm>\d{2})-py(?P<py>\d)(?:-(?P<variant>igpu))?$")
+_NGC_TAG = re.compile(r"(?P<yy>[0-9]{2})\.(?P<mm>[0-9]{2})-py(?P<py>[0-9])(?:-(?P<variant>igpu))?")
+TAG_LENGTH_MAX = 128  # Docker's limit for any tag
 
 
 def extra_family(extra: str | None) -> str | None:
@@ -46,7 +52,7 @@ class CudaTag:
     @classmethod
     def parse(cls, tag: str) -> CudaTag:
         """Parse `tag` or raise TagError naming the tag and the expected scheme."""
-        match = _CUDA_TAG.match(tag)
+        match = _CUDA_TAG.fullmatch(tag) if len(tag) <= TAG_LENGTH_MAX else None
         if match is None:
             raise TagError(
                 f"{tag!r} is not a CUDA image tag: expected "
@@ -62,13 +68,9 @@ class CudaTag:
 
     @classmethod
     def try_parse(cls, tag: str | None) -> CudaTag | None:
-        """Parse, or None when `tag` is not a CUDA tag."""
-        if tag is None:
-            return None
-        try:
-            return cls.parse(tag)
-        except TagError:
-            return None
+        """Parse, or None when `tag` is not a CUDA tag (memoised: a review parses the same
+        ~1,200-tag list for every image on a repository)."""
+        return None if tag is None else _cuda_or_none(tag)
 
     @property
     def version_str(self) -> str:
@@ -116,7 +118,7 @@ class NgcTag:
     @classmethod
     def parse(cls, tag: str) -> NgcTag:
         """Parse `tag` or raise TagError naming the tag and the expected scheme."""
-        match = _NGC_TAG.match(tag)
+        match = _NGC_TAG.fullmatch(tag)
         if match is None:
             raise TagError(f"{tag!r} is not an NGC tag: expected 'YY.MM-py3' or 'YY.MM-py3-igpu', e.g. '25.04-py3'")
         month = int(match["mm"])
@@ -126,13 +128,8 @@ class NgcTag:
 
     @classmethod
     def try_parse(cls, tag: str | None) -> NgcTag | None:
-        """Parse, or None when `tag` is not an NGC tag."""
-        if tag is None:
-            return None
-        try:
-            return cls.parse(tag)
-        except TagError:
-            return None
+        """Parse, or None when `tag` is not an NGC tag (memoised)."""
+        return None if tag is None else _ngc_or_none(tag)
 
     @property
     def release(self) -> str:
@@ -152,6 +149,22 @@ class NgcTag:
     def __str__(self) -> str:
         variant = f"-{self.variant}" if self.variant else ""
         return f"{self.release}-py{self.python_major}{variant}"
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _cuda_or_none(tag: str) -> CudaTag | None:
+    try:
+        return CudaTag.parse(tag)
+    except TagError:
+        return None
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _ngc_or_none(tag: str) -> NgcTag | None:
+    try:
+        return NgcTag.parse(tag)
+    except TagError:
+        return None
 
 
 TagT = TypeVar("TagT", CudaTag, NgcTag)

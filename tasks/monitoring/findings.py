@@ -342,44 +342,32 @@ def deleted_finding(where: Where, reference: str, retained: str | None) -> Findi
     return where.finding("tag-deleted", Severity.CRITICAL, f"{reference} is gone from the registry: {keep}")
 
 
-@dataclass(frozen=True)
-class DriverBranch:
-    branch: int
-    kind: str
-    end_of_life: date
-
-
-@dataclass(frozen=True)
-class DriverBranches:
-    branches: tuple[DriverBranch, ...]
-    unlisted_older_are_eol: bool
-    source: str
-    as_of: date
-
-
-def driver_branch_finding(branch: int, table: DriverBranches, today: date) -> Finding | None:
-    """The fleet's driver branch at or near its own end of life; None when it is not."""
-    where = Where("fleet", "-", f"R{branch}")
-    known = {b.branch: b for b in table.branches}
-    entry = known.get(branch)
-    cite = f"(bundled config/data/driver-branches.yaml, as of {table.as_of})"
+def driver_branch_finding(branch: int, facts: Facts, today: date) -> Finding | None:
+    """The fleet's driver branch at or near its own end of life (NVIDIA's branch table in
+    config/data/cuda-drivers.yaml; a branch below the newest listed one that is not listed is EOL
+    by NVIDIA's rule); None when it is not."""
+    entry = facts.branch(branch)
     if entry is None:
-        if table.unlisted_older_are_eol and known and branch < max(known):
-            listed = ", ".join(f"R{b}" for b in sorted(known))
-            return where.finding(
-                "driver-branch-eol",
-                Severity.CRITICAL,
-                f"driver branch R{branch} is end of life: NVIDIA lists only {listed} "
-                f"as supported {cite}; CUDA images for it stop being supported; move fleet.min_driver up",
-            )
         return None
-    left = (entry.end_of_life - today).days
+    where = Where("fleet", "-", f"R{branch}")
+    cite = f"({entry.provenance})" if entry.provenance else "(config/data/cuda-drivers.yaml)"
+    kind = f" ({entry.kind})" if entry.kind else ""
+    if entry.eol is None:
+        if not entry.end_of_life:
+            return None
+        return where.finding(
+            "driver-branch-eol",
+            Severity.CRITICAL,
+            f"driver branch R{branch}{kind} is end of life: {entry.eol_text} {cite}; CUDA images for it stop "
+            "being supported; move the GPU hosts and fleet.min_driver to a supported branch",
+        )
+    left = (entry.eol - today).days
     if left > WARNING_DAYS:
         return None
-    when = f"ended {entry.end_of_life} ({-left} days ago)" if left < 0 else f"ends {entry.end_of_life} (in {left} days)"
+    when = f"ended {entry.eol} ({-left} days ago)" if left < 0 else f"ends {entry.eol} (in {left} days)"
     return where.finding(
         "driver-branch-eol",
         days_severity(left),
-        f"driver branch R{branch} ({entry.kind}) {when} {cite}; plan the driver upgrade of the GPU hosts",
+        f"driver branch R{branch}{kind} {when} {cite}; plan the driver upgrade of the GPU hosts",
         days_left=left,
     )

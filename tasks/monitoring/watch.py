@@ -9,21 +9,16 @@ import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from tasks.deploy.compose import project_containers
 from tasks.deploy.ledger import Ledger, RetainLog
 from tasks.deprecation import find_deprecation_banner
-from tasks.errors import BaseImageError, ConfigError, ImageReferenceError
+from tasks.errors import BaseImageError, ImageReferenceError
 from tasks.images.reference import ImageReference, parse_reference
 from tasks.images.tags import CudaTag, NgcTag
 from tasks.monitoring.findings import (
     ContainerReport,
-    DriverBranch,
-    DriverBranches,
     Finding,
     ReleaseSignals,
     Repush,
@@ -34,7 +29,7 @@ from tasks.monitoring.findings import (
     repush_finding,
 )
 from tasks.registry.session import RegistrySession
-from tasks.research.facts import DATA_DIR, Facts
+from tasks.research.facts import Facts
 
 log = logging.getLogger(__name__)
 
@@ -42,19 +37,6 @@ log = logging.getLogger(__name__)
 # The log is read from the container's start, up to this much.
 LOG_HEAD_LINES = 500
 LOG_HEAD_BYTES = 512 * 1024
-
-
-def load_driver_branches(path: Path = DATA_DIR / "driver-branches.yaml") -> DriverBranches:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return DriverBranches(
-            tuple(DriverBranch(int(b["branch"]), str(b["kind"]), b["end_of_life"]) for b in data["branches"]),
-            bool(data.get("unlisted_older_are_eol", False)),
-            str(data["source"]),
-            data["as_of"],
-        )
-    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(f"{path}: cannot read the driver branches ({type(exc).__name__}: {exc})") from exc
 
 
 def _env(attrs: Mapping[str, Any]) -> dict[str, str]:

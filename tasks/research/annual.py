@@ -2,7 +2,10 @@
 flow fetches, this decides): the next Ubuntu LTS on the target CUDA line and the current one's end
 of standard support; the CUDA upgrade path (newest minor of the major, the next major and what
 blocks it); the newest Python with torch wheels for the target; NGC against plain CUDA for the
-training image (compressed size, CUDA and PyTorch inside, support); platforms of each image."""
+training image (compressed size, CUDA and PyTorch inside, support); platforms of each image. A due
+upgrade's plan carries the coupled stack for the target (torch from the newest variant of the target
+major up to its minor, torchvision, CuPy, onnxruntime-gpu), which ``migrate --report`` checks again
+against the requirements file (never downgrading a pin) and the registry before writing."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from tasks.images.tags import CudaTag, NgcTag
 from tasks.registry.session import ImageInfo
 from tasks.research.drivers import fleet_check
 from tasks.research.facts import Facts
+from tasks.research.planner import newest_torch
 from tasks.research.pytorch_index import variant_for
 
 PYTHONS = ("3.14", "3.13", "3.12", "3.11", "3.10")
@@ -34,10 +38,13 @@ class AnnualImage:
     target: str | None = None
     recommended: bool = False
     reasons: list[str] = field(default_factory=list)
+    stack: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        data["plan"] = {}  # the shape `baseimage migrate --report` reads (no pin changes from here)
+        # The shape `baseimage migrate --report` reads: the stack for the target, coupled there again
+        # against the requirements file's pins (no "changes" key: they depend on that file).
+        data["plan"] = {**self.stack, "coupled": "at migrate time, against the requirements file and the registry"}
         return data
 
 
@@ -74,6 +81,7 @@ def plan_cuda_image(
     pin_minor: str | None = None,
     pythons_with_torch: Callable[[str], list[tuple[str, str]]] = lambda variant: [],
     info: Callable[[str], ImageInfo | None] = lambda ref: None,
+    python: str = "3.11",
 ) -> AnnualImage:
     """One nvidia/cuda image; `pythons_with_torch(variant)` gives (python, newest torch) newest first."""
     repo, _, tag_text = reference.rpartition(":")
@@ -156,11 +164,47 @@ def plan_cuda_image(
         "torch": with_torch[0][1] if with_torch else None,
         "all": [p for p, _ in with_torch],
     }
+    out.stack = _stack(out, target_version, python, pythons_with_torch, facts)
     for ref in (reference, out.target):
         if ref:
             found = info(ref)
             out.platforms[ref] = [str(p) for p in found.platforms] if found else []
     return out
+
+
+def _stack(
+    image: AnnualImage,
+    version: tuple[int, int, int],
+    python: str,
+    pythons_with_torch: Callable[[str], list[tuple[str, str]]],
+    facts: Facts,
+) -> dict[str, Any]:
+    """The coupled stack for the target (or the current release when nothing is due)."""
+    minor = (version[0], version[1])
+    answers: dict[str, list[str]] = {}
+    for m in range(minor[1] + 1):
+        variant = f"cu{minor[0]}{m}"
+        found = [torch for py, torch in pythons_with_torch(variant) if py == python]
+        if found:
+            answers[variant] = found
+    torch = newest_torch(minor, answers, facts)
+    package, cupy = facts.cupy_for(minor)
+    stack: dict[str, Any] = {
+        "cuda": _fmt(version),
+        "python": python,
+        "torch": asdict(torch) if torch else None,
+        "cupy_package": package,
+        "cupy_version": cupy,
+        "onnxruntime_gpu": facts.ort_for(minor[0]),
+    }
+    if torch and image.target:
+        image.reasons.append(
+            f"stack for CUDA {_fmt(version)}: torch {torch.torch} + torchvision {torch.torchvision} from "
+            f"{torch.variant} (the newest for Python {python} on a CUDA {minor[0]}.x variant up to "
+            f"cu{minor[0]}{minor[1]}), {package}=={cupy}, onnxruntime-gpu "
+            f"{stack['onnxruntime_gpu'] or 'none for this major'}"
+        )
+    return stack
 
 
 def compare_ngc(

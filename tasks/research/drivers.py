@@ -1,10 +1,12 @@
 """Driver compatibility: ``NVIDIA_REQUIRE_CUDA`` (space = OR, comma = AND) and whether the fleet's
-minimum driver runs a CUDA release natively or through minor-version compatibility."""
+minimum driver runs a CUDA release natively or through minor-version compatibility; and the end
+of life of the fleet's own driver branch."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 
 from tasks.research.facts import Facts, driver_key
 
@@ -83,4 +85,36 @@ def fleet_check(cuda_version: str, fleet_min_driver: int, facts: Facts, require_
         "none",
         needed,
         f"R{fleet_min_driver} is below {floor or needed}, the minimum for CUDA {cuda_version}",
+    )
+
+
+def branch_finding(fleet_min_driver: int, facts: Facts, today: date) -> str | None:
+    """The fleet's driver branch lifecycle as a finding (None: no lifecycle facts for it)."""
+    branch = facts.branch(fleet_min_driver)
+    if branch is None:
+        return None
+    name = f"R{branch.branch}{' ' + branch.kind if branch.kind else ''}"
+    source = f" (source: {branch.provenance})" if branch.provenance else ""
+    supported = sorted(
+        (
+            b
+            for b in facts.driver_branches.values()
+            if b.kind == "LTSB" and b.eol and b.branch > branch.branch and not b.ended_by(today)
+        ),
+        key=lambda b: b.branch,
+    )
+    advice = (
+        f"; move the fleet to a supported branch (R{supported[0].branch} LTSB, end of life {supported[0].eol_text}) "
+        "and raise fleet.min_driver"
+        if supported
+        else ""
+    )
+    if branch.ended_by(today):
+        when = f"on {branch.eol.isoformat()} ({branch.eol_text})" if branch.eol else f"({branch.eol_text})"
+        return f"the fleet's driver branch {name} reached end of life {when}{advice}{source}"
+    assert branch.eol is not None
+    days = (branch.eol - today).days
+    return (
+        f"the fleet's driver branch {name} reaches end of life on {branch.eol.isoformat()} "
+        f"({branch.eol_text}, in {days} days){advice}{source}"
     )

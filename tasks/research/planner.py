@@ -1,24 +1,39 @@
-"""The migration planner (pure): for a managed CUDA image, every release on its track with its
-support status, driver fit, wheels and libraries (the compatibility matrix rows), and the target:
-the newest supported release the fleet runs, with torch wheels for the configured Python."""
+"""The migration planner (pure): for a managed image, every release on its track with its support
+status, driver fit, wheels and libraries (the compatibility matrix rows), and one joint choice of
+base target and Python stack, each part with its reason.
+
+Base target (CUDA images), in this order:
+1. Fleet first: a current image the fleet cannot run is the most urgent finding; it moves to the
+   newest release on its track the fleet runs, across a CUDA major when needed.
+2. Otherwise the newest supported release on the same track (extra family, flavor, OS) that the
+   fleet runs, with torch wheels when the image pins torch, within ``pin_minor``; a CUDA major
+   change only with ``policy.allow_major_upgrade`` or when every release of the current major is
+   unsupported (NVIDIA supports two majors at a time). When the policy keeps the major, the plan
+   says what the next major would bring.
+3. A digest-pinned base stays pinned: the target gets the registry's digest of the new tag.
+NGC images: the newest release on the track whose CUDA the fleet runs (see `plan_ngc`).
+The stack (torch, torchvision, index, CuPy, onnxruntime-gpu) is `tasks.research.stack`'s."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
 
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
+from tasks.images.reference import ImageReference
 from tasks.images.tags import CudaTag, NgcTag
 from tasks.research.drivers import DriverCheck, fleet_check
 from tasks.research.facts import Facts
 from tasks.research.pytorch_index import variant_for
+from tasks.research.stack import Stack, StackRequest, choose_stack, variant_minor
 from tasks.research.support import SupportState, support_state
+from tasks.update.requirements import CurrentPins
 
-# variant (cu126) -> torch versions with a wheel for the Python asked, newest first; None: no page
-TorchLookup = Callable[[str], list[Version] | None]
+# variant (cu126) -> versions with a wheel for the image's Python (what the index answered)
+Answers = Mapping[str, list[str]]
 
 
 @dataclass(frozen=True)
@@ -26,7 +41,27 @@ class TorchChoice:
     variant: str
     torch: str
     torchvision: str | None
-    exact: bool  # False: the nearest lower variant of the same major
+    exact: bool  # False: a lower variant of the same major than the release's own minor
+
+
+def newest_torch(minor: tuple[int, int], answers: Answers, facts: Facts) -> TorchChoice | None:
+    """The newest torch on any variant of `minor`'s major up to `minor` (wheels bring their own
+    CUDA runtime); the highest such variant that carries it."""
+    found: list[tuple[Version, int]] = []
+    for variant, versions in answers.items():
+        m = variant_minor(variant, minor[0])
+        if m is None or m > minor[1]:
+            continue
+        for text in versions:
+            try:
+                found.append((Version(Version(text).public), m))
+            except InvalidVersion:
+                continue
+    if not found:
+        return None
+    best = max(v for v, _ in found)
+    m = max(x for v, x in found if v == best)
+    return TorchChoice(f"cu{minor[0]}{m}", str(best), facts.torchvision_for(str(best)), exact=m == minor[1])
 
 
 @dataclass(frozen=True)
@@ -69,7 +104,7 @@ class ImagePlan:
     current: str
     status: str  # supported | eol | deleted | unknown
     target: str | None = None
-    recommended: bool = False  # migration recommended (deprecated, EOL, deleted soon, vulnerable)
+    recommended: bool = False  # the plan changes something, for a reason that makes it due, and nothing blocks it
     reasons: list[str] = field(default_factory=list)
     torch: TorchChoice | None = None
     index_url: str | None = None
@@ -77,10 +112,33 @@ class ImagePlan:
     cupy_version: str | None = None
     onnxruntime_gpu: str | None = None
     matrix: list[dict[str, Any]] = field(default_factory=list)
+    urgent: bool = False  # the fleet cannot run the current image
+    due: bool = False  # something makes a change due (EOL, deleted, urgent, an advisory the plan fixes)
+    blocking: list[str] = field(default_factory=list)
+    requirements: str | None = None
+    pins: dict[str, Any] | None = None  # the requirements file's pins (CurrentPins)
+    request: dict[str, Any] | None = None  # the StackRequest for the final base
+    choices: list[dict[str, Any]] = field(default_factory=list)  # the stack's choices with reasons
+    changes: dict[str, str] = field(default_factory=dict)  # what the requirements file changes
+    dockerfile_pins: dict[str, Any] | None = None  # RUN pip install pins in the Dockerfile
+    dockerfile_choices: list[dict[str, Any]] = field(default_factory=list)
+    dockerfile_changes: dict[str, str] = field(default_factory=dict)  # decided here; the Dockerfile edit is separate
+    allow_missing: list[str] = field(default_factory=list)
+
+    @property
+    def moves_base(self) -> bool:
+        return bool(self.target and self.target != self.current)
 
     @property
     def action(self) -> str:
-        return "migrate" if self.target and self.target != self.current else "none"
+        if self.moves_base:
+            return "migrate"
+        return "update-pins" if self.changes or self.dockerfile_changes else "none"
+
+    def settle(self) -> None:
+        """Recompute `recommended` from what the plan changes, why and what blocks it."""
+        changes = self.moves_base or bool(self.changes) or bool(self.dockerfile_changes)
+        self.recommended = changes and self.due and not self.blocking
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -88,15 +146,22 @@ class ImagePlan:
         return data
 
 
-def choose_torch(minor: tuple[int, int], lookup: TorchLookup, facts: Facts) -> TorchChoice | None:
-    """Newest torch for `minor`'s variant, else for the nearest lower variant of the same major."""
-    for lower in range(minor[1], -1, -1):
-        variant = variant_for((minor[0], lower))
-        versions = lookup(variant)
-        if versions:
-            torch = str(versions[0])
-            return TorchChoice(variant, torch, facts.torchvision_for(torch), exact=lower == minor[1])
-    return None
+def _answers_for(answers: Answers, minor: tuple[int, int]) -> dict[str, list[str]]:
+    return {
+        variant: list(versions)
+        for variant, versions in answers.items()
+        if (m := variant_minor(variant, minor[0])) is not None and m <= minor[1] and versions
+    }
+
+
+def cudnn_major(tag: CudaTag, env: Mapping[str, str] | None, facts: Facts) -> int | None:
+    """The cuDNN major of a CUDA image: its config's NV_CUDNN_VERSION, else the tag's extra."""
+    if tag.extra is None or not tag.extra.startswith("cudnn"):
+        return None
+    version = (env or {}).get("NV_CUDNN_VERSION", "")
+    if version[:1].isdigit():
+        return int(version.split(".")[0])
+    return facts.cudnn_of_extra.get(tag.extra)
 
 
 def candidates(
@@ -104,8 +169,8 @@ def candidates(
     tags: list[str],
     facts: Facts,
     fleet_min_driver: int,
-    unsupported: dict[str, str],
-    torch_lookup: TorchLookup,
+    unsupported: Mapping[str, str],
+    torch_answers: Answers,
     current_config_eol: bool | None = None,
     current_require: str | None = None,
 ) -> list[Candidate]:
@@ -116,6 +181,7 @@ def candidates(
     for t in parsed:
         if newest_patch.get(t.minor, (0, 0, 0)) < t.version:
             newest_patch[t.minor] = t.version
+    newest_major = max((t.version[0] for t in parsed), default=None)
     if current.version not in {t.version for t in track}:
         track.append(current)
         track.sort(key=lambda t: t.version)
@@ -130,6 +196,7 @@ def candidates(
             config_eol=current_config_eol if is_current else None,
             newer_patch=".".join(map(str, newer)) if newer and newer > tag.version else None,
             tag_present=str(tag) in tags,
+            newest_major=newest_major,
         )
         package, cupy = facts.cupy_for(tag.minor)
         ubuntu = facts.ubuntu.get(tag.os_version) if tag.os == "ubuntu" else None
@@ -137,13 +204,8 @@ def candidates(
             Candidate(
                 tag,
                 state,
-                fleet_check(
-                    tag.version_str,
-                    fleet_min_driver,
-                    facts,
-                    current_require if is_current else None,
-                ),
-                choose_torch(tag.minor, torch_lookup, facts),
+                fleet_check(tag.version_str, fleet_min_driver, facts, current_require if is_current else None),
+                newest_torch(tag.minor, torch_answers, facts),
                 package,
                 cupy,
                 facts.ort_for(tag.version[0]),
@@ -151,6 +213,81 @@ def candidates(
             )
         )
     return out
+
+
+@dataclass(frozen=True)
+class StackInputs:
+    """What the stack choice needs besides the base: the pinned files and the index's answers."""
+
+    python: str = "3.11"
+    pins: CurrentPins | None = None  # the requirements file (None: the image has none)
+    requirements: str | None = None
+    dockerfile_pins: CurrentPins | None = None  # RUN pip install pins
+    torch: Answers = field(default_factory=dict)
+    torchvision: Answers | None = None
+    allow_missing: frozenset[str] = frozenset()
+
+    def request(self, image: str, cuda: str, cudnn: int | None, manages_torch: bool = True) -> StackRequest:
+        minor = (int(cuda.split(".")[0]), int(cuda.split(".")[1]))
+        return StackRequest(
+            image,
+            cuda,
+            self.python,
+            cudnn,
+            _answers_for(self.torch, minor),
+            _answers_for(self.torchvision, minor) if self.torchvision is not None else None,
+            manages_torch,
+        )
+
+
+def apply_stack(plan: ImagePlan, inputs: StackInputs, request: StackRequest, facts: Facts) -> Stack:
+    """The stack for `request` on `plan`: choices, changes (when the base moves), blocking reasons."""
+    plan.requirements = inputs.requirements
+    plan.request = request.to_json()
+    plan.allow_missing = sorted(inputs.allow_missing)
+    stack = Stack()
+    if inputs.pins is not None:
+        plan.pins = inputs.pins.to_json()
+        stack = choose_stack([request], inputs.pins, facts, inputs.allow_missing)
+        plan.choices = [c.to_json() for c in stack.choices]
+        if plan.moves_base:
+            plan.changes = stack.changes().to_json()
+            plan.blocking.extend(stack.blocking)
+            plan.reasons.extend(c.reason for c in stack.choices if c.notable)
+    if inputs.dockerfile_pins is not None and (inputs.dockerfile_pins.pins or inputs.dockerfile_pins.ranges):
+        plan.dockerfile_pins = inputs.dockerfile_pins.to_json()
+        run = choose_stack([request], inputs.dockerfile_pins, facts, inputs.allow_missing)
+        plan.dockerfile_choices = [c.to_json() for c in run.choices]
+        if plan.moves_base:
+            plan.dockerfile_changes = run.changes().to_json()
+            plan.blocking.extend(f"{plan.dockerfile} RUN pip install: {b}" for b in run.blocking)
+            plan.reasons.extend(f"{plan.dockerfile} RUN pip install: {c.reason}" for c in run.choices if c.notable)
+    torch, cupy, ort = stack.get("torch"), stack.get("cupy"), stack.get("onnxruntime-gpu")
+    if torch is not None and torch.chosen:
+        version = Version(torch.chosen).public
+        index = stack.get("index")
+        variant = (index.chosen if index and index.chosen else None) or torch.chosen.partition("+")[2] or None
+        if variant:
+            plan.torch = TorchChoice(
+                variant, version, facts.torchvision_for(version), variant == variant_for(request.minor)
+            )
+    if cupy is not None and cupy.chosen:
+        plan.cupy_package, _, plan.cupy_version = cupy.chosen.partition("==")
+    if ort is not None and ort.chosen:
+        plan.onnxruntime_gpu = ort.chosen
+    return stack
+
+
+def _why_not(c: Candidate, pin_minor: str | None, wants_torch: bool) -> str:
+    if not c.support.supported:
+        return "not supported"
+    if not c.driver.ok:
+        return f"fleet drivers: {c.driver.reason}"
+    if wants_torch and c.torch is None:
+        return "no torch wheels"
+    if pin_minor:
+        return f"pinned to CUDA {pin_minor}"
+    return f"CUDA major {c.tag.version[0]} needs policy.allow_major_upgrade"
 
 
 def plan_cuda(
@@ -164,74 +301,131 @@ def plan_cuda(
     allow_major: bool,
     pin_minor: str | None,
     index_base: str,
+    inputs: StackInputs | None = None,
+    current_env: Mapping[str, str] | None = None,
 ) -> ImagePlan:
-    """Pick the target among `rows`; say why for the choice and for every rejection that matters."""
+    """Pick the target among `rows` and the stack for it; say why for each choice and for every
+    rejection that matters."""
+    inputs = inputs or StackInputs()
+    ref_repo = current_ref.split("@", 1)[0].rsplit(":", 1)[0]
     now = next(c for c in rows if c.tag.version == current.version)
     plan = ImagePlan(image, dockerfile, "cuda", current_ref, now.support.status, matrix=[c.row() for c in rows])
+    wants_torch = inputs.pins is None or inputs.pins.wants("torch")
+    if not now.driver.ok:
+        plan.urgent = True
+        plan.reasons.append(
+            f"URGENT: the fleet cannot run the current image {current}: {now.driver.reason}; "
+            "moving to the newest release the fleet runs"
+        )
     plan.reasons.extend(now.support.reasons)
-    plan.recommended = not now.support.supported
+    plan.due = plan.urgent or not now.support.supported
 
-    def eligible(c: Candidate, majors: set[int]) -> bool:
+    def eligible(c: Candidate, majors: set[int] | None = None) -> bool:
         return (
             c.support.supported
             and c.driver.ok
-            and c.torch is not None
-            and c.tag.version[0] in majors
-            and (pin_minor is None or f"{c.tag.minor[0]}.{c.tag.minor[1]}" == pin_minor)
+            and (c.torch is not None or not wants_torch)
+            and (majors is None or c.tag.version[0] in majors)
+            and (pin_minor is None or f"{c.tag.minor[0]}.{c.tag.minor[1]}" == pin_minor or plan.urgent)
         )
 
-    same_major = [c for c in rows if eligible(c, {current.version[0]})]
+    major = current.version[0]
+    same_major = [c for c in rows if eligible(c, {major})]
+    everywhere = [c for c in rows if eligible(c)]
     pool = same_major
-    if allow_major or not same_major:
-        others = [c for c in rows if eligible(c, {c.tag.version[0]})]
-        if allow_major:
-            pool = others
-        elif (
-            not same_major
-            and others
-            and not any(c.support.supported for c in rows if c.tag.version[0] == current.version[0])
-        ):
-            pool = others
-            plan.reasons.append(
-                f"every CUDA {current.version[0]}.x release on this track is unsupported: crossing the major"
-            )
+    if plan.urgent and not same_major and everywhere:
+        pool = everywhere
+        best_other = max(pool, key=lambda c: c.tag.version)
+        plan.reasons.append(
+            f"the fleet runs no CUDA {major}.x release on this track: crossing to CUDA {best_other.tag.version[0]}"
+        )
+    elif allow_major:
+        pool = everywhere
+    elif not same_major and everywhere and not any(c.support.supported for c in rows if c.tag.version[0] == major):
+        pool = everywhere
+        plan.reasons.append(f"every CUDA {major}.x release on this track is unsupported: crossing the major")
     rejected_newer = [c for c in rows if c.tag.version > current.version and c not in pool]
     for c in rejected_newer[-3:]:
-        why = (
-            "not supported"
-            if not c.support.supported
-            else f"fleet drivers: {c.driver.reason}"
-            if not c.driver.ok
-            else "no torch wheels"
-            if c.torch is None
-            else f"pinned to CUDA {pin_minor}"
-            if pin_minor
-            else f"CUDA major {c.tag.version[0]} needs policy.allow_major_upgrade"
-        )
-        plan.reasons.append(f"{c.tag.version_str} not chosen: {why}")
-    if not pool:
+        plan.reasons.append(f"{c.tag.version_str} not chosen: {_why_not(c, pin_minor, wants_torch)}")
+    if not allow_major and pool and all(c.tag.version[0] == major for c in pool):
+        _next_major_note(plan, rows, major, wants_torch)
+    best = max(pool, key=lambda c: c.tag.version) if pool else None
+    if best is None:
         plan.reasons.append("no eligible release on this track")
-        return plan
-    best = max(pool, key=lambda c: c.tag.version)
-    if best.tag.version <= current.version:
+    elif best.tag.version == current.version:
         plan.reasons.append(f"{current.version_str} is the newest eligible release on its track")
-        return plan
-    plan.target = current_ref.rsplit(":", 1)[0] + ":" + str(best.tag)
-    plan.torch = best.torch
-    plan.index_url = f"{index_base.rstrip('/')}/{best.torch.variant}" if best.torch else None
-    plan.cupy_package, plan.cupy_version = best.cupy_package, best.cupy_version
-    plan.onnxruntime_gpu = best.onnxruntime_gpu
-    plan.reasons.append(
-        f"target {best.tag.version_str}: newest supported release on the track that the fleet runs ({best.driver.how})"
-    )
-    if best.torch:
-        exact = "" if best.torch.exact else f" (nearest lower variant: no wheels for {variant_for(best.tag.minor)})"
+    elif best.tag.version < current.version and not plan.urgent:
+        plan.reasons.append(f"{current.version_str} is newer than every eligible release: it stays")
+        best = None
+    else:
+        plan.target = f"{ref_repo}:{best.tag}"
+        how = best.driver.how
         plan.reasons.append(
-            f"torch {best.torch.torch} + torchvision {best.torch.torchvision} from {best.torch.variant}{exact}"
+            f"target {best.tag.version_str}: the newest release on the track that the fleet runs ({how})"
+            if plan.urgent
+            else f"target {best.tag.version_str}: newest supported release on the track that the fleet runs ({how})"
         )
-    if not plan.recommended:
-        plan.reasons.append("current release is still supported: the update is optional")
+        _cudnn_note(plan, current, best.tag, current_env, facts)
+    base = best.tag if best is not None and plan.moves_base else current
+    chosen_row = best if best is not None and plan.moves_base else now
+    cudnn = cudnn_major(base, current_env if base == current else None, facts)
+    request = inputs.request(image, base.version_str, cudnn)
+    apply_stack(plan, inputs, request, facts)
+    if plan.torch is None and chosen_row.torch is not None and plan.moves_base:
+        plan.torch = chosen_row.torch
+    if plan.moves_base:
+        if inputs.pins is None:  # no pinned file: say what the target has, change nothing
+            plan.cupy_package, plan.cupy_version = chosen_row.cupy_package, chosen_row.cupy_version
+            plan.onnxruntime_gpu = chosen_row.onnxruntime_gpu
+        if plan.torch:
+            plan.index_url = f"{index_base.rstrip('/')}/{plan.torch.variant}"
+        if not plan.due:
+            plan.reasons.append("current release is still supported: the update is optional")
+    plan.settle()
     return plan
+
+
+def _next_major_note(plan: ImagePlan, rows: list[Candidate], major: int, wants_torch: bool) -> None:
+    """What a CUDA major upgrade would bring while the policy keeps the major."""
+    higher = [c for c in rows if c.tag.version[0] > major and c.support.supported]
+    if not higher:
+        return
+    runs = [c for c in higher if c.driver.ok and (c.torch is not None or not wants_torch)]
+    if runs:
+        best = max(runs, key=lambda c: c.tag.version)
+        plan.reasons.append(
+            f"{best.tag.version_str} runs on this fleet; set policy.allow_major_upgrade or see the annual update"
+        )
+    else:
+        newest = max(higher, key=lambda c: c.tag.version)
+        plan.reasons.append(
+            f"CUDA {newest.tag.version[0]} ({newest.tag.version_str}) does not run on this fleet: "
+            f"{newest.driver.reason}; see the annual update"
+        )
+
+
+def _cudnn_note(
+    plan: ImagePlan, current: CudaTag, target: CudaTag, env: Mapping[str, str] | None, facts: Facts
+) -> None:
+    before, after = cudnn_major(current, env, facts), cudnn_major(target, None, facts)
+    if before is not None and after is not None and before != after:
+        plan.reasons.append(
+            f"the cuDNN major changes {before} -> {after} ({current.extra} -> {target.extra}): code built "
+            f"against cuDNN {before} must be rebuilt, and onnxruntime-gpu needs a cuDNN {after} build"
+        )
+
+
+def pin_digest(plan: ImagePlan, current: ImageReference, digest: str | None) -> None:
+    """A digest-pinned base stays pinned: the target becomes ``tag@<digest of the new tag>``."""
+    if current.digest is None or not plan.moves_base or plan.target is None:
+        return
+    tag = plan.target.rsplit(":", 1)[1]
+    if digest is None:
+        plan.blocking.append(f"{current} is pinned by digest and the registry gave no digest for {tag}")
+        plan.settle()
+        return
+    plan.target = str(ImageReference(current.registry, current.repository, tag, digest))
+    plan.reasons.append(f"the base stays pinned by digest: {tag} is {digest} in the registry")
 
 
 def plan_ngc(
@@ -240,21 +434,103 @@ def plan_ngc(
     current_ref: str,
     current: NgcTag,
     tags: list[str],
-    env: dict[str, str] | None,
+    env: Mapping[str, str] | None,
+    facts: Facts | None = None,
+    *,
+    fleet_min_driver: int = 535,
+    cuda_of: Callable[[str], str | None] = lambda tag: None,
+    inputs: StackInputs | None = None,
 ) -> ImagePlan:
-    """NGC images: the newest release on the same track (py3 / igpu); never deprecated by policy."""
-    parsed = [t for t in (NgcTag.try_parse(x) for x in tags) if t is not None and t.same_track(current)]
+    """NGC PyTorch images: the newest release on the same track (py3 / igpu) whose CUDA the fleet
+    runs (the registry's CUDA_VERSION of the tag, else the facts; NGC never goes back a CUDA
+    version, so a release after a known CUDA-13 one needs at least that), and the decisions for the
+    Dockerfile's ``pip install`` pins (CuPy, onnxruntime-gpu) on the chosen release's CUDA."""
+    from tasks.research.facts import load_facts
+
+    facts = facts or load_facts()
+    inputs = inputs or StackInputs()
+    ref_repo = current_ref.split("@", 1)[0].rsplit(":", 1)[0]
+    track = sorted(
+        (t for t in (NgcTag.try_parse(x) for x in tags) if t is not None and t.same_track(current)),
+        key=lambda t: t.sort_key,
+        reverse=True,
+    )
     present = str(current) in tags
     plan = ImagePlan(image, dockerfile, "ngc", current_ref, "supported" if present else "deleted")
     if not present:
-        plan.recommended = True
+        plan.due = True
         plan.reasons.append(f"{current} is gone from the registry")
-    newest = max(parsed, key=lambda t: t.sort_key) if parsed else None
-    if newest and newest.sort_key > current.sort_key:
-        plan.target = current_ref.rsplit(":", 1)[0] + ":" + str(newest)
-        plan.reasons.append(f"newest NGC release on the track is {newest.release}")
+    known = sorted(facts.ngc_releases.values(), key=lambda r: r.release)
+
+    def floor_of(tag: NgcTag) -> str | None:
+        earlier = [r for r in known if r.release <= tag.release]
+        return earlier[-1].cuda if earlier else None
+
+    def cuda_for(tag: NgcTag, ask: bool) -> tuple[str | None, str]:
+        if tag == current and env and env.get("CUDA_VERSION"):
+            return env["CUDA_VERSION"], "its image config"
+        row = facts.ngc_releases.get(tag.release)
+        answer = cuda_of(str(tag)) if ask else None
+        if answer:
+            return answer, "its image config"
+        if row:
+            return row.cuda, f"facts ({row.provenance})" if row.provenance else "facts"
+        return None, ""
+
+    now_cuda, _ = cuda_for(current, ask=False)
+    if now_cuda:
+        check = fleet_check(now_cuda, fleet_min_driver, facts, (env or {}).get("NVIDIA_REQUIRE_CUDA"))
+        if not check.ok:
+            plan.urgent = plan.due = True
+            plan.reasons.append(
+                f"URGENT: the fleet cannot run the current image {current} (CUDA {now_cuda}): {check.reason}"
+            )
+    chosen: tuple[NgcTag, str, str] | None = None
+    skipped: list[str] = []
+    pool = [t for t in track if t.sort_key > current.sort_key] + (
+        [t for t in track if t.sort_key < current.sort_key] if plan.urgent else []
+    )
+    for tag in pool:
+        floor = floor_of(tag)
+        if floor and not fleet_check(floor, fleet_min_driver, facts).ok and facts.ngc_releases.get(tag.release) is None:
+            skipped.append(f"{tag.release} (CUDA >= {floor}, the newest known release before it)")
+            continue
+        cuda, where = cuda_for(tag, ask=True)
+        if cuda is None:
+            skipped.append(f"{tag.release} (CUDA unknown)")
+            continue
+        check = fleet_check(cuda, fleet_min_driver, facts)
+        if not check.ok:
+            skipped.append(f"{tag.release} (CUDA {cuda}: {check.reason})")
+            continue
+        chosen = (tag, cuda, f"{where}; {check.how}")
+        break
+    if skipped:
+        shown = skipped[:3] + ([f"{len(skipped) - 3} more"] if len(skipped) > 3 else [])
+        plan.reasons.append(f"newer NGC releases the fleet cannot run: {', '.join(shown)}")
+    cuda_now = now_cuda
+    if chosen is not None:
+        tag, cuda, where = chosen
+        plan.target = f"{ref_repo}:{tag}"
+        row = facts.ngc_releases.get(tag.release)
+        minimum = row.min_driver if row else facts.toolkit_min_driver.get(cuda, "unknown")
+        plan.reasons.append(
+            f"target NGC {tag.release}: the newest release on the track that the fleet runs: CUDA {cuda} "
+            f"({where}), minimum driver {minimum}"
+        )
+        cuda_now = cuda
     else:
-        plan.reasons.append(f"{current.release} is the newest NGC release on its track")
+        plan.reasons.append(f"{current.release} is the newest NGC release on its track that the fleet runs")
+    if facts.ngc_forward_compatibility:
+        listed = (env or {}).get("NVIDIA_REQUIRE_CUDA", "")
+        if f"driver>={fleet_min_driver}" in listed:
+            plan.reasons.append(f"forward compatibility: {facts.ngc_forward_compatibility}")
     if env:
         plan.reasons.append(f"current contents: CUDA {env.get('CUDA_VERSION')}, PyTorch {env.get('PYTORCH_VERSION')}")
+    if cuda_now:
+        request = inputs.request(image, cuda_now, 9, manages_torch=False)
+        apply_stack(plan, inputs, request, facts)
+    if plan.moves_base and not plan.due:
+        plan.reasons.append("current release is still usable: the update is optional")
+    plan.settle()
     return plan

@@ -1,25 +1,28 @@
 """The quarterly review of one managed image, as plain functions the flow wraps in tasks:
-registry facts, NVIDIA support state, drivers, wheels, libraries, advisories, and the plan."""
+registry facts, NVIDIA support state, drivers, wheels, libraries, the pinned files, and the plan.
+Every FROM of a managed Dockerfile appears: one that cannot be resolved is an error row."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import copy
+import dataclasses
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from packaging.version import Version
-
 from tasks.dockerfile.parser import BaseImage, read_dockerfile
-from tasks.errors import BaseImageError, RegistryError
+from tasks.errors import BaseImageError, RegistryError, RegistryTransientError, RegistryUnreachableError
+from tasks.images.reference import ImageReference
 from tasks.images.tags import CudaTag, NgcTag
 from tasks.registry.http import HttpTransport, Outcome, classify
 from tasks.registry.session import ImageInfo, RegistrySession
 from tasks.research import osv
 from tasks.research.facts import Facts
-from tasks.research.planner import ImagePlan, candidates, plan_cuda, plan_ngc
+from tasks.research.planner import ImagePlan, StackInputs, candidates, pin_digest, plan_cuda, plan_ngc
 from tasks.research.pytorch_index import PyTorchIndex
 from tasks.research.support import parse_unsupported
+from tasks.update.requirements import CurrentPins, dockerfile_pins, read_requirements
 
 
 @dataclass
@@ -28,8 +31,18 @@ class ReviewSources:
 
     mode: str  # live | offline | bundled
     description: str
-    unsupported: dict[str, str]
+    unsupported: Mapping[str, str]  # may resolve later: the registry work starts without waiting for it
     unsupported_from: str
+
+
+def unsupported_or_bundled(facts: Facts, transport: HttpTransport | None) -> tuple[dict[str, str], str]:
+    """NVIDIA's unsupported list: live when `transport` is given and the manifest answers, else
+    the bundled table; the second value says which (a failure of the live source is said too)."""
+    try:
+        return unsupported_releases(facts, transport)
+    except BaseImageError as exc:
+        found, where = unsupported_releases(facts, None)
+        return found, f"{where} (NVIDIA's manifest unavailable: {exc})"
 
 
 def unsupported_releases(facts: Facts, transport: HttpTransport | None) -> tuple[dict[str, str], str]:
@@ -54,6 +67,7 @@ class ImageReview:
     banner_note: str = ""
     advisories: list[osv.Advisory] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    transient: bool = False  # a registry error that a later attempt may not meet (503, 429, timeout)
 
     @property
     def status(self) -> str:
@@ -62,10 +76,15 @@ class ImageReview:
         return self.plan.status
 
     def to_json(self) -> dict[str, Any]:
+        if self.plan is not None and self.deprecation_banner:
+            self.plan.due = True  # NVIDIA's own banner: the image is deprecated
+            self.plan.settle()
         plan = self.plan.to_json() if self.plan else None
         reasons = list(plan["reasons"]) if plan else []
         if self.deprecation_banner:
             reasons.insert(0, "start-up logs show NVIDIA's deprecation banner")
+        if plan:
+            reasons += [f"blocked: {b}" for b in plan["blocking"]]
         return {
             "image": self.image,
             "file": self.dockerfile,
@@ -77,7 +96,8 @@ class ImageReview:
             "banner_note": self.banner_note,
             "target": plan["target"] if plan else None,
             "action": plan["action"] if plan else "error",
-            "recommended": bool(plan and plan["recommended"]) or bool(self.advisories) or bool(self.deprecation_banner),
+            "recommended": bool(plan and plan["recommended"]),
+            "urgent": bool(plan and plan["urgent"]),
             "reasons": reasons,
             "plan": plan,
             "registry": self.info,
@@ -86,16 +106,188 @@ class ImageReview:
         }
 
 
-def managed_bases(path: Path, label: str, build_args: dict[str, str]) -> list[BaseImage]:
-    """The FROMs of a managed Dockerfile that name CUDA or NGC images."""
-    return [
-        b
-        for b in read_dockerfile(path, build_args, label).bases
-        if b.reference and (CudaTag.try_parse(b.reference.tag) or NgcTag.try_parse(b.reference.tag))
-    ]
+def _ignored(base: BaseImage) -> bool:
+    """FROMs that name no image to review: ``scratch`` and earlier build stages."""
+    code = getattr(base, "skip", None)  # the machine-readable skip code, where the parser has it
+    if code is not None:
+        return code in ("scratch", "stage-reference")
+    reason = base.skip_reason or ""
+    return reason.startswith("scratch") or reason.startswith("refers to the earlier build stage")
+
+
+def _is_managed_kind(ref: ImageReference | None) -> bool:
+    return bool(ref and (CudaTag.try_parse(ref.tag) or NgcTag.try_parse(ref.tag)))
 
 
 BannerCheck = Callable[[str], tuple[list[str] | None, str]]
+
+
+@dataclass(frozen=True)
+class ReviewOptions:
+    """The image's settings the review needs beside its Dockerfile."""
+
+    python: str
+    fleet_min_driver: int
+    allow_major: bool
+    pin_minor: str | None
+    allow_missing: frozenset[str] = frozenset()
+    requirements: Path | None = None  # the image's requirements file, as read
+    requirements_label: str | None = None  # ... and as the plan names it (relative to the repository)
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """One CUDA/NGC FROM of a Dockerfile, with what its plan depends on besides the registry."""
+
+    image: str
+    base: BaseImage
+    options: ReviewOptions
+    pins: CurrentPins | None
+    run_pins: CurrentPins | None
+    pins_text: str = ""  # what `pins` and `run_pins` were read from (research is shared by equal texts)
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        """Equal keys get the same research: the base, the image's settings and its pinned files."""
+        o = self.options
+        return (
+            str(self.base.reference),
+            o.python,
+            o.fleet_min_driver,
+            o.allow_major,
+            o.pin_minor,
+            o.allow_missing,
+            o.requirements_label,
+            self.pins_text,
+        )
+
+
+def dockerfile_occurrences(
+    name: str,
+    path: Path,
+    label: str,
+    build_args: dict[str, str],
+    options: ReviewOptions,
+    *,
+    managed: bool = True,
+) -> tuple[list[ImageReview], list[Occurrence]]:
+    """The FROMs of one Dockerfile to research, and an error row for every FROM that cannot be
+    resolved (and, for a managed image, when there is no CUDA/NGC base at all, or its pinned
+    requirements cannot be read)."""
+    try:
+        parsed = read_dockerfile(path, build_args, label)
+        pins = None
+        text = ""
+        if options.requirements is not None:
+            try:
+                text = options.requirements.read_bytes().decode("utf-8")
+            except OSError as exc:
+                raise BaseImageError(f"{options.requirements}: cannot read requirements file: {exc.strerror}") from exc
+            except UnicodeDecodeError as exc:
+                raise BaseImageError(
+                    f"{options.requirements}: not UTF-8 text (byte {exc.start}); save the requirements file as UTF-8"
+                ) from exc
+            pins = read_requirements(text)
+    except BaseImageError as exc:
+        return [ImageReview(name, label, 0, None, errors=[str(exc)])], []
+    errors: list[ImageReview] = []
+    found: list[Occurrence] = []
+    run_pins = dockerfile_pins(parsed.text)
+    fingerprint = f"{text}\0{sorted(run_pins.pins.items()) if run_pins else ''}"
+    for base in parsed.bases:
+        if _ignored(base):
+            continue
+        if base.reference is None:
+            errors.append(
+                ImageReview(
+                    name,
+                    label,
+                    base.line,
+                    None,
+                    errors=[f"{base.location}: FROM {base.raw or '(nothing)'} cannot be resolved: {base.skip_reason}"],
+                )
+            )
+            continue
+        if _is_managed_kind(base.reference):
+            found.append(Occurrence(name, base, options, pins, run_pins, fingerprint))
+    if managed and not errors and not found:
+        errors.append(
+            ImageReview(
+                name,
+                label,
+                0,
+                None,
+                errors=[f"{label}: no FROM names an nvidia/cuda or NGC PyTorch image; check images[].dockerfile"],
+            )
+        )
+    return errors, found
+
+
+def research(
+    occurrence: Occurrence,
+    session: RegistrySession,
+    facts: Facts,
+    sources: ReviewSources,
+    index: PyTorchIndex,
+    banner: BannerCheck | None = None,
+) -> ImageReview:
+    """The review of one distinct occurrence (see `Occurrence.key`)."""
+    o = occurrence
+    return review_base(o.image, o.base, session, facts, sources, index, o.options, o.pins, o.run_pins, banner=banner)
+
+
+def for_occurrence(review: ImageReview, occurrence: Occurrence) -> ImageReview:
+    """`review` (the research of an equal occurrence) as the review of `occurrence`'s image and FROM."""
+    plan = copy.deepcopy(review.plan)
+    if plan is not None:
+        plan.image, plan.dockerfile = occurrence.image, occurrence.base.file
+    return dataclasses.replace(
+        review,
+        image=occurrence.image,
+        dockerfile=occurrence.base.file,
+        line=occurrence.base.line,
+        plan=plan,
+        info=dict(review.info),
+        advisories=list(review.advisories),
+        errors=list(review.errors),
+    )
+
+
+def review_dockerfile(
+    name: str,
+    path: Path,
+    label: str,
+    build_args: dict[str, str],
+    session: RegistrySession,
+    facts: Facts,
+    sources: ReviewSources,
+    index: PyTorchIndex,
+    options: ReviewOptions,
+    *,
+    managed: bool = True,
+    banner: BannerCheck | None = None,
+) -> list[ImageReview]:
+    """One review per CUDA/NGC FROM of the Dockerfile, and an error row for every FROM that cannot
+    be resolved (and, for a managed image, when there is no CUDA/NGC base at all)."""
+    errors, found = dockerfile_occurrences(name, path, label, build_args, options, managed=managed)
+    return errors + [research(o, session, facts, sources, index, banner) for o in found]
+
+
+def torch_answers(
+    index: PyTorchIndex, majors: dict[int, int], python: str, package: str, only: set[str] | None = None
+) -> dict[str, list[str]]:
+    """variant -> versions of `package` for `python`, for every variant cu<M><0..max minor>."""
+    out: dict[str, list[str]] = {}
+    for major, top in sorted(majors.items()):
+        for minor in range(top + 1):
+            variant = f"cu{major}{minor}"
+            if only is not None and variant not in only:
+                continue
+            if index.wheels(variant, package):
+                versions = index.versions(variant, package, python)
+                if versions:
+                    out[variant] = [str(v) for v in versions]
+    return out
 
 
 def review_base(
@@ -105,11 +297,10 @@ def review_base(
     facts: Facts,
     sources: ReviewSources,
     index: PyTorchIndex,
+    options: ReviewOptions,
+    pins: CurrentPins | None = None,
+    run_pins: CurrentPins | None = None,
     *,
-    python: str,
-    fleet_min_driver: int,
-    allow_major: bool,
-    pin_minor: str | None,
     banner: BannerCheck | None = None,
 ) -> ImageReview:
     """Everything the review says about one FROM; failures become errors on the result."""
@@ -121,6 +312,7 @@ def review_base(
         info: ImageInfo | None = session.inspect(ref) if ref.tag in tags else None
     except RegistryError as exc:
         review.errors.append(f"registry: {exc}")
+        review.transient = isinstance(exc, RegistryTransientError) and not isinstance(exc, RegistryUnreachableError)
         return review
     if info is not None:
         review.info = {
@@ -134,17 +326,31 @@ def review_base(
     cuda = CudaTag.try_parse(ref.tag)
     try:
         if cuda is not None:
-
-            def torch_for(variant: str) -> list[Version] | None:
-                return index.versions(variant, "torch", python) if index.wheels(variant, "torch") else None
-
+            track = [t for t in (CudaTag.try_parse(x) for x in tags) if t and t.same_track(cuda)] + [cuda]
+            majors: dict[int, int] = {}
+            for t in track:
+                majors[t.version[0]] = max(majors.get(t.version[0], 0), t.version[1])
+            torch = torch_answers(index, majors, options.python, "torch")
+            wants_vision = bool(pins and pins.version("torchvision")) or bool(
+                run_pins and run_pins.version("torchvision")
+            )
+            vision = torch_answers(index, majors, options.python, "torchvision", set(torch)) if wants_vision else None
+            inputs = StackInputs(
+                options.python,
+                pins,
+                options.requirements_label,
+                run_pins,
+                torch,
+                vision,
+                options.allow_missing,
+            )
             rows = candidates(
                 cuda,
                 tags,
                 facts,
-                fleet_min_driver,
+                options.fleet_min_driver,
                 sources.unsupported,
-                torch_for,
+                torch,
                 current_config_eol=info.end_of_life if info else None,
                 current_require=info.env.get("NVIDIA_REQUIRE_CUDA") if info else None,
             )
@@ -155,13 +361,39 @@ def review_base(
                 cuda,
                 rows,
                 facts,
-                allow_major=allow_major,
-                pin_minor=pin_minor,
+                allow_major=options.allow_major,
+                pin_minor=options.pin_minor,
                 index_base=index.base_url,
+                inputs=inputs,
+                current_env=info.env if info else None,
             )
         else:
             ngc = NgcTag.parse(str(ref.tag))
-            review.plan = plan_ngc(name, base.file, str(ref), ngc, tags, info.env if info else None)
+
+            def cuda_of(tag: str) -> str | None:
+                try:
+                    found = session.inspect(ImageReference(ref.registry, ref.repository, tag))
+                except RegistryError:
+                    return None
+                return found.cuda_version if found else None
+
+            inputs = StackInputs(options.python, None, None, run_pins, allow_missing=options.allow_missing)
+            review.plan = plan_ngc(
+                name,
+                base.file,
+                str(ref),
+                ngc,
+                tags,
+                info.env if info else None,
+                facts,
+                fleet_min_driver=options.fleet_min_driver,
+                cuda_of=cuda_of,
+                inputs=inputs,
+            )
+        if ref.digest and review.plan.moves_base and review.plan.target:
+            new_tag = review.plan.target.rsplit(":", 1)[1]
+            manifest = session.manifest(ref.registry, ref.repository, new_tag)
+            pin_digest(review.plan, ref, manifest.digest if manifest else None)
     except BaseImageError as exc:
         review.errors.append(f"{type(exc).__name__}: {exc}")
     return review

@@ -1,11 +1,13 @@
 """NVIDIA's support state of a CUDA release: the policy's unsupported list (live from
 ``manifests/cuda.yaml`` or bundled), the image config's EOL flag, the registry (deleted tags,
-newer patches: "newer version available" is EOL by NVIDIA's rule) and estimated deletion."""
+newer patches: "newer version available" is EOL by NVIDIA's rule), NVIDIA's two-majors rule
+(CUDA 11 is EOL once 13 is out) and the estimated deletion date."""
 
 from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -57,15 +59,31 @@ class SupportState:
 def support_state(
     version: str,
     facts: Facts,
-    unsupported: dict[str, str],
+    unsupported: Mapping[str, str],
     *,
     config_eol: bool | None,
     newer_patch: str | None,
     tag_present: bool,
+    newest_major: int | None = None,
 ) -> SupportState:
-    """Combine every signal about one release into a status with its reasons."""
+    """Combine every signal about one release into a status with its reasons; `newest_major` is
+    the newest CUDA major the registry lists (the two-majors rule also reads it)."""
     reasons = []
     entry: EolEntry | None = facts.eol.get(version)
+    major = int(version.split(".")[0])
+    ended = facts.ended_by(major)
+    two_majors_deletion = None
+    if ended is not None:
+        reasons.append(
+            f"CUDA {major}.x is end of life by NVIDIA's two-majors rule ({facts.major_support_wording}); "
+            f"CUDA {ended.release} was released {ended.released.isoformat()}"
+        )
+        two_majors_deletion = add_months(ended.released, facts.deletion_after_months)
+    elif newest_major is not None and newest_major >= major + facts.majors_at_a_time:
+        reasons.append(
+            f"CUDA {major}.x is end of life by NVIDIA's two-majors rule ({facts.major_support_wording}): "
+            f"the registry lists CUDA {newest_major}"
+        )
     if version in unsupported:
         reasons.append(f"NVIDIA lists {version} as unsupported: {unsupported[version]}")
     if config_eol:
@@ -75,6 +93,8 @@ def support_state(
     deletion = entry.estimated_deletion if entry else None
     if deletion is None and entry and entry.marked_eol:
         deletion = add_months(entry.marked_eol, facts.deletion_after_months)
+    if deletion is None:
+        deletion = two_majors_deletion
     if not tag_present:
         return SupportState(version, "deleted", ("tag is gone from the registry", *reasons), deletion)
     if reasons:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,14 +18,15 @@ from pathlib import Path
 
 import yaml
 
-from tasks.dockerfile.parser import parse_dockerfile, template
-from tasks.dockerfile.rewrite import _solve, new_image_text, rewrite_base
+from tasks.dockerfile.parser import parse_dockerfile
+from tasks.dockerfile.rewrite import rewrite_base, solve_args
 from tasks.errors import BaseImageError
 from tasks.files import write_atomic
 from tasks.images.reference import parse_reference
 from tasks.images.tags import CudaTag, NgcTag
-from tasks.research.report import replace_between_markers
+from tasks.research.consumers import ConsumerPlan
 from tasks.update import git
+from tasks.update.policy_doc import Moved, migration_doc, set_changelog_status
 from tasks.update.requirements import RequirementChanges, rewrite_requirements
 
 CHANGELOG_HEAD = (
@@ -54,6 +56,9 @@ class ImageChange:
     target: str
     requirements: str | None = None
     changes: RequirementChanges = field(default_factory=RequirementChanges)
+    # The `RUN pip install` pins of the Dockerfile the plan decided (CuPy, onnxruntime-gpu); recorded
+    # here for the Dockerfile rewrite, which does not apply them yet.
+    dockerfile_pins: RequirementChanges = field(default_factory=RequirementChanges)
     build_args: tuple[tuple[str, str], ...] = ()  # images[].build_args the FROM is resolved with
 
 
@@ -63,6 +68,14 @@ class MigrationPlan:
     reasons: tuple[str, ...] = ()
     matrix_markdown: str | None = None  # the review's compatibility matrix, when the plan came from one
     config: str | None = None  # the policy file, relative to the repository (when it is in it)
+    # The consumers of the exported model: the export opset the training service must use, the
+    # coupled bumps of their ONNX Runtime pins (written with the migration), what was compared.
+    consumers: ConsumerPlan = field(default_factory=ConsumerPlan)
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """Variables the training service runs with for this plan (BASEIMAGE_ONNX_OPSET)."""
+        return self.consumers.environment
 
     @property
     def branch(self) -> str:
@@ -75,6 +88,8 @@ class MigrationPlan:
 
     def summary(self) -> str:
         lines = [f"- {c.image}: {c.current} -> {c.target}" for c in self.changes]
+        lines += [f"- {b.line()}" for b in self.consumers.bumps]
+        lines += [f"- the training service exports ONNX with {k}={v}" for k, v in self.environment.items()]
         return "\n".join(lines)
 
 
@@ -87,6 +102,8 @@ class ApplyResult:
     already_applied: bool = False  # the branch already held exactly this change: no new commit
     base: str | None = None  # the commit the change was planned on
     build_args: dict[str, dict[str, str]] = field(default_factory=dict)  # per Dockerfile, after the change
+    warnings: list[str] = field(default_factory=list)  # what could not be placed (policy document sections)
+    numstat: list[tuple[str, str, str]] = field(default_factory=list)  # (added, removed, path) per file
 
 
 def backup_name(dockerfile: Path, old_tag: str) -> Path:
@@ -135,42 +152,10 @@ def _under_unreleased(text: str, block: str) -> str:
 def _changelog(text: str | None, plan: MigrationPlan, today: date) -> str:
     text = _with_unreleased(text)
     lines = [_changelog_line(c) for c in plan.changes if _changelog_line(c) not in text]
+    lines += [f"- {b.line()}\n" for b in plan.consumers.bumps if f"- {b.line()}\n" not in text]
     if not lines:
         return text
     return _under_unreleased(text, f"### Changed ({today.isoformat()}, {plan.branch})\n" + "".join(lines))
-
-
-def _policy_changelog(text: str, plan: MigrationPlan, today: date) -> str:
-    marker = "## Changelog\n"
-    if marker not in text:
-        return text
-    entry = (
-        f"\n### {today.isoformat()} - {plan.branch}\n"
-        + "".join(f"- **From**: `{c.current}`\n- **To**: `{c.target}`\n" for c in plan.changes)
-        + "- **Status**: proposed (awaiting approval and validation)\n"
-    )
-    if entry in text:
-        return text
-    head, rest = text.split(marker, 1)
-    return f"{head}{marker}{entry}{rest}"
-
-
-def _configuration(files: dict[str, str], plan: MigrationPlan, today: date) -> str:
-    """The "Current Configuration" section from data: each managed image's base and its pins."""
-    from tasks.research.osv import parse_pins
-
-    lines = [
-        f"As of {today.isoformat()} (branch `{plan.branch}`):",
-        "",
-        "| image | Dockerfile | base image | pins |",
-        "|---|---|---|---|",
-    ]
-    for change in plan.changes:
-        pins = ""
-        if change.requirements and change.requirements in files:
-            pins = ", ".join(f"{p.name}=={p.version}" for p in parse_pins(files[change.requirements]))
-        lines.append(f"| {change.image} | `{change.dockerfile}` | `{change.target}` | {pins} |")
-    return "\n".join(lines)
 
 
 def _checkpoint(name: str) -> None:
@@ -209,21 +194,15 @@ def _rewrite_dockerfile(
             + "; the plan is stale or for another Dockerfile: run a fresh review or fix images[].dockerfile"
         )
     new = old
+    planned = {b.stage: target for b in bases}
     for base in bases:
-        fed = sorted(set(base.variables) & set(build_args))
-        if fed:
-            solved = _solve(template(base.raw, parsed.escape), new_image_text(base, target))
-            if solved is None:
-                raise PlanMismatchError(
-                    f"{rel}:{base.line}: {change.target} cannot be written through {base.raw!r} "
-                    f"(build args {', '.join(fed)}); change the FROM by hand"
-                )
-            for name in fed:
-                if solved[name] != build_args[name]:
-                    config_edits[name] = solved[name]
-                    build_args[name] = solved[name]
+        solved = solve_args(parse_dockerfile(new, rel, build_args), base, target)
+        for name, value in solved.items():
+            if name in build_args and value != build_args[name]:  # set where the build is invoked
+                config_edits[name] = value
+                build_args[name] = value
         again = parse_dockerfile(new, rel, build_args)
-        new = rewrite_base(again, again.bases[base.stage], target)
+        new = rewrite_base(again, again.bases[base.stage], target, planned=planned)
     return new, build_args
 
 
@@ -234,11 +213,13 @@ def planned_files(
     *,
     strict: bool = True,
     build_args: dict[str, dict[str, str]] | None = None,
+    warnings: list[str] | None = None,
 ) -> dict[str, tuple[str | None, str]]:
     """Relative path -> (old text or None, new text) for every file the plan changes, reading the
     repository through `read` (a path reads the working tree). With `strict`, a plan whose FROM is
     not in the files (stale, or for another Dockerfile) raises PlanMismatchError. `build_args`, when
-    given, receives each Dockerfile's build args after the change."""
+    given, receives each Dockerfile's build args after the change; `warnings`, what could not be
+    placed in the policy document (a section it lacks)."""
     if isinstance(read, Path):
         root = read
 
@@ -271,6 +252,15 @@ def planned_files(
                 after = rewrite_requirements(before, change.changes)
                 if after != before:
                     out[change.requirements] = (reader(change.requirements), after)
+    for bump in plan.consumers.bumps:
+        from tasks.update.consumer_pins import rewrite_pin
+
+        before = out[bump.file][1] if bump.file in out else reader(bump.file)
+        if before is None:
+            raise PlanMismatchError(f"{bump.file}: the pin file of consumer {bump.consumer} is missing")
+        after = rewrite_pin(before, bump.file, bump, bump.dockerfile)
+        if after != before:
+            out[bump.file] = (reader(bump.file), after)
     if config_edits:
         if plan.config is None:
             raise PlanMismatchError(
@@ -290,18 +280,38 @@ def planned_files(
     out["CHANGELOG.md"] = (reader("CHANGELOG.md"), _changelog(reader("CHANGELOG.md"), plan, today))
     doc = reader(POLICY_DOC)
     if doc is not None:
-        new_doc = _policy_changelog(doc, plan, today)
-        if "<!-- baseimage:configuration:start -->" in new_doc:
-            texts = {rel: new for rel, (_old, new) in out.items()}
-            for change in plan.changes:
-                if change.requirements and change.requirements not in texts:
-                    texts[change.requirements] = reader(change.requirements) or ""
-            section = _configuration(texts, plan, today)
-            new_doc = replace_between_markers(new_doc, "configuration", section, Path(POLICY_DOC))
-        if plan.matrix_markdown and "<!-- baseimage:matrix:start -->" in new_doc:
-            new_doc = replace_between_markers(new_doc, "matrix", plan.matrix_markdown, Path(POLICY_DOC))
-        out[POLICY_DOC] = (doc, new_doc)
+        moved = []
+        for change in plan.changes:
+            before = reader(change.requirements) if change.requirements else None
+            now: str | None = out[change.requirements][1] if change.requirements in out else before
+            moved.append(
+                Moved(
+                    change.current,
+                    change.target,
+                    _pins(before),
+                    _pins(now),
+                    _variant(before),
+                    _variant(now),
+                    change.dockerfile,
+                )
+            )
+        reason = plan.reasons[0].split(": ", 1)[-1] if plan.reasons else "requested"
+        update = migration_doc(doc, POLICY_DOC, plan.branch, reason, moved, today.isoformat())
+        if warnings is not None:
+            warnings.extend(update.warnings)
+        out[POLICY_DOC] = (doc, update.text)
     return {k: v for k, v in out.items() if v[0] != v[1]}
+
+
+def _pins(text: str | None) -> dict[str, str]:
+    from tasks.research.osv import parse_pins
+
+    return {p.name: p.version for p in parse_pins(text)} if text else {}
+
+
+def _variant(text: str | None) -> str | None:
+    match = re.search(r"/whl/(cu\d+)", text or "")
+    return match[1] if match else None
 
 
 def set_build_arg(text: str, label: str, image: str, name: str, value: str) -> str:
@@ -358,6 +368,7 @@ def managed_paths(plan: MigrationPlan) -> list[str]:
     return sorted(
         {c.dockerfile for c in plan.changes}
         | {c.requirements for c in plan.changes if c.requirements}
+        | {b.file for b in plan.consumers.bumps}
         | {"CHANGELOG.md", POLICY_DOC}
         | ({plan.config} if plan.config else set())
     )
@@ -374,7 +385,8 @@ def apply_plan(repo: Path, plan: MigrationPlan, *, dry_run: bool = False, today:
     git.clean_leftovers(repo)
     base = git.head(repo)
     args: dict[str, dict[str, str]] = {}
-    files = planned_files(lambda rel: git.show(repo, base, rel), plan, today, build_args=args)
+    notes: list[str] = []
+    files = planned_files(lambda rel: git.show(repo, base, rel), plan, today, build_args=args, warnings=notes)
     dirty = git.dirty(repo, sorted(set(managed_paths(plan)) - {plan.config} | set(files)))
     if dirty:
         raise DirtyTreeError(
@@ -387,7 +399,7 @@ def apply_plan(repo: Path, plan: MigrationPlan, *, dry_run: bool = False, today:
             + ", ".join(sorted({c.dockerfile for c in plan.changes}))
             + ": nothing to migrate"
         )
-    result = ApplyResult(plan.branch, unified_diff(files), sorted(files), base=base, build_args=args)
+    result = ApplyResult(plan.branch, unified_diff(files), sorted(files), base=base, build_args=args, warnings=notes)
     if dry_run:
         return result
     old_tip = git.rev(repo, f"refs/heads/{plan.branch}")
@@ -416,6 +428,8 @@ def apply_plan(repo: Path, plan: MigrationPlan, *, dry_run: bool = False, today:
             _checkpoint("ref")
     result.diff = git.git(repo, "diff", base, str(result.commit))
     result.files = sorted(git.git(repo, "diff", "--name-only", base, str(result.commit)).split())
+    stats = git.git(repo, "diff", "--numstat", base, str(result.commit)).splitlines()
+    result.numstat = [(a, r, p) for a, r, p in (line.split("\t", 2) for line in stats if line.count("\t") >= 2)]
     return result
 
 
@@ -447,16 +461,7 @@ def release_changelog(text: str | None, plan: MigrationPlan, today: date, note: 
 
 def release_policy_row(text: str, plan: MigrationPlan, note: str) -> str:
     """The policy document's changelog entry for the plan's branch: status proposed -> deployed."""
-    proposed = "- **Status**: proposed (awaiting approval and validation)\n"
-    header = f" - {plan.branch}\n"
-    at = text.find(header)
-    if at < 0:
-        return text
-    status = text.find(proposed, at)
-    following = text.find("\n### ", at + len(header))
-    if status < 0 or (0 <= following < status):
-        return text
-    return text[:status] + f"- **Status**: {note}\n" + text[status + len(proposed) :]
+    return set_changelog_status(text, f" - {plan.branch}", note)
 
 
 def release_files(

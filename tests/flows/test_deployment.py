@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from tests.support.candidate import write_service_repo
 from tests.support.prefect_server import PrefectServer, approve_when_paused
-from tests.support.registry_server import LocalRegistry
+from tests.support.registry_server import LocalRegistry, free_port
 from tests.support.site import PREVIOUS, Site
 
 pytestmark = pytest.mark.docker
@@ -241,3 +242,110 @@ def test_production_changes_only_through_a_recorded_approval_or_break_glass(site
     back = cli("rollback", "--env", "production", "--to", PREVIOUS, "--reason", "hotfix undone")
     assert back.returncode == 0, back.stdout + back.stderr  # PREVIOUS is in production's ledger
     assert site.image("production") == PREVIOUS
+
+
+def reject_when_paused(server: PrefectServer, reviewer: str, proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 150
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        paused = requests.post(
+            f"{server.api_url}/flow_runs/filter",
+            timeout=10,
+            json={"flow_runs": {"state": {"type": {"any_": ["PAUSED"]}}}},
+        ).json()
+        if paused:
+            argv = [sys.executable, "-m", "baseimage.cli", "approve", paused[0]["id"], "--reject"]
+            argv += ["--reviewer", reviewer, "--comment", "latency looks off"]
+            done = subprocess.run(argv, env=server.env(), capture_output=True, text=True, timeout=120, check=False)
+            assert done.returncode == 0, done.stdout + done.stderr
+            return
+        time.sleep(0.5)
+    raise AssertionError("no paused approval")
+
+
+def migrate_state(server: PrefectServer) -> tuple[str, str]:
+    runs = requests.post(f"{server.api_url}/flow_runs/filter", timeout=10, json={"sort": "START_TIME_DESC"}).json()
+    flows = {f["id"]: f["name"] for f in requests.post(f"{server.api_url}/flows/filter", timeout=10, json={}).json()}
+    state = next(r for r in runs if flows[r["flow_id"]] == "migrate")["state"]
+    return state["type"], state["name"]
+
+
+@pytest.mark.parametrize("answer", ["reject", "timeout"])
+def test_production_rejected_or_unanswered_restores_staging_and_is_no_success(
+    server: PrefectServer, site: Site, answer: str
+) -> None:
+    site.configure()
+    if answer == "timeout":
+        site.config.write_text(site.config.read_text().replace("timeout_s: 180", "timeout_s: 3"))
+        site.git("commit", "-qam", "a short approval window")
+    site.start_previous()
+    proc = start_migrate(server, site)
+    if answer == "reject":
+        reject_when_paused(server, "bob", proc)
+    assert proc.wait(300) == 1, proc.stdout.read() if proc.stdout else ""
+    result = site.outcome()
+    assert site.image("staging") == PREVIOUS and site.healthy("staging"), "staging is restored"
+    assert site.image("production") == PREVIOUS, "production was never touched"
+    if answer == "reject":
+        assert result["outcome"] == "stopped at production: rejected; staging rolled back"
+        assert migrate_state(server) == ("CANCELLED", "Rejected")
+        assert result["decisions"][-1] == {
+            "stage": "production", "outcome": "rejected", "reviewer": "bob", "comment": "latency looks off"
+        }  # fmt: skip
+    else:
+        assert result["outcome"] == "stopped at production: timed out; staging rolled back"
+        assert migrate_state(server) == ("FAILED", "TimedOut")
+    assert [r["environment"] for r in result["rollback"]["environments"]] == ["staging"]
+    assert "baseimage/cuda-12.9.1" in site.git("branch"), "the branch is kept"
+    assert not (site.root / "reports" / "approvals" / "production.json").exists(), "nothing was approved"
+
+
+def validation_config(site: Site, mode: str) -> None:
+    """The stub candidate validated for real (a subflow here): its build args pick the fault."""
+    port = free_port()
+    text = site.config.read_text()
+    text = text[: text.index("environments:")]  # nothing to deploy: these tests stop after validation
+    text = text.replace("    track: cuda\n", f'    track: cuda\n    build_args: {{PORT: "{port}", MODE: {mode}}}\n', 1)
+    text += f"""validation:
+  port: {port}
+  base_path: /cgi-bin/svc
+  health_timeout_s: 6
+  train_steps: 4
+  train_timeout_s: 30
+  redis_image: null
+  containers:
+    - name: service
+      gpu: true
+"""
+    site.config.write_text(text)
+    site.git("commit", "-qam", "validation settings")
+
+
+@pytest.mark.parametrize("mode", ["ok", "health-fail"])
+def test_migrate_validates_the_branch_in_a_subflow(prefect_harness: None, site: Site, mode: str) -> None:
+    from flows.migrate import migrate
+
+    site.configure()
+    validation_config(site, mode)
+    state = migrate(
+        to="12.9.1",
+        no_pr=True,
+        validation="subflow",
+        config_path=str(site.config),
+        out_dir=str(site.root / "reports"),
+        return_state=True,
+    )
+    result = state.result(raise_on_failure=False)
+    validation = result["validation"]
+    assert validation["mode"] == "subflow" and validation["candidates"][0].startswith("baseimage-candidate:")
+    if mode == "ok":
+        assert (state.type.value, state.name) == ("COMPLETED", "Validated")
+        assert validation["summary"] == "validation passed: 5 passed, 2 skipped: no GPU (gpu-detect, gpu-utilization)"
+        assert result["outcome"].startswith("validated; nothing deployed")
+    else:
+        assert (state.type.value, state.name) == ("FAILED", "RolledBack")
+        assert validation["failed"] == ["health"] and not validation["ok"]
+        assert result["outcome"].startswith("validation failed: ")
+        assert result["rollback"]["code"]["action"].startswith("none: baseimage/cuda-12.9.1 is not merged into main")
+    assert "baseimage/cuda-12.9.1" in site.git("branch"), "the branch is kept either way"
+    assert Path(validation["reports"][0]).exists()

@@ -69,11 +69,11 @@ def test_a_retry_of_the_same_run_reuses_its_plan(
     import flows.migrate as module
 
     planned: list[str] = []
-    real_from_target = module.from_target
+    real_checked_plan = module._checked_plan
 
     def counting(*args: Any, **kwargs: Any) -> Any:
-        planned.append(args[0])
-        return real_from_target(*args, **kwargs)
+        planned.append(args[1])  # the --to version
+        return real_checked_plan(*args, **kwargs)
 
     attempts: list[int] = []
     real_update = module.update
@@ -85,7 +85,7 @@ def test_a_retry_of_the_same_run_reuses_its_plan(
             raise RuntimeError("the first attempt dies after planning")
         return real_update.fn(repo_path, plan, dry_run)
 
-    monkeypatch.setattr(module, "from_target", counting)
+    monkeypatch.setattr(module, "_checked_plan", counting)
     monkeypatch.setattr(module, "update", flaky_update)
     retrying = module.migrate.with_options(retries=1, retry_delay_seconds=0)
     state = retrying(
@@ -135,7 +135,6 @@ def test_a_stale_report_stops_the_run_before_any_approval(prefect_harness: None,
         report_path=str(report), config_path=str(config), out_dir=str(repo / "reports"), return_state=True
     )  # an approval pause here would wait for its 24 h timeout
     assert state.is_failed()
-    assert "dockerfiles/Dockerfile: the plan expects a FROM naming nvidia/cuda:12.4.1-runtime-ubuntu22.04" in str(
-        state.message
-    )
+    # The plan is checked against the repository when it is made (and again by the update).
+    assert "nvidia/cuda:12.4.1-runtime-ubuntu22.04 is not what dockerfiles/Dockerfile has now" in str(state.message)
     assert "baseimage/" not in git(repo, "branch")

@@ -194,3 +194,20 @@ def test_timeout_ends_cleanly(server: PrefectServer, repo: Path) -> None:
     assert result["outcome"] == "stopped at update: timed out"
     assert result["decisions"][0]["reviewer"] is None
     assert run_state(server, migrate_run_id(server)) == ("FAILED", "TimedOut")
+
+
+def test_sigterm_ends_the_run_within_seconds_marked_cancelled(server: PrefectServer, repo: Path) -> None:
+    import signal
+
+    proc = start_migrate(server, repo)
+    paused_run(server, proc)
+    run_id = migrate_run_id(server)
+    began = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    code = proc.wait(60)
+    took = time.monotonic() - began
+    assert code != 0 and took < 20, (code, took, proc.stdout.read() if proc.stdout else "")
+    deadline = time.monotonic() + 20
+    while run_state(server, run_id)[0] != "CANCELLED" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert run_state(server, run_id)[0] == "CANCELLED", run_state(server, run_id)

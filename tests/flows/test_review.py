@@ -103,14 +103,16 @@ def test_review_finds_deprecation_supersession_target_and_advisories(
     pinned = images["training-cuda126"]
     assert pinned["target"] == "nvidia/cuda:12.6.3-runtime-ubuntu22.04"
     ngc = images["training-ngc"]
-    assert ngc["target"] == "nvcr.io/nvidia/pytorch:26.10-py3" and ngc["status"] == "supported"
+    # Corrected (issue 12): 26.10 is CUDA 13.1, which the R535 fleet cannot run; 25.11 (CUDA 12.9) is the newest it runs.
+    assert ngc["target"] == "nvcr.io/nvidia/pytorch:25.11-py3" and ngc["status"] == "supported"
     rows = {(r["image"], r["cuda"]): r for r in report["matrix"]}
-    # the CUDA minor's own variant first (cu129 exists only for torch 2.8), else the nearest lower
+    # Corrected (issue 12): this codified "the CUDA minor's own variant first" (cu129 has only torch 2.8,
+    # so a move to 12.9.1 took torch down); the rule is the newest torch on any CUDA 12.x variant up to cu129.
     assert (
         rows[("training", "12.9.1")]["torch"],
         rows[("training", "12.9.1")]["torch_variant"],
         rows[("training", "12.9.1")]["torchvision"],
-    ) == ("2.8.0", "cu129", "0.23.0")
+    ) == ("2.13.0", "cu126", "0.28.0")
     assert (
         rows[("training", "12.5.1")]["torch"],
         rows[("training", "12.5.1")]["torch_variant"],
@@ -123,15 +125,20 @@ def test_review_finds_deprecation_supersession_target_and_advisories(
     )
     assert rows[("training", "12.6.0")]["estimated_deletion"] == "2025-03-05"
     assert [a["id"] for a in report["advisories"]] == ["GHSA-53q9-r3pm-6pq6"]
-    assert any("1 security advisories in" in r and r.endswith("ml.txt") for r in training["reasons"])
-    assert not any("security advisories" in r for r in legacy["reasons"]), "legacy has no requirements file"
+    assert any(
+        r.startswith("advisory GHSA-53q9-r3pm-6pq6 on torch 2.5.1+cu126 is fixed in 2.6.0: the plan pins 2.13.0+cu126")
+        for r in training["reasons"]
+    )
+    assert not any("GHSA" in r for r in legacy["reasons"]), "legacy has no requirements file"
     assert report["advisories"][0]["version"] == "2.5.1+cu126" and report["advisories"][0]["fixed"] == ["2.6.0"]
     files = report["files"]
     assert Path(files["markdown"]).read_text().startswith("# Quarterly base-image review")
     assert "GHSA-53q9-r3pm-6pq6" in Path(files["markdown"]).read_text()
     doc = (repo / "docs" / "base-image-policy.md").read_text()
-    assert "migration recommended" in doc and "| training | 12.9.1 |" in doc
-    assert doc.count("<!-- baseimage:matrix:start -->") == 1
+    findings = doc[doc.index("<!-- baseimage:findings:start -->") : doc.index("<!-- baseimage:findings:end -->")]
+    assert "migration recommended" in findings, findings
+    # The per-release matrix lives in the report, not in the document (it used to be dumped there).
+    assert "| training | 12.9.1 |" not in doc and "| training | 12.9.1 |" in Path(files["markdown"]).read_text()
 
 
 def test_fleet_driver_580_allows_nothing_more_without_major_policy(

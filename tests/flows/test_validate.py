@@ -178,3 +178,67 @@ def test_injected_failures_give_a_failed_check(
     if mode == "train-fail":
         assert text.endswith("failed: RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB")
     assert_torn_down(docker_client)
+
+
+def test_helper_images_and_build_bases_come_through_the_configured_mirror(
+    prefect_harness: None,
+    docker_client: Any,
+    registry: LocalRegistry,
+    candidate: Path,
+    tmp_path: Path,
+) -> None:
+    """Nothing is pulled from a registry the policy did not name: the broker image (`redis:7-alpine`,
+    a Docker Hub name) and the candidate's base (`nvidia/cuda:...`) come through the docker.io
+    mirror; the mirror's own access log shows both pulls."""
+    import contextlib
+    import io
+
+    import docker.errors
+
+    mirror = LocalRegistry(tmp_path / "mirror", access_log=True).start()
+    try:
+        base_tag = "12.5.1-runtime-ubuntu22.04"
+        seeded = docker_client.images.pull(f"{registry.host}/nvidia/cuda:{base_tag}")
+        seeded.tag(f"{mirror.host}/nvidia/cuda", base_tag)
+        docker_client.images.push(f"{mirror.host}/nvidia/cuda", base_tag)
+        docker_client.images.build(
+            fileobj=io.BytesIO(
+                f'FROM {registry.host}/nvidia/cuda:{base_tag}\nENTRYPOINT ["sh", "-c", "sleep 600"]\n'.encode()
+            ),
+            tag=f"{mirror.host}/library/redis:7-alpine",
+            labels={"baseimage.test": "1"},
+        )
+        docker_client.images.push(f"{mirror.host}/library/redis", "7-alpine")
+        for local in (
+            f"{mirror.host}/library/redis:7-alpine",
+            f"{mirror.host}/nvidia/cuda:{base_tag}",
+            "redis:7-alpine",
+            f"nvidia/cuda:{base_tag}",
+        ):
+            with contextlib.suppress(docker.errors.ImageNotFound):
+                docker_client.images.remove(local)
+        port = free_port()
+        path = config(tmp_path, port)
+        path.write_text(
+            path.read_text().replace("  redis_image: null\n", "  redis_image: redis:7-alpine\n")
+            + f'registries:\n  mirrors: {{docker.io: "{mirror.url}"}}\n'
+        )
+        from flows.validate import validate
+
+        state = validate(
+            context=str(candidate),
+            dockerfile="Dockerfile",
+            buildargs={"BASE": f"nvidia/cuda:{base_tag}", "PORT": str(port), "MODE": "ok"},
+            config_path=str(path),
+            out_dir=str(tmp_path / "reports"),
+            return_state=True,
+        )
+        assert state.is_completed(), state.message
+        log = mirror.log_text()
+        assert "/v2/library/redis/manifests/7-alpine" in log, "the broker came through the mirror"
+        assert f"/v2/nvidia/cuda/manifests/{base_tag}" in log, "the build's base came through the mirror"
+    finally:
+        mirror.stop()
+        for local in ("redis:7-alpine", f"nvidia/cuda:{base_tag}"):
+            with contextlib.suppress(docker.errors.ImageNotFound):
+                docker_client.images.remove(local, force=True)

@@ -99,6 +99,31 @@ D64 = "sha256:" + "0123456789abcdef" * 4
             "my-registry.example.com:443/a__b/c.d-e:T",
         ),
         ("Example.COM/app:1", "Example.COM", "app", "1", None, "Example.COM/app:1"),
+        # The familiar form must name the same repository when parsed back.
+        ("library/a/a", "docker.io", "library/a/a", None, None, "library/a/a"),
+        ("docker.io/library/a", "docker.io", "library/a", None, None, "a"),
+        ("docker.io/a.b/c", "docker.io", "a.b/c", None, None, "docker.io/a.b/c"),
+        ("docker.io/localhost/x", "docker.io", "localhost/x", None, None, "docker.io/localhost/x"),
+        ("a.b", "docker.io", "library/a.b", None, None, "a.b"),
+        ("UPPER/app", "UPPER", "app", None, None, "UPPER/app"),  # an upper-case first part is a host
+        ("localhost:5000", "docker.io", "library/localhost", "5000", None, "localhost:5000"),
+        ("a" * 237, "docker.io", "library/" + "a" * 237, None, None, "a" * 237),  # 255 in full
+        (
+            "ubuntu@sha512:" + "0123456789abcdef" * 8,
+            "docker.io",
+            "library/ubuntu",
+            None,
+            "sha512:" + "0123456789abcdef" * 8,
+            "ubuntu@sha512:" + "0123456789abcdef" * 8,
+        ),
+        (
+            "ubuntu@sha384:" + "0123456789abcdef" * 6,
+            "docker.io",
+            "library/ubuntu",
+            None,
+            "sha384:" + "0123456789abcdef" * 6,
+            "ubuntu@sha384:" + "0123456789abcdef" * 6,
+        ),
     ],
 )
 def test_valid_references(
@@ -158,8 +183,77 @@ def test_valid_references(
         ),
         (
             "$(rm -rf /)",
-            "invalid image reference '$(rm -rf /)': path component '$(rm -rf ' may only hold "
+            "invalid image reference '$(rm -rf /)': character ' ' at position 4 is not allowed "
+            "(references are printable ASCII without spaces)",
+        ),
+        (
+            "$(rm)",
+            "invalid image reference '$(rm)': path component '$(rm)' may only hold "
             "lowercase letters and digits joined by '.', '_', '__' or '-'",
+        ),
+        # ASCII only, no control characters or line breaks anywhere (Docker's grammar is ASCII).
+        (
+            "nvidia/cuda:\u0661\u0662.\u0669.\u0661-runtime-ubuntu22.04",
+            "invalid image reference 'nvidia/cuda:\u0661\u0662.\u0669.\u0661-runtime-ubuntu22.04': character "
+            "'\u0661' at position 12 is not allowed (references are printable ASCII without spaces)",
+        ),
+        (
+            "ubuntu:caf\u00e9",
+            "invalid image reference 'ubuntu:caf\u00e9': character '\u00e9' at position 10 is not allowed "
+            "(references are printable ASCII without spaces)",
+        ),
+        (
+            "nvidia/cu\nda:12",
+            "invalid image reference 'nvidia/cu\\nda:12': character '\\n' at position 9 is not allowed "
+            "(references are printable ASCII without spaces)",
+        ),
+        (
+            "ubuntu:22.04\x00",
+            "invalid image reference 'ubuntu:22.04\\x00': character '\\x00' at position 12 is not allowed "
+            "(references are printable ASCII without spaces)",
+        ),
+        ("ubuntu:22.04\n", "invalid image reference 'ubuntu:22.04\\n': empty or surrounded by whitespace"),
+        # Digests: sha256, sha384 and sha512 (go-digest's algorithms), lowercase hex, exact length.
+        (
+            "ubuntu@md5:" + "a" * 32,
+            "invalid image reference 'ubuntu@md5:" + "a" * 32 + "': digest algorithm 'md5' is not supported "
+            "(Docker accepts sha256, sha384, sha512)",
+        ),
+        (
+            "ubuntu@sha512:" + "a" * 64,
+            "invalid image reference 'ubuntu@sha512:" + "a" * 64 + "': a sha512 digest has exactly 128 "
+            "lowercase hex digits",
+        ),
+        (
+            "ubuntu@sha256:" + "a" * 65,
+            "invalid image reference 'ubuntu@sha256:" + "a" * 65 + "': a sha256 digest has exactly 64 "
+            "lowercase hex digits",
+        ),
+        (
+            "ubuntu@sha256:" + "a" * 64 + "@sha256:" + "a" * 64,
+            "invalid image reference 'ubuntu@sha256:"
+            + "a" * 64
+            + "@sha256:"
+            + "a" * 64
+            + "': digest 'sha256:"
+            + "a" * 64
+            + "@sha256:"
+            + "a" * 64
+            + "' is not 'algorithm:hex' with at least 32 hex digits",
+        ),
+        (
+            "a" * 64,
+            "invalid image reference '" + "a" * 64 + "': a 64-character hex string is an image ID, not a "
+            "repository name",
+        ),
+        # The 255-character limit counts the canonical name (docker.io/library/... included).
+        (
+            "a" * 240,
+            "invalid image reference '" + "a" * 240 + "': repository name is longer than 255 characters",
+        ),
+        (
+            "[::ffff:1.2.3.4]:5000/app",
+            "invalid image reference '[::ffff:1.2.3.4]:5000/app': '[::ffff:1.2.3.4]:5000' is not a valid registry host",
         ),
     ],
 )
@@ -174,6 +268,30 @@ def test_with_tag_drops_the_digest_and_validates() -> None:
     assert str(ref.with_tag("12.6.3-runtime-ubuntu22.04")) == "nvidia/cuda:12.6.3-runtime-ubuntu22.04"
     with pytest.raises(ImageReferenceError, match="invalid tag 'bad tag'"):
         ref.with_tag("bad tag")
+
+
+@pytest.mark.parametrize(
+    "tag", ["12.9.1\n", "\u0661\u0662.\u0669.\u0661", "caf\u00e9", "x" * 129, "", "-x", ".x", "a\x00"]
+)
+def test_with_tag_refuses_what_docker_refuses(tag: str) -> None:
+    with pytest.raises(ImageReferenceError) as info:
+        parse_reference("nvidia/cuda").with_tag(tag)
+    assert str(info.value) == (
+        f"invalid tag {tag!r}: a tag is 1-128 characters of letters, digits, '_', '.' and '-', "
+        "not starting with '.' or '-'"
+    )
+
+
+def test_with_tag_can_pin_a_digest() -> None:
+    ref = parse_reference("nvidia/cuda:12.6.3-runtime-ubuntu22.04")
+    pinned = ref.with_tag("12.9.1-runtime-ubuntu22.04", digest=D64)
+    assert str(pinned) == f"nvidia/cuda:12.9.1-runtime-ubuntu22.04@{D64}"
+    assert parse_reference(str(pinned)) == pinned
+    with pytest.raises(ImageReferenceError) as info:
+        ref.with_tag("12.9.1-runtime-ubuntu22.04", digest="sha256:" + "A" * 64)
+    assert str(info.value) == (
+        "invalid digest 'sha256:" + "A" * 64 + "': a sha256 digest has exactly 64 lowercase hex digits"
+    )
 
 
 def test_reference_property_prefers_digest() -> None:

@@ -200,3 +200,43 @@ def test_ngc_ordering_and_track() -> None:
     current = NgcTag.parse("25.04-py3")
     assert str(newest_on_track(current, tags)) == "26.01-py3"
     assert str(newest_on_track(NgcTag.parse("25.04-py3-igpu"), tags)) == "25.10-py3-igpu"
+
+
+@pytest.mark.parametrize(
+    "tag",
+    [
+        "\u0661\u0662.\u0669.\u0661-runtime-ubuntu22.04",  # Arabic-Indic digits
+        "12.9.1-runtime-ubuntu\u0662\u0662.04",
+        "\uff11\uff12.9.1-runtime-ubuntu22.04",  # full-width digits
+        "12.9.1-runtime-ubuntu22.04\n",  # a trailing newline
+        "12.9.1-runtime-ubuntu22.04 ",
+        "012.9.1-runtime-ubuntu22.04",  # leading zeros would not print back as written
+        "12.09.1-runtime-ubuntu22.04",
+        "12.9.1-cudnn\u0669-runtime-ubuntu22.04",
+        "12.9.1-runtime-ubuntu" + "2" * 120,  # longer than Docker's 128-character tag limit
+    ],
+)
+def test_cuda_tags_are_ascii_and_whole(tag: str) -> None:
+    with pytest.raises(TagError):
+        CudaTag.parse(tag)
+
+
+@pytest.mark.parametrize(
+    "tag",
+    ["\u0662\u0665.\u0660\u0664-py3", "25.04-py\u0663", "25.04-py3\n", "25.04-py3-igpu\n", "\uff12\uff15.04-py3"],
+)
+def test_ngc_tags_are_ascii_and_whole(tag: str) -> None:
+    with pytest.raises(TagError):
+        NgcTag.parse(tag)
+
+
+def test_every_real_nvidia_tag_parses_and_prints_back() -> None:
+    from tests.conftest import REPO_ROOT
+
+    listing = REPO_ROOT.parent / "shared" / "reference" / "nvidia-cuda" / "supported-tags.txt"
+    if not listing.exists():
+        pytest.skip("the shared NVIDIA tag list is not on this machine")
+    tags = [line.strip() for line in listing.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    assert len(tags) > 100
+    for tag in tags:
+        assert str(CudaTag.parse(tag)) == tag

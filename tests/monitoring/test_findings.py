@@ -9,8 +9,6 @@ from datetime import date
 import pytest
 
 from tasks.monitoring.findings import (
-    DriverBranch,
-    DriverBranches,
     ReleaseSignals,
     Repush,
     Severity,
@@ -135,40 +133,25 @@ def test_a_re_push_the_fleet_still_runs_is_a_warning() -> None:
     assert "the fleet (R535) still runs it (brand=tesla,driver>=535,driver<536)" in found.message
 
 
-TABLE = DriverBranches(
-    (
-        DriverBranch(470, "LTSB", date(2024, 7, 1)),
-        DriverBranch(535, "LTSB", date(2026, 6, 1)),
-        DriverBranch(570, "PB", date(2027, 1, 15)),
-        DriverBranch(580, "LTSB", date(2028, 8, 1)),
-    ),
-    True,
-    "test",
-    date(2025, 12, 1),
-)
-
-
 @pytest.mark.parametrize(
-    ("branch", "severity", "text"),
+    ("branch", "today", "severity", "text"),
     [
-        (535, "critical", "ended 2026-06-01 (183 days ago)"),
-        (570, "warning", "ends 2027-01-15 (in 45 days)"),
-        (580, None, ""),
-        (550, "critical", "R550 is end of life: NVIDIA lists only R470, R535, R570, R580"),  # unlisted, older
-        (610, None, ""),  # newer than anything listed: unknown, not EOL
+        (535, TODAY, "critical", "ended 2026-06-01 (183 days ago)"),
+        (535, date(2026, 5, 2), "critical", "ends 2026-06-01 (in 30 days)"),
+        (535, date(2026, 5, 1), "warning", "ends 2026-06-01 (in 31 days)"),
+        (535, date(2026, 3, 15), "warning", "ends 2026-06-01 (in 78 days)"),
+        (535, date(2026, 1, 1), None, ""),
+        (580, TODAY, None, ""),
+        (560, TODAY, "critical", "R560 is end of life"),  # listed as EOL without a date
+        (515, TODAY, "critical", "not listed by NVIDIA, so end of life by its rule"),
+        (610, TODAY, None, ""),  # newer than anything listed: unknown, not EOL
     ],
 )
-def test_driver_branch_finding(branch: int, severity: str | None, text: str) -> None:
-    found = driver_branch_finding(branch, TABLE, TODAY)
+def test_driver_branch_finding(branch: int, today: date, severity: str | None, text: str) -> None:
+    found = driver_branch_finding(branch, FACTS, today)
     if severity is None:
         assert found is None
     else:
-        assert found is not None and found.severity.label == severity and text in found.message
+        assert found is not None and found.severity.label == severity and text in found.message, found
         assert (found.environment, found.image) == ("fleet", f"R{branch}")
-
-
-def test_the_bundled_driver_branches_file_loads() -> None:
-    from tasks.monitoring.watch import load_driver_branches
-
-    table = load_driver_branches()
-    assert {b.branch for b in table.branches} >= {535, 570, 580} and table.source and table.as_of
+        assert "as of" in found.message, "the finding cites the facts' source and date"

@@ -34,13 +34,24 @@ def test_every_facts_file_names_its_source_and_date() -> None:
         "onnxruntime",
         "pytorch",
         "ubuntu",
+        "ngc-pytorch",
+        "onnx-compat",
     }
     for source, as_of in FACTS.sources.values():
         assert source and isinstance(as_of, date)
 
 
 def test_malformed_facts_file_is_a_clear_error(tmp_path: Path) -> None:
-    for name in ("nvidia-support", "cuda-drivers", "cupy", "onnxruntime", "pytorch", "ubuntu"):
+    for name in (
+        "nvidia-support",
+        "cuda-drivers",
+        "cupy",
+        "onnxruntime",
+        "pytorch",
+        "ubuntu",
+        "ngc-pytorch",
+        "onnx-compat",
+    ):
         (tmp_path / f"{name}.yaml").write_text((REPO_ROOT / "config" / "data" / f"{name}.yaml").read_text())
     (tmp_path / "cupy.yaml").write_text("releases: []\n")
     with pytest.raises(ConfigError, match=r"cupy.yaml: a facts file needs 'source' and 'as_of' at the top"):
@@ -70,7 +81,9 @@ def test_torchvision_pairing(torch: str, torchvision: str) -> None:
 
 
 def test_onnxruntime_by_cuda_major() -> None:
-    assert FACTS.ort_for(12) == "1.23.2" and FACTS.ort_for(11) == "1.18.1" and FACTS.ort_for(13) is None
+    # Corrected: this codified "no CUDA-13 onnxruntime-gpu" (facts stopped at 1.23.2); from 1.27.0 the
+    # default index's builds are CUDA 13 (tests/research/test_facts.py pins the rows).
+    assert FACTS.ort_for(12) == "1.26.0" and FACTS.ort_for(11) == "1.18.1" and FACTS.ort_for(13) == "1.31.1"
 
 
 MANIFEST = """push_repos:

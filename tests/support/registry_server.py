@@ -30,6 +30,10 @@ class LocalRegistry:
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
     seeded: Seeded | None = None
+    access_log: bool = False  # the registry logs every request to `root/registry.log`
+
+    def log_text(self) -> str:
+        return (self.root / "registry.log").read_text(errors="replace")
 
     @property
     def url(self) -> str:
@@ -56,7 +60,8 @@ class LocalRegistry:
         config = self.root / "config.yml"
         config.write_text(
             "version: 0.1\n"
-            "log:\n  level: error\n  accesslog:\n    disabled: true\n"
+            f"log:\n  level: {'info' if self.access_log else 'error'}\n  accesslog:\n"
+            f"    disabled: {'false' if self.access_log else 'true'}\n"
             f"storage:\n  filesystem:\n    rootdirectory: {self.root / 'data'}\n  delete:\n    enabled: true\n"
             f"http:\n  addr: 127.0.0.1:{self.port}\n"
             f"{auth_block}"

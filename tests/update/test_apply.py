@@ -9,8 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from tasks.research.facts import load_facts
+from tasks.research.stack import StackRequest, choose_stack
 from tasks.update.apply import DirtyTreeError, ImageChange, MigrationPlan, apply_plan, backup_name
-from tasks.update.requirements import RequirementChanges, rewrite_requirements
+from tasks.update.requirements import (
+    RequirementChanges,
+    dockerfile_pins,
+    read_requirements,
+    rewrite_requirements,
+)
+from tests.conftest import REPO_ROOT
 from tests.support.repo import commit_all, copy_managed
 
 TODAY = date(2026, 11, 28)
@@ -43,6 +51,22 @@ def show(repo: Path, ref: str, path: str) -> str:
     return run(repo, "show", f"{ref}:{path}")
 
 
+def planned(cuda: str) -> RequirementChanges:
+    """What the planner writes into ml.txt for a move to `cuda` (torch answers from the facts)."""
+    facts = load_facts()
+    torch: dict[str, list[str]] = {}
+    vision: dict[str, list[str]] = {}
+    for release in facts.torch_releases:
+        for variant in release.cuda:
+            torch.setdefault(variant, []).append(release.torch)
+            vision.setdefault(variant, []).append(release.torchvision)
+    pins = read_requirements((REPO_ROOT / ML).read_text())
+    return choose_stack([StackRequest("training", cuda, "3.11", None, torch, vision)], pins, facts).changes()
+
+
+# Corrected: this plan was hand-written as torch 2.8.0+cu129 / onnxruntime-gpu 1.23.2, the planner's old
+# (wrong) choice for 12.9.1; it is now the planner's own: torch 2.13.0 from cu126 (newest on any
+# CUDA 12.x variant up to cu129), onnxruntime-gpu 1.26.0 (newest CUDA 12 build).
 MINOR = MigrationPlan(
     (
         ImageChange(
@@ -51,7 +75,7 @@ MINOR = MigrationPlan(
             "nvidia/cuda:12.6.0-runtime-ubuntu22.04",
             "nvidia/cuda:12.9.1-runtime-ubuntu22.04",
             ML,
-            RequirementChanges("cu129", None, "2.8.0", "0.23.0", "cupy-cuda12x", "14.2.0", "1.23.2"),
+            planned("12.9.1"),
         ),
     ),
     ("12.6.0 is EOL",),
@@ -71,14 +95,10 @@ def test_cuda_minor_bump(repo: Path) -> None:
         repo, "main", "dockerfiles/training/Dockerfile"
     )
     assert changed(show(repo, "main", ML), show(repo, branch, ML)) == [
-        (
-            "--extra-index-url https://download.pytorch.org/whl/cu126\n",
-            "--extra-index-url https://download.pytorch.org/whl/cu129\n",
-        ),
-        ("torch==2.5.1+cu126\n", "torch==2.8.0+cu129\n"),
-        ("torchvision==0.20.1+cu126\n", "torchvision==0.23.0+cu129\n"),
+        ("torch==2.5.1+cu126\n", "torch==2.13.0+cu126\n"),
+        ("torchvision==0.20.1+cu126\n", "torchvision==0.28.0+cu126\n"),
         ("cupy-cuda12x==13.3.0\n", "cupy-cuda12x==14.2.0\n"),
-        ("onnxruntime-gpu==1.20.1\n", "onnxruntime-gpu==1.23.2\n"),
+        ("onnxruntime-gpu==1.20.1\n", "onnxruntime-gpu==1.26.0\n"),
     ]
     log = run(repo, "log", "--format=%s%n%b", "-1", branch)
     assert log.startswith("baseimage: migrate to cuda-12.9.1\n")
@@ -91,11 +111,14 @@ def test_cuda_minor_bump(repo: Path) -> None:
         repo, branch, "docs/base-image-policy.md"
     )
     doc = show(repo, branch, "docs/base-image-policy.md")
-    assert (
-        "| training | `dockerfiles/training/Dockerfile` | `nvidia/cuda:12.9.1-runtime-ubuntu22.04` | "
-        "torch==2.8.0+cu129, torchvision==0.23.0+cu129, cupy-cuda12x==14.2.0, onnx==1.17.0, "
-        "onnxruntime-gpu==1.23.2 |"
-    ) in doc
+    # The document in its own format: Current Configuration names the new image, the component
+    # matrix has the new versions (its Notes kept), the changelog entry is the policy's.
+    assert "**Base Image**: `nvidia/cuda:12.9.1-runtime-ubuntu22.04`" in doc
+    assert "- **CUDA Version**: 12.9.1\n" in doc and "- **PyTorch Version**: 2.13.0 (cu126)\n" in doc
+    assert "| CUDA Base Image | 12.9.1 | - | Current |" in doc
+    assert "| PyTorch | 2.13.0 | 12.6 | Minimum version |" in doc
+    assert "| ONNX Runtime | 1.26.0 | 12.x | onnxruntime-gpu |" in doc
+    assert "- **PyTorch**: 2.5.1 (cu126) → 2.13.0 (cu126)\n- **Reason**: 12.6.0 is EOL\n" in doc
     untouched = run(repo, "diff", "--name-only", "main", branch).split()
     assert sorted(untouched) == sorted(
         [
@@ -182,6 +205,8 @@ def test_arg_based_tag_keeps_crlf_and_escape(repo: Path) -> None:
 
 
 def test_major_upgrade_renames_cupy(repo: Path) -> None:
+    # Corrected: this kept the CUDA-12 onnxruntime-gpu 1.20.1 pin silently on CUDA 13 (onnxruntime_gpu None);
+    # the planner moves it to the newest CUDA-13 build and says why.
     plan = MigrationPlan(
         (
             ImageChange(
@@ -190,7 +215,7 @@ def test_major_upgrade_renames_cupy(repo: Path) -> None:
                 "nvidia/cuda:12.6.0-runtime-ubuntu22.04",
                 "nvidia/cuda:13.0.2-runtime-ubuntu22.04",
                 ML,
-                RequirementChanges("cu130", None, "2.13.0", "0.28.0", "cupy-cuda13x", "14.2.0", None),
+                planned("13.0.2"),
             ),
         )
     )
@@ -204,6 +229,7 @@ def test_major_upgrade_renames_cupy(repo: Path) -> None:
         ("torch==2.5.1+cu126\n", "torch==2.13.0+cu130\n"),
         ("torchvision==0.20.1+cu126\n", "torchvision==0.28.0+cu130\n"),
         ("cupy-cuda12x==13.3.0\n", "cupy-cuda13x==14.2.0\n"),
+        ("onnxruntime-gpu==1.20.1\n", "onnxruntime-gpu==1.31.1\n"),
     ]
 
 
@@ -252,10 +278,8 @@ def test_plan_from_a_review_report_regenerates_the_matrix(repo: Path) -> None:
 
     plan_json = {
         "kind": "cuda",
-        "torch": {"variant": "cu129", "torch": "2.8.0", "torchvision": "0.23.0", "exact": True},
-        "cupy_package": "cupy-cuda12x",
-        "cupy_version": "14.2.0",
-        "onnxruntime_gpu": "1.23.2",
+        "action": "migrate",
+        "changes": planned("12.9.1").to_json(),
         "matrix": [
             {
                 "cuda": "12.9.1",
@@ -265,11 +289,11 @@ def test_plan_from_a_review_report_regenerates_the_matrix(repo: Path) -> None:
                 "min_driver": "575.57.08",
                 "fleet_ok": True,
                 "driver_path": "minor-version compatibility",
-                "torch_variant": "cu129",
-                "torch": "2.8.0",
-                "torchvision": "0.23.0",
+                "torch_variant": "cu126",
+                "torch": "2.13.0",
+                "torchvision": "0.28.0",
                 "cupy": "cupy-cuda12x==14.2.0",
-                "onnxruntime_gpu": "1.23.2",
+                "onnxruntime_gpu": "1.26.0",
                 "ubuntu_end_of_support": "2027-05-31",
             }
         ],
@@ -298,7 +322,56 @@ def test_plan_from_a_review_report_regenerates_the_matrix(repo: Path) -> None:
     }
     plan = from_report(report, {"training": ML})
     assert plan is not None and [c.image for c in plan.changes] == ["training"], "only recommended images move"
-    assert plan.changes[0].changes.variant == "cu129" and plan.reasons == ("training: 12.6.0 is EOL",)
+    assert plan.changes[0].changes == planned("12.9.1") and plan.reasons == ("training: 12.6.0 is EOL",)
     result = apply_plan(repo, plan, today=TODAY)
     doc = show(repo, result.branch, "docs/base-image-policy.md")
-    assert "| training | 12.9.1 | supported |" in doc
+    # The per-release matrix lives in the review's report; the document's matrix is its components.
+    assert "| training | 12.9.1 | supported |" not in doc
+    assert "| CUDA Base Image | 12.9.1 | - | Current |" in doc
+
+
+@pytest.mark.parametrize(
+    ("text", "variant", "pins", "ranges"),
+    [
+        (
+            "--extra-index-url https://download.pytorch.org/whl/cu126\ntorch==2.5.1+cu126  # note\nnumpy>=1.26,<2.2\n",
+            "cu126",
+            {"torch": "2.5.1+cu126"},
+            {"numpy": "<2.2,>=1.26"},
+        ),
+        (
+            "--index-url=https://mirror.local/whl/cu128\r\nTorchVision==0.22.1\r\n",
+            "cu128",
+            {"torchvision": "0.22.1"},
+            {},
+        ),
+        (
+            "cupy-cuda12x[ctk]==14.2.0\n-r other.txt\ntorch>=2.4,<2.9\n",
+            None,
+            {"cupy-cuda12x": "14.2.0"},
+            {"torch": "<2.9,>=2.4"},
+        ),
+        ("# only a comment\n\n", None, {}, {}),
+    ],
+)
+def test_read_requirements(text: str, variant: str | None, pins: dict[str, str], ranges: dict[str, str]) -> None:
+    found = read_requirements(text)
+    assert (found.index_variant, found.pins, found.ranges) == (variant, pins, ranges)
+
+
+@pytest.mark.parametrize(
+    ("text", "pins"),
+    [
+        (
+            (REPO_ROOT / "dockerfiles" / "training" / "Dockerfile.ngc").read_text(),
+            {"cupy-cuda12x": "13.4.1", "onnx": "1.17.0", "onnxruntime-gpu": "1.20.1"},
+        ),
+        (
+            "FROM x\nRUN apt-get install -y a=1 && python3 -m pip install \\\n    'cupy-cuda12x==13.3.0' torch==2.5.1 ; echo b==2\n",
+            {"cupy-cuda12x": "13.3.0", "torch": "2.5.1"},
+        ),
+        ("FROM x\nRUN echo torch==2.0\nCOPY a==b /c\n", {}),
+    ],
+)
+def test_dockerfile_pip_pins(text: str, pins: dict[str, str]) -> None:
+    assert dockerfile_pins(text).pins == pins

@@ -20,7 +20,6 @@ from tasks.update.apply import (
     ImageChange,
     MigrationPlan,
     _changelog,
-    _policy_changelog,
     release_changelog,
     release_policy_row,
 )
@@ -72,7 +71,12 @@ def test_release_changelog_moves_the_block_into_a_release_section() -> None:
 
 
 def test_policy_row_status_becomes_deployed() -> None:
-    doc = _policy_changelog("# Policy\n\n## Changelog\n\n### 2025-01-01 - other\n- **Status**: done\n", PLAN, TODAY)
+    from tasks.update.policy_doc import Moved, migration_doc
+
+    moved = [Moved(c.current, c.target, {}, {}) for c in PLAN.changes]
+    start = "# Policy\n\n## Changelog\n\n### 2025-01-01 - other\n- **Status**: done\n"
+    doc = migration_doc(start, "doc", PLAN.branch, "EOL", moved, TODAY.isoformat()).text
+    assert f"### 2026-11-28 - {PLAN.branch}\n- **From**: `nvidia/cuda:12.6.0-runtime-ubuntu22.04`" in doc
     out = release_policy_row(doc, PLAN, "deployed to production 2026-11-28")
     assert "- **Status**: deployed to production 2026-11-28\n" in out
     assert "proposed (awaiting" not in out and "- **Status**: done\n" in out

@@ -1,0 +1,61 @@
+"""Annual plans carry the coupled stack for their target, not only the FROM (pure)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from tasks.research.annual import plan_cuda_image
+from tasks.research.facts import load_facts
+from tasks.update.plans import from_report
+from tests.research.test_planner import TAGS, index_answers
+
+FACTS = load_facts()
+
+
+def pythons_with_torch(variant: str) -> list[tuple[str, str]]:
+    """What the annual flow's index lookup answers: (python, newest torch) for one variant."""
+    found = []
+    for python in ("3.14", "3.13", "3.12", "3.11", "3.10"):
+        versions = index_answers(python).get(variant)
+        if versions:
+            found.append((python, max(versions, key=lambda v: tuple(int(p) for p in v.split(".")))))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("python", "torch", "variant"),
+    [("3.11", "2.13.0", "cu126"), ("3.14", "2.13.0", "cu126")],
+)
+def test_annual_plan_carries_the_coupled_stack(python: str, torch: str, variant: str) -> None:
+    """Regression: annual plans applied with `migrate --report` moved only the FROM."""
+    result = plan_cuda_image(
+        "training",
+        "dockerfiles/training/Dockerfile",
+        "nvidia/cuda:12.6.0-runtime-ubuntu22.04",
+        TAGS,
+        FACTS,
+        date(2026, 11, 28),
+        fleet_min_driver=535,
+        allow_major=False,
+        unsupported={},
+        pythons_with_torch=pythons_with_torch,
+        python=python,
+    )
+    assert result.target == "nvidia/cuda:12.9.1-runtime-ubuntu24.04"
+    stack = result.to_json()["plan"]
+    assert stack["torch"]["torch"] == torch and stack["torch"]["variant"] == variant
+    assert (stack["cupy_package"], stack["cupy_version"], stack["onnxruntime_gpu"]) == (
+        "cupy-cuda12x",
+        "14.2.0",
+        "1.26.0",
+    )
+    assert "changes" not in stack, "the pins depend on the requirements file: migrate --report couples them"
+    assert any(
+        r.startswith(f"stack for CUDA 12.9.1: torch {torch} + torchvision 0.28.0 from {variant}")
+        for r in result.reasons
+    )
+    image = {**result.to_json(), "file": "dockerfiles/training/Dockerfile"}
+    plan = from_report({"images": [image]}, {"training": "ml.txt"})
+    assert plan is not None and plan.changes[0].changes.torch == torch and plan.changes[0].changes.variant == variant

@@ -1,0 +1,81 @@
+"""Every managed image appears in the review: a FROM that cannot be resolved is an error row and
+the review is incomplete (exit 3). No registry is asked for any of these."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tasks.registry.http import HttpTransport
+from tasks.registry.session import RegistrySession
+from tasks.research.facts import load_facts
+from tasks.research.pytorch_index import PyTorchIndex
+from tasks.research.report import assemble
+from tasks.research.review import ReviewOptions, ReviewSources, review_dockerfile
+
+FACTS = load_facts()
+
+
+def rows(tmp_path: Path, text: str | None, *, managed: bool = True, build_args: dict[str, str] | None = None) -> list:  # type: ignore[type-arg]
+    path = tmp_path / "Dockerfile"
+    if text is not None:
+        path.write_text(text)
+    reviews = review_dockerfile(
+        "img",
+        path,
+        "dockerfiles/img/Dockerfile",
+        build_args or {},
+        RegistrySession(transport=HttpTransport()),
+        FACTS,
+        ReviewSources("offline", "none", {}, "none"),
+        PyTorchIndex("http://127.0.0.1:9/whl", HttpTransport()),
+        ReviewOptions("3.11", 535, False, None),
+        managed=managed,
+    )
+    return [r.to_json() for r in reviews]
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        (
+            "FROM nvidia/CUDA:12.6.0-runtime-ubuntu22.04\n",
+            "dockerfiles/img/Dockerfile:1: FROM nvidia/CUDA:12.6.0-runtime-ubuntu22.04 cannot be resolved: "
+            "invalid image reference 'nvidia/CUDA:12.6.0-runtime-ubuntu22.04': repository name must be lowercase",
+        ),
+        (
+            "ARG BASE\nFROM ${BASE}\n",
+            "dockerfiles/img/Dockerfile:2: FROM ${BASE} cannot be resolved: FROM uses unset ARG BASE "
+            "(no default, no --build-arg)",
+        ),
+        (
+            "FROM $IMAGE\n",
+            "dockerfiles/img/Dockerfile:1: FROM $IMAGE cannot be resolved: FROM uses ARG IMAGE, which is not "
+            "declared before the first FROM",
+        ),
+        (
+            "FROM python:3.11-slim\nFROM scratch\n",
+            "dockerfiles/img/Dockerfile: no FROM names an nvidia/cuda or NGC PyTorch image; check images[].dockerfile",
+        ),
+        (None, "Dockerfile: cannot read Dockerfile: No such file or directory"),
+    ],
+)
+def test_unresolvable_from_is_an_error_row(tmp_path: Path, text: str | None, error: str) -> None:
+    """Regression: such images disappeared from the review, which still said "complete"."""
+    (row,) = rows(tmp_path, text)
+    assert row["status"] == "error" and row["action"] == "error" and not row["recommended"]
+    assert row["errors"][0].endswith(error) if text is None else row["errors"] == [error]
+    report, _ = assemble([row], {}, {}, "test", 535, "2026-12-01", FACTS)
+    assert report["complete"] is False, "the review is incomplete: exit 3"
+
+
+def test_ad_hoc_dockerfiles_without_cuda_bases_add_no_row(tmp_path: Path) -> None:
+    assert rows(tmp_path, "FROM python:3.11-slim\n", managed=False) == []
+    (row,) = rows(tmp_path, "ARG BASE\nFROM ${BASE}\n", managed=False)
+    assert row["status"] == "error", "an unresolvable FROM is reported wherever it is"
+
+
+def test_stages_and_scratch_are_not_rows(tmp_path: Path) -> None:
+    found = rows(tmp_path, "ARG BASE\nFROM ${BASE} AS build\nFROM build\nFROM scratch\n", build_args={"BASE": "Bad/X"})
+    assert [r["line"] for r in found] == [2], "only the unresolvable image, not the stage or scratch"
