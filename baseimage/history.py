@@ -20,6 +20,7 @@ FLOWS = (
     "rollback",
     "deprecation-watch",
     "approval",
+    "retain",
 )
 _SINCE = re.compile(r"^(\d+)([hdw])$")
 

@@ -1,4 +1,4 @@
-"""Subcommands for running environments: ``deploy`` and ``rollback``."""
+"""Subcommands for running environments: ``deploy``, ``rollback`` and ``retain``."""
 
 from __future__ import annotations
 
@@ -58,6 +58,7 @@ def add_parsers(sub: Any) -> None:
         help="allow a --to image that never ran in the environment (needs --reason; recorded, opens an incident)",
     )
     p_rb.set_defaults(handler=cmd_rollback)
+    add_retain_parser(sub)
 
 
 def _break_glass(p: argparse.ArgumentParser) -> None:
@@ -385,4 +386,59 @@ def cmd_serve(args: argparse.Namespace, out: Console, err: Console) -> int:
             style="bold yellow",
         )
     serve_all(specs, args.limit)
+    return 0
+
+
+def add_retain_parser(sub: Any) -> None:
+    p_ret = sub.add_parser(
+        "retain",
+        help="what is kept in registries.retain_to for rollbacks and rebuilds",
+        description=(
+            "Every base a release was built from and every released image are copied by digest to "
+            "registries.retain_to before staging (and the current bases daily, by the `retain` deployment); "
+            "the record is reports/deployments/retained.json."
+        ),
+    )
+    actions = p_ret.add_subparsers(dest="retain_action", metavar="ACTION", required=True)
+    p_list = actions.add_parser("list", help="every image kept: source, digest, role, the copy to pull")
+    p_list.add_argument("--config", type=Path, metavar="FILE", help="policy file")
+    p_list.add_argument("--json", action="store_true", help="one JSON object per line")
+    p_list.set_defaults(handler=cmd_retain_list)
+
+
+def cmd_retain_list(args: argparse.Namespace, out: Console, err: Console) -> int:
+    import json
+    from dataclasses import asdict
+
+    from rich.table import Table
+    from rich.text import Text
+
+    from tasks.deploy.ledger import RetainLog
+
+    settings = load_settings(args.config)
+    log = RetainLog(settings.state_dir)
+    try:
+        entries = log.entries()
+    except (OSError, ValueError, TypeError) as exc:
+        print_problem(err, "cannot read the retain log", f"{log.path}: {exc}")
+        return 2
+    if args.json:
+        for entry in entries:
+            out.print(json.dumps(asdict(entry)), highlight=False, soft_wrap=True, markup=False)
+        return 0
+    if not entries:
+        where = settings.registries.retain_to
+        out.print(
+            f"nothing kept yet ({log.path} is empty); "
+            + (f"copies go to {where}" if where else "set registries.retain_to to keep images"),
+            highlight=False,
+            markup=False,
+        )
+        return 0
+    table = Table(title=f"Kept in {settings.registries.retain_to or 'the retain registry'} ({len(entries)})")
+    for column in ("source", "role", "release", "digest", "copy", "at"):
+        table.add_column(column, overflow="fold")
+    for e in entries:
+        table.add_row(*(Text(v) for v in (e.source, e.role, e.release or "", e.digest[:19], e.copy, e.at)))
+    out.print(table, markup=False)
     return 0

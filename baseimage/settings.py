@@ -62,6 +62,22 @@ class Registries(_Model):
     # Token services on another host than their registry that may receive its credentials
     # (host[:port] for https, or an http(s) URL); Docker Hub's auth.docker.io is known already.
     token_realms: list[str] = Field(default_factory=list)
+    # A registry the user owns (host[:port][/prefix]) where every base a release was built from and
+    # every released image are copied by digest, so rollbacks and rebuilds outlive NVIDIA's deletions.
+    retain_to: str | None = None
+
+    @field_validator("retain_to")
+    @classmethod
+    def _retain_to(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        host, _, prefix = value.partition("/")
+        if "://" in value or not _HOST.fullmatch(host) or not re.fullmatch(r"([a-z0-9]+([._-][a-z0-9]+)*/?)*", prefix):
+            raise ValueError(
+                f"retain_to is a registry and an optional path, e.g. registry.example.com/keep or 127.0.0.1:5001, "
+                f"got {value!r}"
+            )
+        return value.rstrip("/")
 
     @field_validator("mirrors")
     @classmethod
@@ -275,6 +291,16 @@ class Monitoring(_Model):
     pushgateway: str | None = None  # host:port of a Prometheus Pushgateway
 
 
+class Automations(_Model):
+    """Prefect automations `deployments/setup.py` creates on a server."""
+
+    # A review that recommends a migration starts the `migrate` deployment with its report
+    # (approvals still gate every change). Opt-in.
+    migrate_on_recommendation: bool = False
+    # A failed or crashed run of any baseimage flow is sent through `alerts.block`.
+    notify_failures: bool = True
+
+
 class Settings(_Model):
     version: Literal[1] = 1
     repository: Path = Path("..")
@@ -288,6 +314,7 @@ class Settings(_Model):
     github: GitHubSettings | None = None
     alerts: Alerts = Field(default_factory=Alerts)
     monitoring: Monitoring = Field(default_factory=Monitoring)
+    automations: Automations = Field(default_factory=Automations)
     research: Research = Field(default_factory=Research)
     consumers: list[Consumer] = Field(default_factory=list)
     source: Path = Path("config/policy.yaml")

@@ -16,6 +16,7 @@ from prefect import get_run_logger, task
 from baseimage.settings import Settings, load_settings
 from baseimage.wiring import github_client, target_of
 from flows.approvals import ask, ui_link
+from flows.retain import ensure_bases, retain_release
 from flows.rollback import rollback
 from flows.soak_monitor import soak_monitor
 from tasks import containers
@@ -79,6 +80,8 @@ def build_release(settings: Settings, environment: str, branch: str, commit: str
         pass
     with git.worktree(settings.root, commit) as tree:
         args = build_args_at(settings, image.name, tree)
+        for note in ensure_bases(settings, client, (tree / image.dockerfile).read_text(), str(image.dockerfile), args):
+            log.warning("%s", note)  # a base NVIDIA deleted comes from registries.retain_to
         for base in containers.build_bases(tree / image.dockerfile, args):
             log.info("base %s", containers.ensure_local(client, base, settings.registries.mirrors))
         built = containers.build_image(
@@ -195,6 +198,10 @@ def deployment_phase(
         return roll_back("release build", _reason(build))
     image = build.result()
     phase.image = image
+    if settings.registries.retain_to:  # what a rollback or rebuild needs, kept before anything changes
+        kept = retain_release(settings, "staging", image, commit, run_id, return_state=True)
+        if not kept.is_completed():
+            return roll_back("retaining the release and its bases", _reason(kept))
     deployed.append("staging")
     staged = deploy_environment(settings, "staging", image, run_id, branch, commit, return_state=True)
     if not staged.is_completed():

@@ -3,6 +3,7 @@ wait for health (a crash loop fails at once), and keep the ledger of what ran be
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -94,9 +95,10 @@ def running_image(client: Any, target: Target) -> ImageRecord | None:
     return ImageRecord(record.image, str(container.image.id), record.digest)
 
 
-def restorable(client: Any, record: ImageRecord, environment: str) -> str:
+def restorable(client: Any, record: ImageRecord, environment: str, retained: Sequence[str] = ()) -> str:
     """A reference that names exactly `record`'s image now: the reference if it still points at the
-    same ID, else its digest, else the local ID re-tagged; an error when the image is gone."""
+    same ID, else its digest, else the local ID re-tagged, else a retained copy pulled from the
+    retain registry (`retained`: copies by digest); an error when the image is gone everywhere."""
     import docker.errors
 
     for candidate in (record.image, record.digest):
@@ -117,10 +119,12 @@ def restorable(client: Any, record: ImageRecord, environment: str) -> str:
             tag = f"baseimage-restore/{environment}:{record.image_id[7:19]}"
             image.tag(tag)
             return tag
-    if record.digest:
+    for pullable in (record.digest, *retained):
+        if not pullable:
+            continue
         try:
-            client.images.pull(record.digest)
-            return record.digest
+            client.images.pull(pullable)
+            return pullable
         except docker.errors.APIError:
             pass
     raise DeployError(

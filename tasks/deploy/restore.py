@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from tasks.deploy.ledger import RESTORED, ImageRecord, Ledger
+from tasks.deploy.ledger import RESTORED, ImageRecord, Ledger, RetainLog
 from tasks.deploy.release import (
     DeployError,
     Target,
@@ -75,7 +75,7 @@ def restore(
         wait_healthy(client, target)
         row.update(action="none: already running it", to=desired.describe(), health="ok")
         return row
-    reference = to if to else restorable(client, desired, environment)
+    reference = to if to else restorable(client, desired, environment, RetainLog(ledger.state_dir).copies_for(desired))
     try:
         restored = deploy(client, target, reference, ledger, status=RESTORED, note=f"rollback {rollback_id}: {reason}")
     except DeployError as exc:

@@ -1,21 +1,63 @@
 """Metrics for Prometheus through a Pushgateway: deprecated images, days to estimated deletion,
-the last review's time and soak results."""
+the watch's findings by severity, the last review's time and each environment's last soak
+verdict (read from the migration outcomes that carry it)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 
-from tasks.monitoring.watch import Finding
+from tasks.monitoring.findings import ContainerReport, Finding, Severity
 
 JOB = "baseimage"
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SoakVerdict:
+    environment: str
+    status: str  # passed | failed | aborted
+    source: str  # the file it was read from
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+
+def last_soak_verdicts(reports_dir: Path) -> dict[str, SoakVerdict]:
+    """Each environment's newest finished soak (passed, failed or aborted), from the migration
+    outcomes (``migrate-*.json``, newest file last); a soak still running is not a verdict."""
+    verdicts: dict[str, SoakVerdict] = {}
+    files = sorted(reports_dir.glob("migrate-*.json"), key=lambda p: (p.stat().st_mtime, p.name))
+    for path in files:
+        try:
+            soak = json.loads(path.read_text(encoding="utf-8")).get("soak")
+        except (OSError, ValueError, AttributeError) as exc:
+            log.warning("%s: not a migration outcome (%s); skipped", path, exc)
+            continue
+        if not isinstance(soak, dict) or soak.get("status") not in ("passed", "failed", "aborted"):
+            continue
+        environment = str(soak.get("environment") or "staging")
+        verdicts[environment] = SoakVerdict(environment, str(soak["status"]), str(path))
+    return verdicts
 
 
 def registry_for(
-    findings: Sequence[Finding], today: date, last_review: datetime | None, soak_passed: dict[str, bool] | None = None
+    reports: Sequence[ContainerReport],
+    today: date,
+    last_review: datetime | None,
+    soak: Mapping[str, SoakVerdict] | None = None,
+    extra: Sequence[Finding] = (),
+    environments: Sequence[str] = (),
 ) -> CollectorRegistry:
+    """Every baseimage gauge (registered even when it has no sample, so the dashboard and the
+    alerting rules can be checked against what is exported)."""
     registry = CollectorRegistry()
     deprecated = Gauge(
         "baseimage_deprecated_images",
@@ -29,22 +71,34 @@ def registry_for(
         ["environment", "image"],
         registry=registry,
     )
-    for environment in sorted({f.environment for f in findings}):
-        deprecated.labels(environment).set(sum(f.deprecated for f in findings if f.environment == environment))
-    for finding in findings:
-        remaining = finding.days_to_deletion(today)
+    findings = Gauge(
+        "baseimage_watch_findings",
+        "Deprecation-watch findings by severity",
+        ["environment", "severity"],
+        registry=registry,
+    )
+    review = Gauge("baseimage_last_review_timestamp_seconds", "When the last quarterly review ran", registry=registry)
+    soak_passed = Gauge(
+        "baseimage_soak_passed", "1 when the environment's last soak passed", ["environment"], registry=registry
+    )
+    names = sorted({*environments, *(r.environment for r in reports)})
+    for environment in names:
+        deprecated.labels(environment).set(sum(r.deprecated for r in reports if r.environment == environment))
+    for report in reports:
+        remaining = report.days_to_deletion(today)
         if remaining is not None:
-            days.labels(finding.environment, finding.image).set(remaining)
+            days.labels(report.environment, report.image).set(remaining)
+    every = [f for r in reports for f in r.findings] + list(extra)
+    for environment in sorted({*names, *(f.environment for f in every)}):
+        for severity in Severity:
+            count = sum(f.environment == environment and f.severity is severity for f in every)
+            findings.labels(environment, severity.label).set(count)
     if last_review is not None:
-        Gauge("baseimage_last_review_timestamp_seconds", "When the last quarterly review ran", registry=registry).set(
-            last_review.timestamp()
-        )
-    if soak_passed:
-        soak = Gauge(
-            "baseimage_soak_passed", "1 when the environment's last soak passed", ["environment"], registry=registry
-        )
-        for environment, passed in soak_passed.items():
-            soak.labels(environment).set(1 if passed else 0)
+        review.set(last_review.timestamp())
+    else:
+        registry.unregister(review)  # no review yet: absent, not "1970"
+    for environment, verdict in sorted((soak or {}).items()):
+        soak_passed.labels(environment).set(1 if verdict.passed else 0)
     return registry
 
 

@@ -233,7 +233,7 @@ def test_serve_runs_every_deployment_with_its_schedule(tmp_path: Path) -> None:
     try:
         deadline = time.monotonic() + 90
         found: list[dict[str, Any]] = []
-        while time.monotonic() < deadline and len(found) < 7:
+        while time.monotonic() < deadline and len(found) < len(DEPLOYMENTS):
             assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
             found = requests.post(f"{server.api_url}/deployments/filter", timeout=10, json={}).json()
             time.sleep(1)

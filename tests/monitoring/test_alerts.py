@@ -1,37 +1,56 @@
-"""Alert messages and channels: a Prefect notification block and a plain webhook, both to a local endpoint."""
+"""Alert channels (a Prefect notification block and a plain webhook, both to a local endpoint),
+the message, and the metrics registry."""
 
 from __future__ import annotations
 
 import json
 from datetime import date
 
-from tasks.monitoring.alerts import message, send
-from tasks.monitoring.metrics import registry_for
-from tasks.monitoring.watch import Finding
+from tasks.monitoring.alerts import alert_message, send, transitions
+from tasks.monitoring.findings import ContainerReport, Finding, Severity
+from tasks.monitoring.metrics import SoakVerdict, registry_for
 from tests.support.http_endpoint import Endpoint, Reply, Request
 
 TODAY = date(2026, 11, 28)
-FINDINGS = [
-    Finding(
+OLD = "nvidia/cuda:12.1.0-runtime-ubuntu22.04"
+DELETION = Finding(
+    "staging",
+    "training-1",
+    OLD,
+    "deletion-date",
+    Severity.CRITICAL,
+    "NVIDIA's estimated deletion of CUDA 12.1.0 tags is 2023-10-01 (1154 days ago)",
+    "12.1.0",
+    date(2023, 10, 1),
+    -1154,
+)
+FLAG = Finding(
+    "staging", "training-1", OLD, "eol-flag", Severity.WARNING, "the image config sets NVIDIA_CUDA_END_OF_LIFE"
+)
+REPORTS = [
+    ContainerReport(
         "staging",
         "training-1",
-        "nvidia/cuda:12.1.0-runtime-ubuntu22.04",
+        OLD,
+        "sha256:1",
         "12.1.0",
         True,
-        ["** DEPRECATION NOTICE! **"],
-        date(2023, 10, 1),
+        ("** DEPRECATION NOTICE! **",),
+        (OLD,),
+        (FLAG, DELETION),
     ),
-    Finding("production", "training-2", "nvidia/cuda:12.6.3-runtime-ubuntu22.04", "12.6.3", False),
+    ContainerReport("production", "training-2", "nvidia/cuda:12.6.3-runtime-ubuntu22.04", "sha256:2", "12.6.3", False),
 ]
 
 
 def test_message_names_what_where_and_when() -> None:
-    subject, body = message(FINDINGS, TODAY)
-    assert subject == "baseimage: 1 running container(s) on deprecated CUDA images"
+    subject, body = alert_message(transitions({}, [FLAG, DELETION]), TODAY)
+    assert subject == "baseimage [critical]: 2 new finding(s) on 1 running container(s)"
     assert body.splitlines()[0] == (
-        "- staging/training-1: nvidia/cuda:12.1.0-runtime-ubuntu22.04 (CUDA 12.1.0): image config sets "
-        "NVIDIA_CUDA_END_OF_LIFE, start-up log shows the deprecation banner; estimated deletion 2023-10-01 (-1154 days)"
+        "- [critical] staging/training-1: nvidia/cuda:12.1.0-runtime-ubuntu22.04: NVIDIA's estimated deletion of "
+        "CUDA 12.1.0 tags is 2023-10-01 (1154 days ago)"
     )
+    assert body.splitlines()[1].startswith("- [warning] staging/training-1:")
 
 
 def test_prefect_notification_block_reaches_the_endpoint() -> None:
@@ -54,10 +73,15 @@ def test_no_channel_is_said() -> None:
 def test_metrics_registry() -> None:
     from prometheus_client import generate_latest
 
-    text = generate_latest(registry_for(FINDINGS, TODAY, None, {"staging": True})).decode()
+    soak = {"staging": SoakVerdict("staging", "passed", "reports/migrate-x.json")}
+    text = generate_latest(registry_for(REPORTS, TODAY, None, soak)).decode()
     assert 'baseimage_deprecated_images{environment="staging"} 1.0' in text
+    assert 'baseimage_deprecated_images{environment="production"} 0.0' in text
     assert (
         'baseimage_days_to_deletion{environment="staging",image="nvidia/cuda:12.1.0-runtime-ubuntu22.04"} -1154.0'
         in text
     )
+    assert 'baseimage_watch_findings{environment="staging",severity="critical"} 1.0' in text
+    assert 'baseimage_watch_findings{environment="production",severity="critical"} 0.0' in text
     assert 'baseimage_soak_passed{environment="staging"} 1.0' in text
+    assert "baseimage_last_review_timestamp_seconds" not in text, "no review yet: absent, not 1970"

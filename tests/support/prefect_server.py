@@ -22,6 +22,7 @@ DEPLOYMENTS = {
     "soak-monitor",
     "rollback",
     "deprecation-watch",
+    "retain",
 }
 
 
