@@ -20,7 +20,8 @@ from tasks.research.facts import Facts
 from tasks.research.planner import ImagePlan, StackInputs, candidates, pin_digest, plan_cuda, plan_ngc
 from tasks.research.pytorch_index import PyTorchIndex
 from tasks.research.support import parse_unsupported
-from tasks.update.requirements import CurrentPins, dockerfile_pins, read_requirements
+from tasks.update.coupled import file_reader, read_stack
+from tasks.update.requirements import CurrentPins, dockerfile_pins
 
 
 @dataclass
@@ -120,6 +121,7 @@ class ReviewOptions:
     allow_missing: frozenset[str] = frozenset()
     requirements: Path | None = None  # the image's requirements file, as read
     requirements_label: str | None = None  # ... and as the plan names it (relative to the repository)
+    pyproject: Path | None = None  # images[].pyproject, as read (else the pyproject.toml beside the requirements)
 
 
 def review_dockerfile(
@@ -141,15 +143,17 @@ def review_dockerfile(
     try:
         parsed = read_dockerfile(path, build_args, label)
         pins = None
-        if options.requirements is not None:
-            try:
-                pins = read_requirements(options.requirements.read_text(encoding="utf-8"))
-            except OSError as exc:
-                raise BaseImageError(f"{options.requirements}: cannot read requirements file: {exc.strerror}") from exc
+        if options.requirements is not None or options.pyproject is not None:
+            # the requirements file with its -r/-c includes, and the uv pyproject.toml (tasks.update.coupled)
+            pins = read_stack(
+                file_reader(),
+                str(options.requirements) if options.requirements else None,
+                str(options.pyproject) if options.pyproject else None,
+            ).pins
     except BaseImageError as exc:
         return [ImageReview(name, label, 0, None, errors=[str(exc)])]
     reviews: list[ImageReview] = []
-    run_pins = dockerfile_pins(parsed.text)
+    run_pins = dockerfile_pins(parsed.text, build_args)
     for base in parsed.bases:
         if _ignored(base):
             continue
