@@ -32,6 +32,7 @@ from packaging.utils import canonicalize_name
 
 from tasks.dockerfile.lexer import Instruction, lex, words
 from tasks.dockerfile.shellword import Lit, Part, WordSyntaxError, parse_word
+from tasks.secrets import Redactor
 from tasks.update.requirements import CurrentPins, RequirementChanges, RequirementsError, add_requirement
 from tasks.update.specs import SpecifierError, clauses, is_pin, pin_or_range, url_variant, with_variant
 
@@ -57,6 +58,7 @@ _NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
 _SPEC = re.compile(r"\s*(?:\[[^\]]*\])?\s*(?P<spec>(?:===|~=|==|!=|<=|>=|<|>)[^;]*?)\s*(?:;.*)?$")
 _EXEC_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
 MAX_DEPTH = 16
+_SHOWN = Redactor()  # messages quote words of the Dockerfile: credentials in index URLs are masked
 
 
 @dataclass(frozen=True)
@@ -266,6 +268,8 @@ def _install_args(values: list[str]) -> int | None:
     index = 0
     while index < len(values) and (values[index] in _PREFIXES or _ASSIGNMENT.match(values[index])):
         index += 1
+        while values[index - 1] in _PREFIXES and index < len(values) and values[index].startswith("-"):
+            index += 1  # sudo -H, env -i
     if index >= len(values):
         return None
     program = os.path.basename(values[index])
@@ -562,11 +566,15 @@ def _resolve(word: Word, start: int, end: int, new: str, where: str) -> tuple[st
         pos = seg_end
     if blocked is not None:
         raise RequirementsError(
-            f"{where}: the text to change ({blocked.text!r}) {blocked.source.why}; change the pip line by hand"
+            _SHOWN.redact(
+                f"{where}: the text to change ({blocked.text!r}) {blocked.source.why}; change the pip line by hand"
+            )
         )
     raise RequirementsError(
-        f"{where}: in {word.text!r} the part to change ({old!r} -> {new!r}) spans several ARG/ENV values "
-        "and the line's own text; change it by hand"
+        _SHOWN.redact(
+            f"{where}: in {word.text!r} the part to change ({old!r} -> {new!r}) spans several ARG/ENV values "
+            "and the line's own text; change it by hand"
+        )
     )
 
 
@@ -626,7 +634,7 @@ def _verify(
         wrong = [
             f"line {o.line}: {o.text!r}" for o, e in zip(after, expected, strict=False) if (o.kind, o.name, o.text) != e
         ]
-        what = ", ".join(wrong) or "values added or lost"
+        what = _SHOWN.redact(", ".join(wrong) or "values added or lost")
         raise RequirementsError(
             f"{label}: the pip lines did not read as planned after the rewrite ({what}); file left as is"
         )

@@ -216,3 +216,15 @@ def test_rewrites_read_back_as_planned(commands: list[tuple[str, list[str]]]) ->
         assert after.pins[name] == wanted
     assert after.index_variant == ("cu126" if before.index_variant else None)
     assert new.count("\n") == text.count("\n")
+
+
+def test_sudo_and_env_options_before_pip() -> None:
+    text = FROM + "RUN sudo -H pip install torch==2.5.1 && env -i PATH=/usr/bin pip3 install onnxruntime-gpu==1.20.1\n"
+    assert read_run_pins(text).pins == {"torch": "2.5.1", "onnxruntime-gpu": "1.20.1"}
+
+
+def test_a_refusal_never_shows_the_credentials_of_an_index_url() -> None:
+    text = FROM + "ARG CU=2\nRUN pip install -i https://deploy:s3cr3t-t0ken@mirror.corp/whl/cu1${CU}4 torch==2.5.1\n"
+    with pytest.raises(RequirementsError, match="spans several ARG/ENV values") as info:  # cu124 -> cu130
+        rewrite_pip_lines(text, "Dockerfile", RequirementChanges(variant="cu130"))
+    assert "s3cr3t-t0ken" not in str(info.value) and "https://***@mirror.corp" in str(info.value)
