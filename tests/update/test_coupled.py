@@ -280,3 +280,58 @@ def test_an_image_whose_only_stack_file_is_its_pyproject(heimdall: Path) -> None
     files = planned_files(heimdall, plan_for(heimdall), TODAY)
     assert "pyproject.toml" in files and "requirements/gpu.txt" not in files
     assert 'url = "https://download.pytorch.org/whl/cu126"' in files["pyproject.toml"][1]
+
+
+def test_a_pip_line_that_installs_the_requirements_takes_their_index_variant(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text(
+        "FROM nvidia/cuda:12.6.0-runtime-ubuntu22.04\nARG TORCH_CUDA=cu124\n"
+        "RUN pip install --extra-index-url https://download.pytorch.org/whl/${TORCH_CUDA} -r /tmp/ml.txt\n"
+    )
+    (tmp_path / "ml.txt").write_text("torch==2.5.1+cu124\n")
+    plan = MigrationPlan(
+        (
+            ImageChange(
+                "t",
+                "Dockerfile",
+                "nvidia/cuda:12.6.0-runtime-ubuntu22.04",
+                "nvidia/cuda:12.9.1-runtime-ubuntu22.04",
+                "ml.txt",
+                RequirementChanges("cu126", torch="2.13.0"),
+                # what the planner decided for the pip line alone (no torch pin there): ignored for the variant
+                RequirementChanges("cu129"),
+            ),
+        )
+    )
+    files = planned_files(tmp_path, plan, TODAY)
+    assert "ARG TORCH_CUDA=cu126\n" in files["Dockerfile"][1], "the index serves the requirements' torch"
+    assert files["ml.txt"][1] == "torch==2.13.0+cu126\n"
+
+
+def test_this_repositorys_ngc_dockerfile_takes_the_reviews_pip_line_decisions(tmp_path: Path) -> None:
+    from tasks.update.plans import from_report
+    from tests.support.repo import copy_managed
+
+    repo = commit_all(copy_managed(tmp_path / "repo", ("dockerfiles", "docs")))
+    image = {
+        "image": "training-ngc",
+        "file": "dockerfiles/training/Dockerfile.ngc",
+        "current": "nvcr.io/nvidia/pytorch:25.04-py3",
+        "target": "nvcr.io/nvidia/pytorch:25.11-py3",
+        "recommended": True,
+        "reasons": ["25.04 is EOL"],
+        "plan": {
+            "action": "migrate",
+            "changes": {},
+            "dockerfile_changes": {
+                "cupy_version": "13.6.0",
+                "cupy_package": "cupy-cuda12x",
+                "onnxruntime_gpu": "1.26.0",
+            },
+        },
+    }
+    plan = from_report({"images": [image]}, {"training-ngc": None})
+    assert plan is not None
+    result = apply_plan(repo, plan, today=TODAY)
+    after = git(repo, "show", f"{result.branch}:dockerfiles/training/Dockerfile.ngc")
+    assert 'RUN pip install "cupy-cuda12x==13.6.0" "onnx==1.17.0" "onnxruntime-gpu==1.26.0"\n' in after
+    assert "FROM nvcr.io/nvidia/pytorch:25.11-py3\n" in after
