@@ -23,6 +23,7 @@ from baseimage.printing import print_problem
 from baseimage.settings import Settings, load_settings
 from tasks.errors import BaseImageError, ConfigError
 from tasks.images.reference import parse_reference
+from tasks.progress import reporting
 from tasks.registry.http import HttpTransport, RetryPolicy
 from tasks.registry.session import RegistrySession
 from tasks.scan import FAILED_STATUSES, ScanRow, ScanTarget, discover, scan
@@ -31,6 +32,8 @@ EXIT_OK = 0
 EXIT_ERROR = 2
 EXIT_INCOMPLETE = 3
 EXIT_MIGRATE = 10
+# Commands that run flows or read runs: they get an API (see baseimage/local_server.py) first.
+USES_API = frozenset({"review", "snapshot", "migrate", "approve", "validate", "annual", "rollback", "history", "serve"})
 
 
 def _mirror(text: str) -> tuple[str, str]:
@@ -218,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     ops_cli.add_parsers(sub)
     ops_cli.add_server_parsers(sub)
     ops_cli.add_annual_parser(sub, _common)
+    ops_cli.add_docs_parser(sub)
     return parser
 
 
@@ -276,7 +280,7 @@ def cmd_scan(args: argparse.Namespace, out: Console, err: Console) -> int:
 
         rows = scan(targets, session, on_lookup=advance)
     if args.json:
-        out.print_json(json.dumps([row.to_json() for row in rows]))
+        _write_json([row.to_json() for row in rows])
     else:
         out.print(render_table(rows))
     return _scan_verdict(rows, session, err)
@@ -343,7 +347,7 @@ def _run_review(
     import flows.quarterly_review as review_flow
 
     with Progress(
-        TextColumn("[bold]reviewing images"),
+        TextColumn("[bold]researching bases"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.description}"),
@@ -352,11 +356,16 @@ def _run_review(
         transient=True,
         disable=not err.is_terminal,
     ) as progress:
-        bar = progress.add_task("", total=len(args.paths) or len(settings.images))
-        review_flow.progress_hook = lambda name, status: progress.update(
-            bar, advance=1, description=f"{name}: {status}"
-        )
-        try:
+        bar = progress.add_task("", total=None)
+
+        def show(done: int, total: int, what: str) -> None:
+            progress.update(bar, completed=done, total=total, description=what)
+
+        from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+        # A review takes seconds: the heartbeat (crash detection for long runs) would add ~0.6 s
+        # to it, joining its thread at exit (shared/reference/prefect-3-notes §1).
+        with reporting(show), temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
             state = review_flow.quarterly_review(
                 paths=[str(p) for p in args.paths] or None,
                 config_path=str(args.config) if args.config else None,
@@ -372,8 +381,6 @@ def _run_review(
                 record_dir=str(record) if record else None,
                 return_state=True,
             )
-        finally:
-            review_flow.progress_hook = None
     if not state.is_completed():
         raise BaseImageError(f"the review flow failed: {state.message}")
     report: dict[str, Any] = state.result()
@@ -391,7 +398,7 @@ def network_fallback(
     down = _network_down(settings, mirrors)
     if not down:
         return "live", offline
-    from flows.quarterly_review import BUNDLED_SNAPSHOT
+    from baseimage.wiring import BUNDLED_SNAPSHOT
 
     print_problem(
         err,
@@ -401,6 +408,13 @@ def network_fallback(
         style="bold yellow",
     )
     return "offline", BUNDLED_SNAPSHOT
+
+
+def _write_json(data: Any) -> None:
+    """JSON for programs: written as it is (no pretty-printing or highlighting pass, which costs
+    seconds and doubles the memory of a large report)."""
+    sys.stdout.write(json.dumps(data, default=str) + "\n")
+    sys.stdout.flush()
 
 
 def cmd_review(args: argparse.Namespace, out: Console, err: Console) -> int:
@@ -422,24 +436,24 @@ def cmd_review(args: argparse.Namespace, out: Console, err: Console) -> int:
             "action",
             "errors",
         )
-        out.print_json(
-            json.dumps(
-                {
-                    "findings": report.get("findings", []),
-                    "conflicts": report.get("conflicts", []),
-                    "images": [{k: i[k] for k in keep} for i in report["images"]],
-                    "matrix": report["matrix"],
-                    "advisories": report["advisories"],
-                    "recommended": report["recommended"],
-                    "sources": report["sources"],
-                    "files": report["files"],
-                },
-                default=str,
-            )
+        _write_json(
+            {
+                "findings": report.get("findings", []),
+                "conflicts": report.get("conflicts", []),
+                "warnings": report.get("warnings", []),
+                "images": [{k: i[k] for k in keep} for i in report["images"]],
+                "matrix": report["matrix"],
+                "advisories": report["advisories"],
+                "recommended": report["recommended"],
+                "sources": report["sources"],
+                "files": report["files"],
+            }
         )
     else:
         for finding in report.get("findings", []) + report.get("conflicts", []):
-            out.print(f"[bold yellow]finding:[/] {finding}", highlight=False)
+            print_problem(out, "finding", finding, style="bold yellow")
+        for warning in report.get("warnings", []):
+            print_problem(err, "warning", warning, style="yellow")
         table = Table(title=f"Quarterly review {report['date']}")
         for column in ("image", "current", "status", "target", "recommended", "why"):
             table.add_column(column, overflow="fold")
@@ -624,6 +638,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemetry from a temporary server
     try:
+        if args.command in USES_API:
+            from baseimage import local_server
+
+            _url, note = local_server.api_for_this_command()
+            if note:
+                print_problem(err, "prefect", note, style="cyan")
         return int(args.handler(args, out, err))
     except BaseImageError as exc:  # ConfigError included: bad input is a message, never a traceback
         print_problem(err, "error", str(exc))

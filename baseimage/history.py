@@ -64,8 +64,9 @@ def ui_url() -> str:
     return api.removesuffix("/").removesuffix("/api") if api else ""
 
 
-async def fetch(flow: str | None, since: datetime | None, limit: int = 200) -> list[RunRow]:
-    """Runs newest first; `flow` filters by flow name, `since` by start time."""
+async def fetch(flow: str | None, since: datetime | None, limit: int = 200, waiting: bool = False) -> list[RunRow]:
+    """Runs newest first; `flow` filters by flow name, `since` by start time; `waiting`: only the
+    approvals paused for a decision (their outcome says how to give it)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         ArtifactFilter,
@@ -95,7 +96,8 @@ async def fetch(flow: str | None, since: datetime | None, limit: int = 200) -> l
         if not flow_names:
             return []
         not_scheduled = FlowRunFilterStateType(not_any_=[StateType.SCHEDULED])  # past runs, not the next ones
-        run_filter = FlowRunFilter(state=FlowRunFilterState(type=not_scheduled))
+        paused = FlowRunFilterStateType(any_=[StateType.PAUSED])
+        run_filter = FlowRunFilter(state=FlowRunFilterState(type=paused if waiting else not_scheduled))
         if since:
             run_filter.start_time = FlowRunFilterStartTime(after_=since)  # type: ignore[arg-type]
         runs = await client.read_flow_runs(
@@ -121,6 +123,8 @@ async def fetch(flow: str | None, since: datetime | None, limit: int = 200) -> l
         state = str(run.state.name or run.state.type.value) if run.state else "?"
         message = run.state.message if run.state and run.state.message else ""
         outcome = outcomes.get(str(run.id)) or message
+        if run.state and run.state.type == StateType.PAUSED:
+            outcome = f"waiting for a decision: baseimage approve {run.id} --reviewer NAME [--reject]"
         start = run.start_time
         end = run.end_time
         duration = (end - start).total_seconds() if start and end else run.total_run_time.total_seconds() or None

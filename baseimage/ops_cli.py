@@ -167,6 +167,59 @@ def cmd_rollback(args: argparse.Namespace, out: Console, err: Console) -> int:
     return 0
 
 
+def add_docs_parser(sub: Any) -> None:
+    p_docs = sub.add_parser(
+        "docs",
+        help="check the policy document: which sections baseimage keeps current, and what it would change",
+        description=(
+            "`baseimage docs check` reads docs/base-image-policy.md, says which of its sections baseimage found "
+            "(Current Configuration, Version Compatibility Matrix, Changelog, Review Findings; by heading or by "
+            "markers) and what to add for the missing ones, and prints the diff that bringing Current "
+            "Configuration and the matrix in line with the managed Dockerfile and requirements would make. Exit "
+            "0: in line; 1: it would change; 2: bad input."
+        ),
+    )
+    p_docs.add_argument("action", choices=["check"])
+    p_docs.add_argument("--config", type=Path, metavar="FILE", help="policy file")
+    p_docs.set_defaults(handler=cmd_docs)
+
+
+def cmd_docs(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from tasks.dockerfile.parser import read_dockerfile
+    from tasks.update.apply import POLICY_DOC, _pins, _variant, unified_diff
+    from tasks.update.policy_doc import SUGGESTION, Moved, sections, sync_doc
+
+    settings = load_settings(args.config)
+    path = settings.root / POLICY_DOC
+    if not path.is_file():
+        raise ConfigError(
+            f"{path}: no policy document; copy the policy template there (see README: The policy document)"
+        )
+    text = path.read_text(encoding="utf-8")
+    found = sections(text)
+    for kind in ("configuration", "matrix", "changelog", "findings"):
+        if kind in found:
+            how = "between markers" if found[kind].marked else "by its heading"
+            out.print(f"found    {kind} ({how})", highlight=False)
+        else:
+            print_problem(out, "missing", f"{kind}: add {SUGGESTION[kind]}", style="yellow")
+    image = settings.images[0]
+    bases = [b for b in read_dockerfile(settings.path(image.dockerfile), image.build_args).bases if b.reference]
+    if not bases:
+        raise ConfigError(f"{image.dockerfile}: no FROM names an image to describe")
+    current = str(bases[-1].reference)
+    requirements = settings.path(image.requirements).read_text(encoding="utf-8") if image.requirements else None
+    pins, variant = _pins(requirements), _variant(requirements)
+    update = sync_doc(text, str(path), [Moved(current, current, pins, pins, variant, variant, str(image.dockerfile))])
+    for warning in update.warnings:
+        print_problem(out, "warning", warning, style="yellow")
+    if update.text == text:
+        out.print(f"{POLICY_DOC} is in line with {image.dockerfile}", highlight=False)
+        return 0
+    out.print(unified_diff({POLICY_DOC: (text, update.text)}), highlight=False, soft_wrap=True)
+    return 1
+
+
 def add_annual_parser(sub: Any, common: Any) -> None:
     """`common` adds the --config and --mirror options the review commands share."""
     p_ann = sub.add_parser(
@@ -219,6 +272,21 @@ def cmd_annual(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def add_server_parsers(sub: Any) -> None:
+    p_srv_local = sub.add_parser(
+        "server",
+        help="the local Prefect server the commands use (start, stop, status)",
+        description=(
+            "Commands that run flows use PREFECT_API_URL when it is set; otherwise a persistent local Prefect "
+            "server (loopback only, telemetry off, state in $PREFECT_HOME), started in the background by the "
+            "first command that needs it, so later commands connect at once and `baseimage history` and "
+            "`baseimage approve` work without setting a server up. BASEIMAGE_SERVER=off uses a temporary "
+            "server per command instead."
+        ),
+    )
+    p_srv_local.add_argument("action", choices=["start", "stop", "status"])
+    p_srv_local.add_argument("--port", type=int, default=4200, help="preferred port (default 4200; a free one else)")
+    p_srv_local.set_defaults(handler=cmd_server)
+
     p_hist = sub.add_parser(
         "history",
         help="past runs of every flow: start, duration, state, outcome, link",
@@ -228,6 +296,9 @@ def add_server_parsers(sub: Any) -> None:
     p_hist.add_argument("--since", metavar="WHEN", help="7d, 12h, 2w or a date (2026-11-01)")
     p_hist.add_argument("--limit", type=int, default=50, metavar="N", help="at most N runs (default 50)")
     p_hist.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    p_hist.add_argument(
+        "--waiting", action="store_true", help="only the approvals waiting for a decision, with how to give it"
+    )
     p_hist.set_defaults(handler=cmd_history)
 
     p_srv = sub.add_parser(
@@ -245,6 +316,25 @@ def add_server_parsers(sub: Any) -> None:
     p_srv.set_defaults(handler=cmd_serve)
 
 
+def cmd_server(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from baseimage import local_server
+
+    if args.action == "start":
+        server, started = local_server.start(args.port)
+        out.print(f"{'started' if started else 'already running'}: {server.ui_url} (API {server.api_url})")
+        return 0
+    if args.action == "stop":
+        stopped = local_server.stop()
+        out.print(f"stopped the local Prefect server on port {stopped.port}" if stopped else "no local server running")
+        return 0
+    found = local_server.running()
+    if found:
+        out.print(f"running: {found.ui_url} (API {found.api_url}, pid {found.pid})")
+        return 0
+    out.print("not running (the next command that needs an API starts it)")
+    return 3
+
+
 def cmd_history(args: argparse.Namespace, out: Console, err: Console) -> int:
     import asyncio
     import json
@@ -260,7 +350,7 @@ def cmd_history(args: argparse.Namespace, out: Console, err: Console) -> int:
             "runs on the ephemeral API of a single command are not kept"
         )
     since = parse_since(args.since) if args.since else None
-    rows = asyncio.run(fetch(args.flow, since, args.limit))
+    rows = asyncio.run(fetch(args.flow, since, args.limit, waiting=args.waiting))
     if args.json:
         for row in rows:
             out.print(json.dumps(row.to_json()), highlight=False, soft_wrap=True)

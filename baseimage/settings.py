@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from tasks.errors import ConfigError
 from tasks.registry.auth import Credentials, realm_origin
@@ -113,7 +113,30 @@ class Policy(_Model):
     # instead of blocking the plan.
     allow_missing: list[Literal["onnxruntime-gpu", "cupy"]] = Field(default_factory=list)
     require_gpu: bool = True
+    # A consumer whose ONNX Runtime cannot load what the planned torch exports gets its pin
+    # bumped in the same migration (else the export opset is lowered, or the plan is blocked).
+    bump_consumers: bool = False
     gpu_utilization_min_percent: Annotated[float, Field(ge=0, le=100)] = 10.0
+
+
+class Consumer(_Model):
+    """A service that loads the models the training service exports (an ONNX Runtime inference
+    service): where its ``onnxruntime``/``onnxruntime-gpu`` pin is read from, or the version itself."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
+    requirements: Path | None = None  # a requirements file with an onnxruntime(-gpu)==X pin
+    dockerfile: Path | None = None  # a Dockerfile whose RUN pip install pins onnxruntime(-gpu)==X
+    onnxruntime: Annotated[str | None, Field(pattern=r"^[0-9]+\.[0-9]+(\.[0-9]+)?$")] = None  # a fixed version
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Consumer:
+        given = [k for k in ("requirements", "dockerfile", "onnxruntime") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of requirements (a requirements file), dockerfile or onnxruntime (a version)"
+                + (f"; got {', '.join(given)}" if given else "")
+            )
+        return self
 
 
 class Approvals(_Model):
@@ -267,7 +290,24 @@ class Settings(_Model):
     alerts: Alerts = Field(default_factory=Alerts)
     monitoring: Monitoring = Field(default_factory=Monitoring)
     research: Research = Field(default_factory=Research)
+    consumers: list[Consumer] = Field(default_factory=list)
     source: Path = Path("config/policy.yaml")
+    # 1-based line of each `consumers[i]` in the policy file, for messages about its pin file.
+    _consumer_lines: dict[tuple[int, str], int | None] = PrivateAttr(default_factory=dict)
+
+    @field_validator("consumers")
+    @classmethod
+    def _unique_consumers(cls, value: list[Consumer]) -> list[Consumer]:
+        names = [c.name for c in value]
+        doubled = sorted({n for n in names if names.count(n) > 1})
+        if doubled:
+            raise ValueError(f"consumer names must be unique: {', '.join(doubled)}")
+        return value
+
+    def consumer_key(self, index: int, key: str) -> str:
+        """``config/policy.yaml:57: consumers[0].requirements``: where a consumer's key is set."""
+        line = self._consumer_lines.get((index, key))
+        return f"{self.source}{f':{line}' if line else ''}: consumers[{index}].{key}"
 
     @property
     def state_dir(self) -> Path:
@@ -493,4 +533,21 @@ def load_settings(path: Path | None = None) -> Settings:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems)) from exc
     except (ValueError, TypeError, RecursionError) as exc:  # what pydantic does not wrap (e.g. odd keys)
         raise ConfigError(f"{path}: invalid config: {type(exc).__name__}: {str(exc)[:200]}") from exc
+    if settings.consumers:
+        settings._consumer_lines = {
+            (i, key): _line_of(tree, ("consumers", i, key))
+            for i in range(len(settings.consumers))
+            for key in ("name", "requirements", "dockerfile", "onnxruntime")
+        }
     return settings
+
+
+def cache_dir(environ: dict[str, str] | None = None) -> Path:
+    """Where baseimage keeps what it may rebuild (the consumers' ONNX Runtime environments):
+    ``$BASEIMAGE_CACHE_DIR``, else ``$XDG_CACHE_HOME/baseimage``, else ``~/.cache/baseimage``."""
+    env = os.environ if environ is None else environ
+    if env.get("BASEIMAGE_CACHE_DIR"):
+        return Path(env["BASEIMAGE_CACHE_DIR"])
+    if env.get("XDG_CACHE_HOME"):
+        return Path(env["XDG_CACHE_HOME"]) / "baseimage"
+    return Path(env.get("HOME") or Path.home()) / ".cache" / "baseimage"

@@ -12,10 +12,10 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from baseimage import wiring
 from baseimage.settings import Settings, load_settings
 from baseimage.wiring import registry_session
 from flows.outcome import record_outcome
-from flows.quarterly_review import fetch_unsupported, make_transport, research_sources
 from tasks.dockerfile.parser import read_dockerfile
 from tasks.errors import BaseImageError, RegistryError
 from tasks.files import write_atomic
@@ -23,6 +23,7 @@ from tasks.images.reference import parse_reference
 from tasks.registry.session import ImageInfo
 from tasks.research.annual import PYTHONS, AnnualImage, compare_ngc, plan_cuda_image
 from tasks.research.pytorch_index import PyTorchIndex
+from tasks.research.review import unsupported_or_bundled
 
 
 def _bases(settings: Settings) -> list[tuple[str, str, str, str, str | None]]:
@@ -82,11 +83,11 @@ def _markdown(report: dict[str, Any]) -> str:
 def research(
     settings: Settings, sources: str, offline_dir: str | None, mirrors: dict[str, str], pytorch_index: str | None
 ) -> dict[str, Any]:
-    facts, index_url = research_sources(settings, pytorch_index)
-    transport, description = make_transport(settings, sources, Path(offline_dir) if offline_dir else None, None)
+    facts, index_url = wiring.research_sources(settings, pytorch_index)
+    transport, description = wiring.make_transport(settings, sources, Path(offline_dir) if offline_dir else None, None)
     session = registry_session(settings, transport, mirrors)
     index = PyTorchIndex(index_url, transport)
-    unsupported, _ = fetch_unsupported.fn(facts, transport, sources != "offline")
+    unsupported, _ = unsupported_or_bundled(facts, transport if sources != "offline" else None)
     today = datetime.now(UTC).date()
 
     errors: dict[str, str] = {}  # message -> first reference it stopped (one line per cause)

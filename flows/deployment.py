@@ -15,7 +15,7 @@ from prefect import get_run_logger, task
 
 from baseimage.settings import Settings, load_settings
 from baseimage.wiring import github_client
-from flows.approvals import ask
+from flows.approvals import ask, ui_link
 from flows.rollback import rollback, target_of
 from flows.soak_monitor import soak_monitor
 from tasks import containers
@@ -24,6 +24,7 @@ from tasks.deploy.ledger import Ledger
 from tasks.deploy.release import deploy, docker_client, image_record
 from tasks.update import git
 from tasks.update.apply import ApplyResult, MigrationPlan, release_files
+from tasks.update.approval_text import production_description
 from tasks.update.outcome import Decision, Result
 from tasks.validation import ValidationReport
 
@@ -157,19 +158,6 @@ def merge_branch(settings: Settings, branch: str, pr: dict[str, Any] | None) -> 
     return f"fast-forwarded {base} to {branch} ({tip[:12]})"
 
 
-def soak_report(result: dict[str, Any]) -> str:
-    lines = [
-        f"### Staging soak: **{result['status']}**",
-        "",
-        *[f"- {r}" for r in result.get("reasons", [])],
-        f"- {result['samples']} samples in {result.get('slots', result['samples'])} of {result['expected']} "
-        f"slots ({float(result.get('coverage', 0)):.0%} coverage); store `{result['store']}`",
-    ]
-    if result.get("chart"):
-        lines.append(f"- chart: `{result['chart']}` (also in the soak run's artifacts)")
-    return "\n".join(lines)
-
-
 def deployment_phase(
     settings: Settings,
     plan: MigrationPlan,
@@ -219,11 +207,11 @@ def deployment_phase(
     if report["status"] != "passed":
         return roll_back("staging soak", f"{report['status']}: {'; '.join(report['reasons'])}")
     staged_image = image_record(docker_client(settings.environments["staging"].docker_host), image)
+    run_page = ui_link(report["run"]) if report.get("run") else None
+    soak_link = f"{run_page}?tab=Artifacts" if run_page else None
     decision = ask(
         "production",
-        f"## Approve production?\n\n**{validation.line()}**\n\n{plan.summary()}\n\n"
-        f"Staging runs `{image}` (image `{staged_image.image_id or '?'}`"
-        f"{', digest ' + staged_image.digest if staged_image.digest else ''}).\n\n{soak_report(report)}",
+        production_description(plan, validation, image, staged_image.image_id, staged_image.digest, report, soak_link),
         settings.approvals.timeout_s,
         poll_interval_s,
         not_by=update_reviewer if settings.approvals.distinct_reviewers else None,

@@ -30,6 +30,7 @@ from tasks.errors import BaseImageError, RegistryUnreachableError
 from tasks.files import write_atomic
 from tasks.update import git
 from tasks.update.apply import ApplyResult, MigrationPlan, apply_plan
+from tasks.update.approval_text import update_description
 from tasks.update.outcome import Decision, MigrationOutcome, Result
 from tasks.update.plans import from_report
 from tasks.validation import ValidationReport
@@ -83,19 +84,27 @@ def _checked_plan(
 ) -> MigrationPlan | None:
     """--to / --report checked against the registry and the index before anything is written; the
     bundled snapshot (said in the plan) when the network is unreachable."""
-    from flows.quarterly_review import fetch_unsupported, make_transport, research_sources
+    from baseimage import wiring
     from tasks.research.answers import checked_plan, managed_bases
     from tasks.research.pytorch_index import PyTorchIndex
+    from tasks.research.review import unsupported_or_bundled
     from tasks.update.plans import Rules
 
-    facts, index_url = research_sources(settings, None)
+    facts, index_url = wiring.research_sources(settings, None)
     bases = managed_bases(settings.images, settings.path)
-    rules = Rules(settings.fleet.min_driver, frozenset(settings.policy.allow_missing))
+    from tasks.update.consumer_pins import read_consumers
+
+    rules = Rules(
+        settings.fleet.min_driver,
+        frozenset(settings.policy.allow_missing),
+        tuple(read_consumers(settings)),
+        settings.policy.bump_consumers,
+    )
     first: RegistryUnreachableError | None = None
     for sources in ("live", "offline"):
-        transport, description = make_transport(settings, sources, None, None)
+        transport, description = wiring.make_transport(settings, sources, None, None)
         session = registry_session(settings, transport)
-        unsupported, _ = fetch_unsupported.fn(facts, transport, sources == "live")
+        unsupported, _ = unsupported_or_bundled(facts, transport if sources == "live" else None)
         index = PyTorchIndex(index_url, transport)
         try:
             return checked_plan(
@@ -175,6 +184,7 @@ def _validate(settings: Settings, plan: MigrationPlan, result: ApplyResult, mode
                     "buildargs": buildargs[dockerfile],
                     "config_path": str(settings.source.resolve()),
                     "out_dir": str(settings.state_dir),
+                    "environment": plan.environment,
                 },
                 timeout=None,
             )
@@ -190,10 +200,23 @@ def _validate(settings: Settings, plan: MigrationPlan, result: ApplyResult, mode
                 buildargs=buildargs[dockerfile],
                 config_path=str(settings.source),
                 out_dir=str(settings.state_dir),
+                environment=plan.environment,
                 return_state=True,
             )
             summaries.append(_summary(state, dockerfile))
     return ValidationReport.from_summaries(summaries, "subflow")
+
+
+def _with_plan_variables(settings: Settings, plan: MigrationPlan) -> Settings:
+    """Every environment deploys this plan with its variables (BASEIMAGE_ONNX_OPSET) added to the
+    environment's own, so compose hands them to the training service."""
+    if not plan.environment:
+        return settings
+    environments = {
+        name: env.model_copy(update={"variables": {**env.variables, **plan.environment}})
+        for name, env in settings.environments.items()
+    }
+    return settings.model_copy(update={"environments": environments})
 
 
 def _summary(state: State | None, dockerfile: str) -> dict[str, Any]:
@@ -283,11 +306,10 @@ def migrate(
         return _finish(replace(base, result=result_kind, summary=summary, decisions=tuple(decisions), **more), out)
 
     if "update" in settings.approvals.required_for:
-        already = " (the branch already held this change)" if result.already_applied else ""
+        base_name = settings.github.base_branch if settings.github else git.current_branch(settings.root)
         first = ask(
             "update",
-            f"## Approve the update?\n\nBranch `{result.branch}`{already}\n\n{plan.summary()}\n\n"
-            f"```diff\n{shown[:6000]}\n```",
+            update_description(plan, result, pr.get("html_url") if pr else None, base_name, shown),
             settings.approvals.timeout_s,
             poll_interval_s,
             terminal=terminal_approvals,
@@ -329,7 +351,7 @@ def migrate(
             "production; validate on the gpu pool (a worker with an NVIDIA GPU) or set policy.require_gpu: false",
         )
     phase = deployment_phase(
-        settings,
+        _with_plan_variables(settings, plan),
         plan,
         result,
         report,

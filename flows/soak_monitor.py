@@ -14,11 +14,13 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import (
+    create_link_artifact,
     create_markdown_artifact,
     create_progress_artifact,
     create_table_artifact,
     update_progress_artifact,
 )
+from prefect.context import get_run_context
 
 from baseimage.settings import load_settings
 from flows.outcome import record_outcome
@@ -102,7 +104,9 @@ def soak_monitor(
                 window_id,
             )
             time.sleep(min(30.0, window.interval_s))
+    run: Any = get_run_context()
     result: dict[str, Any] = {
+        "run": str(getattr(getattr(run, "flow_run", None), "id", "") or ""),
         "environment": environment,
         "window": window_id,
         "expected": window.expected,
@@ -125,6 +129,12 @@ def soak_monitor(
         return result
     png = chart(samples, Path(state_dir) / f"{environment}-{window_id}.png")
     result["chart"] = str(png)
+    create_link_artifact(
+        key=f"soak-{environment}-chart",
+        link=png.resolve().as_uri(),
+        link_text=f"soak chart of {environment} (PNG: latency, GPU utilisation, success rate)",
+        description=f"{png} on the host that ran the soak",
+    )
     create_table_artifact(
         key=f"soak-{environment}-samples",
         table=[asdict(s) for s in samples],

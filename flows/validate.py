@@ -122,10 +122,12 @@ def detect_gpu(image: str, run_label: str, require_gpu: bool) -> CheckResult | S
 
 
 @task(name="start-service")
-def start_service(image: str, settings: Settings, run_label: str, gpu: bool) -> list[str]:
+def start_service(
+    image: str, settings: Settings, run_label: str, gpu: bool, environment: dict[str, str] | None = None
+) -> list[str]:
     client = _docker()
     validation = settings.validation
-    env = {"BASEIMAGE_MODELS_DIR": "/models"}
+    env = {"BASEIMAGE_MODELS_DIR": "/models", **(environment or {})}
     volume = client.volumes.create(f"bi-models-{run_label[:12]}", labels=_labels(run_label))
     volumes = {volume.name: {"bind": "/models", "mode": "rw"}}
     ids = []
@@ -213,6 +215,24 @@ def verify_onnx(base_url: str, job: dict[str, Any]) -> CheckResult:
     )
 
 
+@task(name="consumer-onnx")
+def consumer_onnx(base_url: str, job: dict[str, Any], settings: Settings, context: str) -> list[CheckResult]:
+    """The job's model loaded in each consumer's ONNX Runtime version (its pin as the validated tree
+    has it), in a cached virtual environment with that version: one result per consumer, naming the
+    consumer and the version checked; a version that cannot be installed here is skipped."""
+    from baseimage.settings import cache_dir
+    from tasks.consumer_check import check_consumers
+    from tasks.update.consumer_pins import read_consumers
+
+    consumers = read_consumers(settings, Path(context))
+    with tempfile.TemporaryDirectory() as tmp:
+        model = Path(tmp) / "model.onnx"
+        verify_model(base_url, job, model)
+        reference = ((job.get("result") or {}).get("onnx") or {}).get("reference")
+        found = check_consumers(model, reference, [(c.name, c.version) for c in consumers], cache_dir() / "onnxruntime")
+    return [CheckResult(f"consumer:{r.consumer}", r.status, r.message, r.to_json(), r.seconds) for r in found]
+
+
 @task(name="gpu-utilization")
 def check_gpu_utilization(job: dict[str, Any], threshold: float) -> CheckResult:
     result = gpu_utilization(job, threshold)
@@ -226,6 +246,14 @@ def teardown(run_label: str, remove_images: bool) -> list[str]:
     removed = containers.teardown(_docker(), run_label, remove_images)
     get_run_logger().info("removed %s", ", ".join(removed) or "nothing")
     return removed
+
+
+def _consumer_checks(state: State) -> list[CheckResult]:
+    """The consumer checks' results, or one failed result when the task itself failed."""
+    if state.is_completed():
+        return list(state.result())
+    error = state.result(raise_on_failure=False)
+    return [CheckResult("consumers", "failed", f"{type(error).__name__}: {error}")]
 
 
 def _outcome(name: str, state: State) -> CheckResult:
@@ -247,16 +275,20 @@ def validate(
     out_dir: str = "reports",
     keep_image: bool = False,
     ref: str | None = None,
+    environment: dict[str, str] | None = None,
 ) -> dict[str, Any] | State[Any]:
     """Validate a candidate image; returns the summary, passed / failed / skipped checks named (the
     run ends Failed, with the same summary, if any check failed). With `ref` (a branch or commit of
-    the git repository at `context`), builds that revision."""
+    the git repository at `context`), builds that revision. `environment`: variables the service
+    runs with (a migration's BASEIMAGE_ONNX_OPSET)."""
     if ref:
         from tasks.update import git
 
         with git.worktree(Path(context), ref) as tree:
-            return _validate(str(tree), dockerfile, buildargs, config_path, require_gpu, out_dir, keep_image)
-    return _validate(context, dockerfile, buildargs, config_path, require_gpu, out_dir, keep_image)
+            return _validate(
+                str(tree), dockerfile, buildargs, config_path, require_gpu, out_dir, keep_image, environment
+            )
+    return _validate(context, dockerfile, buildargs, config_path, require_gpu, out_dir, keep_image, environment)
 
 
 def _validate(
@@ -267,6 +299,7 @@ def _validate(
     require_gpu: bool | None,
     out_dir: str,
     keep_image: bool,
+    environment: dict[str, str] | None = None,
 ) -> dict[str, Any] | State[Any]:
     settings = load_settings(Path(config_path) if config_path else None)
     require = settings.policy.require_gpu if require_gpu is None else require_gpu
@@ -293,7 +326,7 @@ def _validate(
         ):
             gpu = step("gpu-detect", detect_gpu(tag, run_label, require, return_state=True))
             has_gpu = gpu.status == "passed"
-            started = start_service(tag, settings, run_label, has_gpu, return_state=True)
+            started = start_service(tag, settings, run_label, has_gpu, environment, return_state=True)
             if started.is_completed():
                 ids = started.result()
                 health = step(
@@ -314,6 +347,12 @@ def _validate(
                     )
                     if training.status == "passed":
                         step("onnx", verify_onnx(base_url, training.data, return_state=True))
+                        if settings.consumers:
+                            checks.extend(
+                                _consumer_checks(
+                                    consumer_onnx(base_url, training.data, settings, context, return_state=True)
+                                )
+                            )
                         if has_gpu:
                             step(
                                 "gpu-utilization",

@@ -63,9 +63,9 @@ def main() -> int:
                         {"Content-Type": "application/json"},
                     )
                 import flows.annual_update as annual_flow
+                from baseimage import wiring
 
-                review_flow.make_transport = lambda *a, **k: (recorder, "recording")  # type: ignore[assignment]
-                annual_flow.make_transport = review_flow.make_transport  # type: ignore[assignment]
+                wiring.make_transport = lambda *a, **k: (recorder, "recording")  # type: ignore[assignment]
                 review_flow.quarterly_review(
                     mirrors={"docker.io": registry.url, "nvcr.io": registry.url},
                     pytorch_index=index.url,

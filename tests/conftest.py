@@ -22,6 +22,10 @@ from tests.support.seed import RegistryWriter, Seeded, seed
 from tests.support.universe import cuda_images, universe
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# The command line starts a persistent local Prefect server when no PREFECT_API_URL is set (see
+# baseimage/local_server.py); tests run their own servers, so commands they start use a temporary
+# one unless a test asks for the local server (tests/test_local_server.py).
+os.environ.setdefault("BASEIMAGE_SERVER", "off")
 TEST_LABEL = "baseimage.test"
 AUTH = ("ci-user", "ci-password-not-secret")
 REPO_ROOT = Path(__file__).resolve().parent.parent

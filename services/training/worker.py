@@ -46,6 +46,7 @@ def create_celery(settings: ServiceSettings) -> Celery:
             batch_size=int(params.get("batch_size", 32)),
             seed=int(params.get("seed", 1234)),
             out_dir=work_dir,
+            onnx_opset=settings.onnx_opset,
         )
         with UtilizationSampler(settings.nvml_interval_s) as samples:
             try:

@@ -7,6 +7,7 @@ extra one of ``cudnn8`` (<= 12.2.2), ``cudnn9`` (12.3.2), ``cudnn`` (unnumbered,
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Literal, TypeVar
@@ -67,13 +68,9 @@ class CudaTag:
 
     @classmethod
     def try_parse(cls, tag: str | None) -> CudaTag | None:
-        """Parse, or None when `tag` is not a CUDA tag."""
-        if tag is None:
-            return None
-        try:
-            return cls.parse(tag)
-        except TagError:
-            return None
+        """Parse, or None when `tag` is not a CUDA tag (memoised: a review parses the same
+        ~1,200-tag list for every image on a repository)."""
+        return None if tag is None else _cuda_or_none(tag)
 
     @property
     def version_str(self) -> str:
@@ -131,13 +128,8 @@ class NgcTag:
 
     @classmethod
     def try_parse(cls, tag: str | None) -> NgcTag | None:
-        """Parse, or None when `tag` is not an NGC tag."""
-        if tag is None:
-            return None
-        try:
-            return cls.parse(tag)
-        except TagError:
-            return None
+        """Parse, or None when `tag` is not an NGC tag (memoised)."""
+        return None if tag is None else _ngc_or_none(tag)
 
     @property
     def release(self) -> str:
@@ -157,6 +149,22 @@ class NgcTag:
     def __str__(self) -> str:
         variant = f"-{self.variant}" if self.variant else ""
         return f"{self.release}-py{self.python_major}{variant}"
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _cuda_or_none(tag: str) -> CudaTag | None:
+    try:
+        return CudaTag.parse(tag)
+    except TagError:
+        return None
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _ngc_or_none(tag: str) -> NgcTag | None:
+    try:
+        return NgcTag.parse(tag)
+    except TagError:
+        return None
 
 
 TagT = TypeVar("TagT", CudaTag, NgcTag)

@@ -15,7 +15,7 @@ from packaging.version import InvalidVersion, Version
 from tasks.errors import ConfigError
 
 DATA_DIR = Path(__file__).resolve().parent.parent.parent / "config" / "data"
-FILES = ("nvidia-support", "cuda-drivers", "cupy", "onnxruntime", "pytorch", "ubuntu", "ngc-pytorch")
+FILES = ("nvidia-support", "cuda-drivers", "cupy", "onnxruntime", "pytorch", "ubuntu", "ngc-pytorch", "onnx-compat")
 
 
 def driver_key(version: str) -> tuple[int, ...]:
@@ -59,6 +59,32 @@ class OrtRelease:
     cuda: int
     cudnn: int
     provenance: Provenance | None = None
+
+
+@dataclass(frozen=True)
+class OrtOpsets:
+    """What an ONNX Runtime release loads: the highest default-domain opset and IR version."""
+
+    version: str
+    max_opset: int
+    max_ir: int
+    provenance: Provenance | None = None
+
+
+@dataclass(frozen=True)
+class TorchExport:
+    """What ``torch.onnx.export`` of a torch minor writes when not told: its default exporter and
+    opset, the IR version (None: the exporter picks it from the opset, see ``Facts.opset_ir``), and
+    the opsets that exporter writes natively."""
+
+    torch: str  # a minor: "2.9"
+    exporter: str  # torchscript | dynamo
+    default_opset: int
+    ir_version: int | None
+    min_opset: int
+    max_opset: int
+    provenance: Provenance | None = None
+    torchscript_max_opset: int | None = None  # the TorchScript exporter (dynamo=False), None: gone
 
 
 @dataclass(frozen=True)
@@ -147,6 +173,35 @@ class Facts:
     cudnn_of_extra: dict[str, int] = field(default_factory=dict)
     ngc_releases: dict[str, NgcRelease] = field(default_factory=dict)
     ngc_forward_compatibility: str = ""
+    ort_opsets: tuple[OrtOpsets, ...] = ()
+    torch_exports: tuple[TorchExport, ...] = ()
+    opset_ir: dict[int, int] = field(default_factory=dict)  # the TorchScript exporter: opset -> IR written
+
+    def ort_limits(self, version: str) -> OrtOpsets | None:
+        """What onnxruntime `version` loads: its row, else a row of the same minor (patches keep the
+        ONNX release a minor is built with); None when the facts cannot say."""
+        try:
+            wanted = Version(Version(version).public)
+        except InvalidVersion:
+            return None
+        same_minor = []
+        for row in self.ort_opsets:
+            have = Version(row.version)
+            if have == wanted:
+                return row
+            if (have.major, have.minor) == (wanted.major, wanted.minor):
+                same_minor.append(row)
+        if same_minor and len({(r.max_opset, r.max_ir) for r in same_minor}) == 1:
+            return OrtOpsets(version, same_minor[0].max_opset, same_minor[0].max_ir, same_minor[0].provenance)
+        return None
+
+    def torch_export(self, version: str) -> TorchExport | None:
+        """The export defaults of torch `version` (by minor); None when the facts do not know it."""
+        try:
+            v = Version(Version(version).public)
+        except InvalidVersion:
+            return None
+        return next((e for e in self.torch_exports if e.torch == f"{v.major}.{v.minor}"), None)
 
     def cupy_for(self, minor: tuple[int, int]) -> tuple[str | None, str | None]:
         """(package, newest version) supporting CUDA `minor`, or (None, None)."""
@@ -222,9 +277,12 @@ class Facts:
         return None
 
 
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml where PyYAML was built with it
+
+
 def _load(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)  # noqa: S506 - a safe loader
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read facts file: {exc}") from exc
     if not isinstance(data, dict) or "source" not in data or "as_of" not in data:
@@ -351,6 +409,24 @@ def load_facts(data_dir: Path = DATA_DIR) -> Facts:
                 for r, p in rows("ngc-pytorch", "releases")
             },
             ngc_forward_compatibility=" ".join(str(ngc.get("forward_compatibility", "")).split()),
+            ort_opsets=tuple(
+                OrtOpsets(str(r["version"]), int(r["max_opset"]), int(r["max_ir"]), p)
+                for r, p in rows("onnx-compat", "onnxruntime")
+            ),
+            torch_exports=tuple(
+                TorchExport(
+                    str(r["torch"]),
+                    str(r["exporter"]),
+                    int(r["default_opset"]),
+                    int(r["ir_version"]) if r.get("ir_version") is not None else None,
+                    int(r["min_opset"]),
+                    int(r["max_opset"]),
+                    p,
+                    int(r["torchscript_max_opset"]) if r.get("torchscript_max_opset") is not None else None,
+                )
+                for r, p in rows("onnx-compat", "torch")
+            ),
+            opset_ir={int(r["opset"]): int(r["ir_version"]) for r, _ in rows("onnx-compat", "torchscript_ir")},
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{data_dir}: facts file has an unexpected shape: {exc!r}") from exc

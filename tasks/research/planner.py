@@ -169,7 +169,7 @@ def candidates(
     tags: list[str],
     facts: Facts,
     fleet_min_driver: int,
-    unsupported: dict[str, str],
+    unsupported: Mapping[str, str],
     torch_answers: Answers,
     current_config_eol: bool | None = None,
     current_require: str | None = None,

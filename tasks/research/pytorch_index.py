@@ -114,26 +114,29 @@ def variant_for(minor: tuple[int, int]) -> str:
 
 
 class PyTorchIndex:
-    """One run's reader of the index; each page is fetched once."""
+    """One run's reader of the index, shared by its threads: each page is fetched and parsed once
+    (concurrent readers of one page wait for the first)."""
 
     def __init__(self, base_url: str, transport: HttpTransport) -> None:
+        from tasks.registry.session import Memo
+
         self.base_url = base_url.rstrip("/")
         self.transport = transport
-        self._pages: dict[str, list[Wheel] | None] = {}
+        self._pages = Memo()
 
     def wheels(self, variant: str, package: str) -> list[Wheel] | None:
         """Wheels of `package` under `variant` (e.g. cu126), or None when the page is absent."""
         url = f"{self.base_url}/{variant}/{package}/"
-        if url not in self._pages:
-            response = self.transport.request("GET", url, headers={"Accept": ACCEPT})
-            outcome = classify(response.status_code)
-            if outcome is Outcome.NOT_FOUND:
-                self._pages[url] = None
-            elif outcome is not Outcome.OK:
-                raise RegistryProtocolError(f"GET {url}: HTTP {response.status_code}", url=url)
-            else:
-                self._pages[url] = parse_page(response.content, response.headers.get("Content-Type", "text/html"), url)
-        return self._pages[url]
+        return self._pages.get(url, lambda: self._fetch(url))
+
+    def _fetch(self, url: str) -> list[Wheel] | None:
+        response = self.transport.request("GET", url, headers={"Accept": ACCEPT})
+        outcome = classify(response.status_code)
+        if outcome is Outcome.NOT_FOUND:
+            return None
+        if outcome is not Outcome.OK:
+            raise RegistryProtocolError(f"GET {url}: HTTP {response.status_code}", url=url)
+        return parse_page(response.content, response.headers.get("Content-Type", "text/html"), url)
 
     def versions(self, variant: str, package: str, python: str) -> list[Version]:
         """Versions of `package` with a wheel for `python` on Linux x86_64, newest first."""

@@ -1,23 +1,21 @@
-"""Review outputs people read: Markdown (report and the policy document's generated sections),
-JSON, and the compatibility matrix as a pandas DataFrame and CSV."""
+"""Review outputs people read: Markdown (the report, and the findings placed in the policy
+document), JSON, and the compatibility matrix as plain rows (the table artifact, the CSV file;
+`matrix_frame` turns a report's matrix into a pandas DataFrame for analysis)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from tasks.errors import DockerfileError
 from tasks.files import write_atomic
 from tasks.research.drivers import branch_finding
 from tasks.research.facts import Facts, load_facts
 from tasks.research.settle import settle_requirements
-
-MARKERS = ("findings", "matrix")
 
 
 def md_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> str:
@@ -42,8 +40,8 @@ def assemble(
     fleet_min_driver: int,
     day: str,
     facts: Facts | None = None,
-) -> tuple[dict[str, Any], pd.DataFrame]:
-    """The review report and its compatibility matrix as a DataFrame. Images that share a
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The review report and its compatibility matrix rows. Images that share a
     requirements file get one plan for it (or a conflict naming them); an advisory the chosen
     stack fixes becomes a pin bump; the fleet's driver branch lifecycle is a finding."""
     facts = facts or load_facts()
@@ -70,18 +68,16 @@ def assemble(
         "recommended": any(i["recommended"] for i in images),
         "complete": not any(i["errors"] for i in images),
     }
-    frame = matrix_frame(images)
-    report["matrix"] = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
-    return report, frame
+    rows = matrix_rows(images)
+    report["matrix"] = rows
+    return report, rows
 
 
-def matrix_frame(images: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    rows = []
-    for image in images:
-        plan = image.get("plan") or {}
-        for row in plan.get("matrix") or []:
-            rows.append({"image": image["image"], **row})
-    return pd.DataFrame(rows)
+def matrix_rows(images: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per CUDA release on each image's track (the compatibility matrix)."""
+    return [
+        {"image": image["image"], **row} for image in images for row in (image.get("plan") or {}).get("matrix") or []
+    ]
 
 
 def findings_markdown(report: dict[str, Any]) -> str:
@@ -116,50 +112,60 @@ def findings_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def matrix_markdown(frame: pd.DataFrame) -> str:
-    if frame.empty:
+MATRIX_COLUMNS = (
+    "image",
+    "cuda",
+    "status",
+    "estimated_deletion",
+    "min_driver",
+    "fleet_ok",
+    "torch_variant",
+    "torch",
+    "torchvision",
+    "cupy",
+    "onnxruntime_gpu",
+    "ubuntu_end_of_support",
+)
+
+
+def matrix_csv(rows: Sequence[dict[str, Any]]) -> str:
+    """The matrix as CSV, written with the standard library: pandas' import (0.4 s) would cost every
+    review more than its whole registry work (`matrix_frame` gives a DataFrame for analysis)."""
+    out = io.StringIO()
+    columns = list(rows[0]) if rows else list(MATRIX_COLUMNS)
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in columns})
+    return out.getvalue()
+
+
+def matrix_frame(report: dict[str, Any]) -> Any:
+    """A review report's matrix as a pandas DataFrame, for analysis in a notebook or a script."""
+    import pandas as pd
+
+    return pd.DataFrame(report.get("matrix") or [], columns=list(MATRIX_COLUMNS))
+
+
+def matrix_markdown(rows: Sequence[dict[str, Any]]) -> str:
+    if not rows:
         return "_no CUDA images reviewed_"
-    keep = [
-        "image",
-        "cuda",
-        "status",
-        "estimated_deletion",
-        "min_driver",
-        "fleet_ok",
-        "torch_variant",
-        "torch",
-        "torchvision",
-        "cupy",
-        "onnxruntime_gpu",
-        "ubuntu_end_of_support",
-    ]
-    records = frame[keep].astype(object).where(pd.notna(frame[keep]), None).to_dict(orient="records")
-    return md_table([{str(k): v for k, v in row.items()} for row in records])
+    return md_table(rows, MATRIX_COLUMNS)
 
 
-def replace_between_markers(text: str, name: str, content: str, path: Path) -> str:
-    start, end = f"<!-- baseimage:{name}:start -->", f"<!-- baseimage:{name}:end -->"
-    if start not in text or end not in text:
-        raise DockerfileError(
-            f"{path}: markers {start} ... {end} are missing; add them where the generated {name} section belongs"
-        )
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    note = "<!-- generated by baseimage review; edits here are overwritten -->"
-    return f"{head}{start}\n{note}\n{content}\n{end}{tail}"
+def update_policy_doc(path: Path, report: dict[str, Any]) -> tuple[bool, list[str]]:
+    """The review's findings in the policy document (see tasks.update.policy_doc): whether the file
+    changed, and what could not be placed. A document without a findings section is a warning."""
+    from tasks.update.policy_doc import update_findings
 
-
-def update_policy_doc(path: Path, report: dict[str, Any], frame: pd.DataFrame) -> bool:
-    """Regenerate the findings and matrix sections; True when the file changed."""
     before = path.read_text(encoding="utf-8")
-    after = replace_between_markers(before, "findings", findings_markdown(report), path)
-    after = replace_between_markers(after, "matrix", matrix_markdown(frame), path)
-    if after != before:
-        write_atomic(path, after)
-    return after != before
+    update = update_findings(before, findings_markdown(report), str(path))
+    if update.text != before:
+        write_atomic(path, update.text)
+    return update.text != before, update.warnings
 
 
-def write_reports(out_dir: Path, report: dict[str, Any], frame: pd.DataFrame) -> dict[str, str]:
+def write_reports(out_dir: Path, report: dict[str, Any], rows: Sequence[dict[str, Any]]) -> dict[str, str]:
     stem = out_dir / f"review-{report['date']}"
     markdown = "\n".join(
         [
@@ -169,7 +175,7 @@ def write_reports(out_dir: Path, report: dict[str, Any], frame: pd.DataFrame) ->
             "",
             "## Compatibility matrix",
             "",
-            matrix_markdown(frame),
+            matrix_markdown(rows),
             "",
             "## Reasons",
             "",
@@ -181,7 +187,7 @@ def write_reports(out_dir: Path, report: dict[str, Any], frame: pd.DataFrame) ->
     )
     write_atomic(stem.with_suffix(".md"), markdown + "\n")
     write_atomic(stem.with_suffix(".json"), json.dumps(report, indent=2, default=str) + "\n")
-    write_atomic(Path(f"{stem}-matrix.csv"), frame.to_csv(index=False))
+    write_atomic(Path(f"{stem}-matrix.csv"), matrix_csv(rows))
     return {
         "markdown": str(stem.with_suffix(".md")),
         "json": str(stem.with_suffix(".json")),

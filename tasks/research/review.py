@@ -4,13 +4,16 @@ Every FROM of a managed Dockerfile appears: one that cannot be resolved is an er
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import copy
+import dataclasses
+import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tasks.dockerfile.parser import BaseImage, read_dockerfile
-from tasks.errors import BaseImageError, RegistryError
+from tasks.errors import BaseImageError, RegistryError, RegistryTransientError, RegistryUnreachableError
 from tasks.images.reference import ImageReference
 from tasks.images.tags import CudaTag, NgcTag
 from tasks.registry.http import HttpTransport, Outcome, classify
@@ -30,8 +33,18 @@ class ReviewSources:
 
     mode: str  # live | offline | bundled
     description: str
-    unsupported: dict[str, str]
+    unsupported: Mapping[str, str]  # may resolve later: the registry work starts without waiting for it
     unsupported_from: str
+
+
+def unsupported_or_bundled(facts: Facts, transport: HttpTransport | None) -> tuple[dict[str, str], str]:
+    """NVIDIA's unsupported list: live when `transport` is given and the manifest answers, else
+    the bundled table; the second value says which (a failure of the live source is said too)."""
+    try:
+        return unsupported_releases(facts, transport)
+    except BaseImageError as exc:
+        found, where = unsupported_releases(facts, None)
+        return found, f"{where} (NVIDIA's manifest unavailable: {exc})"
 
 
 def unsupported_releases(facts: Facts, transport: HttpTransport | None) -> tuple[dict[str, str], str]:
@@ -56,6 +69,7 @@ class ImageReview:
     banner_note: str = ""
     advisories: list[osv.Advisory] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    transient: bool = False  # a registry error that a later attempt may not meet (503, 429, timeout)
 
     @property
     def status(self) -> str:
@@ -124,6 +138,124 @@ class ReviewOptions:
     pyproject: Path | None = None  # images[].pyproject, as read (else the pyproject.toml beside the requirements)
 
 
+@dataclass(frozen=True)
+class Occurrence:
+    """One CUDA/NGC FROM of a Dockerfile, with what its plan depends on besides the registry."""
+
+    image: str
+    base: BaseImage
+    options: ReviewOptions
+    pins: CurrentPins | None
+    run_pins: CurrentPins | None
+    pins_text: str = ""  # what `pins` and `run_pins` were read from (research is shared by equal texts)
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        """Equal keys get the same research: the base, the image's settings and its pinned files."""
+        o = self.options
+        return (
+            str(self.base.reference),
+            o.python,
+            o.fleet_min_driver,
+            o.allow_major,
+            o.pin_minor,
+            o.allow_missing,
+            o.requirements_label,
+            self.pins_text,
+        )
+
+
+def dockerfile_occurrences(
+    name: str,
+    path: Path,
+    label: str,
+    build_args: dict[str, str],
+    options: ReviewOptions,
+    *,
+    managed: bool = True,
+) -> tuple[list[ImageReview], list[Occurrence]]:
+    """The FROMs of one Dockerfile to research, and an error row for every FROM that cannot be
+    resolved (and, for a managed image, when there is no CUDA/NGC base at all, or its pinned
+    requirements cannot be read)."""
+    try:
+        parsed = read_dockerfile(path, build_args, label)
+        pins = None
+        text = ""
+        if options.requirements is not None or options.pyproject is not None:
+            # the requirements file with its -r/-c includes, and the uv pyproject.toml (tasks.update.coupled);
+            # a file that cannot be read or decoded is an error naming it
+            stack = read_stack(
+                file_reader(),
+                str(options.requirements) if options.requirements else None,
+                str(options.pyproject) if options.pyproject else None,
+            )
+            pins = stack.pins
+            text = json.dumps([pinned.to_json() for _path, pinned in stack.per_file], sort_keys=True)
+    except BaseImageError as exc:
+        return [ImageReview(name, label, 0, None, errors=[str(exc)])], []
+    errors: list[ImageReview] = []
+    found: list[Occurrence] = []
+    run_pins = dockerfile_pins(parsed.text, build_args)
+    fingerprint = f"{text}\0{sorted(run_pins.pins.items()) if run_pins else ''}"
+    for base in parsed.bases:
+        if _ignored(base):
+            continue
+        if base.reference is None:
+            errors.append(
+                ImageReview(
+                    name,
+                    label,
+                    base.line,
+                    None,
+                    errors=[f"{base.location}: FROM {base.raw or '(nothing)'} cannot be resolved: {base.skip_reason}"],
+                )
+            )
+            continue
+        if _is_managed_kind(base.reference):
+            found.append(Occurrence(name, base, options, pins, run_pins, fingerprint))
+    if managed and not errors and not found:
+        errors.append(
+            ImageReview(
+                name,
+                label,
+                0,
+                None,
+                errors=[f"{label}: no FROM names an nvidia/cuda or NGC PyTorch image; check images[].dockerfile"],
+            )
+        )
+    return errors, found
+
+
+def research(
+    occurrence: Occurrence,
+    session: RegistrySession,
+    facts: Facts,
+    sources: ReviewSources,
+    index: PyTorchIndex,
+    banner: BannerCheck | None = None,
+) -> ImageReview:
+    """The review of one distinct occurrence (see `Occurrence.key`)."""
+    o = occurrence
+    return review_base(o.image, o.base, session, facts, sources, index, o.options, o.pins, o.run_pins, banner=banner)
+
+
+def for_occurrence(review: ImageReview, occurrence: Occurrence) -> ImageReview:
+    """`review` (the research of an equal occurrence) as the review of `occurrence`'s image and FROM."""
+    plan = copy.deepcopy(review.plan)
+    if plan is not None:
+        plan.image, plan.dockerfile = occurrence.image, occurrence.base.file
+    return dataclasses.replace(
+        review,
+        image=occurrence.image,
+        dockerfile=occurrence.base.file,
+        line=occurrence.base.line,
+        plan=plan,
+        info=dict(review.info),
+        advisories=list(review.advisories),
+        errors=list(review.errors),
+    )
+
+
 def review_dockerfile(
     name: str,
     path: Path,
@@ -140,49 +272,8 @@ def review_dockerfile(
 ) -> list[ImageReview]:
     """One review per CUDA/NGC FROM of the Dockerfile, and an error row for every FROM that cannot
     be resolved (and, for a managed image, when there is no CUDA/NGC base at all)."""
-    try:
-        parsed = read_dockerfile(path, build_args, label)
-        pins = None
-        if options.requirements is not None or options.pyproject is not None:
-            # the requirements file with its -r/-c includes, and the uv pyproject.toml (tasks.update.coupled)
-            pins = read_stack(
-                file_reader(),
-                str(options.requirements) if options.requirements else None,
-                str(options.pyproject) if options.pyproject else None,
-            ).pins
-    except BaseImageError as exc:
-        return [ImageReview(name, label, 0, None, errors=[str(exc)])]
-    reviews: list[ImageReview] = []
-    run_pins = dockerfile_pins(parsed.text, build_args)
-    for base in parsed.bases:
-        if _ignored(base):
-            continue
-        if base.reference is None:
-            text = base.raw or "(nothing)"
-            reviews.append(
-                ImageReview(
-                    name,
-                    label,
-                    base.line,
-                    None,
-                    errors=[f"{base.location}: FROM {text} cannot be resolved: {base.skip_reason}"],
-                )
-            )
-            continue
-        if not _is_managed_kind(base.reference):
-            continue
-        reviews.append(review_base(name, base, session, facts, sources, index, options, pins, run_pins, banner=banner))
-    if managed and not reviews:
-        reviews.append(
-            ImageReview(
-                name,
-                label,
-                0,
-                None,
-                errors=[f"{label}: no FROM names an nvidia/cuda or NGC PyTorch image; check images[].dockerfile"],
-            )
-        )
-    return reviews
+    errors, found = dockerfile_occurrences(name, path, label, build_args, options, managed=managed)
+    return errors + [research(o, session, facts, sources, index, banner) for o in found]
 
 
 def torch_answers(
@@ -224,6 +315,7 @@ def review_base(
         info: ImageInfo | None = session.inspect(ref) if ref.tag in tags else None
     except RegistryError as exc:
         review.errors.append(f"registry: {exc}")
+        review.transient = isinstance(exc, RegistryTransientError) and not isinstance(exc, RegistryUnreachableError)
         return review
     if info is not None:
         review.info = {

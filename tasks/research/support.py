@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -58,7 +59,7 @@ class SupportState:
 def support_state(
     version: str,
     facts: Facts,
-    unsupported: dict[str, str],
+    unsupported: Mapping[str, str],
     *,
     config_eol: bool | None,
     newer_patch: str | None,

@@ -23,12 +23,13 @@ from tasks.errors import BaseImageError
 from tasks.files import write_atomic
 from tasks.images.reference import parse_reference
 from tasks.images.tags import CudaTag, NgcTag
+from tasks.research.consumers import ConsumerPlan
 from tasks.secrets import Redactor
 from tasks.update import git
 from tasks.update.coupled import dockerfile_changes, edit_stack, read_stack
 from tasks.update.pip_lines import read_run_pins, rewrite_pip_lines
 from tasks.update.policy_doc import Moved, migration_doc, set_changelog_status
-from tasks.update.requirements import CurrentPins, HashSource, RequirementChanges
+from tasks.update.requirements import CurrentPins, HashSource, RequirementChanges, read_requirements
 
 CHANGELOG_HEAD = (
     "# Changelog\n\nAll notable changes to the base images are recorded here "
@@ -70,6 +71,14 @@ class MigrationPlan:
     reasons: tuple[str, ...] = ()
     matrix_markdown: str | None = None  # the review's compatibility matrix, when the plan came from one
     config: str | None = None  # the policy file, relative to the repository (when it is in it)
+    # The consumers of the exported model: the export opset the training service must use, the
+    # coupled bumps of their ONNX Runtime pins (written with the migration), what was compared.
+    consumers: ConsumerPlan = field(default_factory=ConsumerPlan)
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """Variables the training service runs with for this plan (BASEIMAGE_ONNX_OPSET)."""
+        return self.consumers.environment
 
     @property
     def branch(self) -> str:
@@ -82,6 +91,8 @@ class MigrationPlan:
 
     def summary(self) -> str:
         lines = [f"- {c.image}: {c.current} -> {c.target}" for c in self.changes]
+        lines += [f"- {b.line()}" for b in self.consumers.bumps]
+        lines += [f"- the training service exports ONNX with {k}={v}" for k, v in self.environment.items()]
         return "\n".join(lines)
 
 
@@ -96,6 +107,7 @@ class ApplyResult:
     build_args: dict[str, dict[str, str]] = field(default_factory=dict)  # per Dockerfile, after the change
     warnings: list[str] = field(default_factory=list)  # what could not be placed (policy document sections)
     notes: list[str] = field(default_factory=list)  # what the rewrite did that a reviewer must know (ranges, hashes)
+    numstat: list[tuple[str, str, str]] = field(default_factory=list)  # (added, removed, path) per file
 
 
 def backup_name(dockerfile: Path, old_tag: str) -> Path:
@@ -144,6 +156,7 @@ def _under_unreleased(text: str, block: str) -> str:
 def _changelog(text: str | None, plan: MigrationPlan, today: date, notes: tuple[str, ...] | list[str] = ()) -> str:
     text = _with_unreleased(text)
     lines = [_changelog_line(c) for c in plan.changes if _changelog_line(c) not in text]
+    lines += [f"- {b.line()}\n" for b in plan.consumers.bumps if f"- {b.line()}\n" not in text]
     if not lines:
         return text
     lines += [f"- {note}\n" for note in notes]
@@ -261,6 +274,15 @@ def planned_files(
         found_notes.extend(n for n in stack.notes if n not in found_notes)
         for rel, new_text in stack.files.items():
             out[rel] = (out[rel][0] if rel in out else reader(rel), new_text)
+    for bump in plan.consumers.bumps:
+        from tasks.update.consumer_pins import rewrite_pin
+
+        before = out[bump.file][1] if bump.file in out else reader(bump.file)
+        if before is None:
+            raise PlanMismatchError(f"{bump.file}: the pin file of consumer {bump.consumer} is missing")
+        after = rewrite_pin(before, bump.file, bump, bump.dockerfile)
+        if after != before:
+            out[bump.file] = (reader(bump.file), after)
     if config_edits:
         if plan.config is None:
             raise PlanMismatchError(
@@ -284,14 +306,14 @@ def planned_files(
     if doc is not None:
         moved = []
         for change in plan.changes:
-            before, now = _stack_pins(reader, change), _stack_pins(current, change)
+            was, now = _stack_pins(reader, change), _stack_pins(current, change)
             moved.append(
                 Moved(
                     change.current,
                     change.target,
-                    before.pins,
+                    was.pins,
                     now.pins,
-                    before.index_variant,
+                    was.index_variant,
                     now.index_variant,
                     change.dockerfile,
                 )
@@ -302,6 +324,16 @@ def planned_files(
             warnings.extend(update.warnings)
         out[POLICY_DOC] = (doc, update.text)
     return {k: v for k, v in out.items() if v[0] != v[1]}
+
+
+def _pins(text: str | None) -> dict[str, str]:
+    """The ``==`` pins of one requirements file's text (``_stack_pins`` reads its includes too)."""
+    return dict(read_requirements(text).pins) if text else {}
+
+
+def _variant(text: str | None) -> str | None:
+    """The CUDA variant of one requirements file's index URLs."""
+    return read_requirements(text).index_variant if text else None
 
 
 def _stack_pins(read: Reader, change: ImageChange) -> CurrentPins:
@@ -370,6 +402,7 @@ def managed_paths(plan: MigrationPlan) -> list[str]:
     return sorted(
         {c.dockerfile for c in plan.changes}
         | {c.requirements for c in plan.changes if c.requirements}
+        | {b.file for b in plan.consumers.bumps}
         | {"CHANGELOG.md", POLICY_DOC}
         | ({plan.config} if plan.config else set())
     )
@@ -458,6 +491,8 @@ def apply_plan(
             _checkpoint("ref")
     result.diff = shown.redact(git.git(repo, "diff", base, str(result.commit)))
     result.files = sorted(git.git(repo, "diff", "--name-only", base, str(result.commit)).split())
+    stats = git.git(repo, "diff", "--numstat", base, str(result.commit)).splitlines()
+    result.numstat = [(a, r, p) for a, r, p in (line.split("\t", 2) for line in stats if line.count("\t") >= 2)]
     return result
 
 

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+from packaging.version import InvalidVersion, Version
 
 from tasks.errors import BaseImageError
 from tasks.images.reference import ImageReference, parse_reference
 from tasks.images.tags import CudaTag
+from tasks.research.consumers import ConsumerPlan, ConsumerRuntime, merge, plan_consumers
 from tasks.research.drivers import fleet_check
 from tasks.research.facts import Facts
 from tasks.research.planner import cudnn_major
@@ -59,6 +62,37 @@ class Answers:
 class Rules:
     fleet_min_driver: int
     allow_missing: frozenset[str] = frozenset()
+    consumers: tuple[ConsumerRuntime, ...] = ()  # who loads the exported model, with their ONNX Runtime
+    bump_consumers: bool = False  # policy.bump_consumers
+
+
+def _public(version: str | None) -> str | None:
+    try:
+        return str(Version(version).public) if version else None
+    except InvalidVersion:
+        return None
+
+
+def with_consumers(
+    plan: MigrationPlan, bases: Sequence[ManagedBase], facts: Facts, rules: Rules, why: str
+) -> MigrationPlan:
+    """`plan` with its consumer decision (tasks.research.consumers) for the torch each changed image
+    runs afterwards (the plan's pin, else the file's); a consumer that cannot load what it exports
+    stops the plan, naming the consumer and both versions."""
+    if not rules.consumers:
+        return plan
+    by_name = {b.image: b for b in bases}
+    torches: list[str | None] = []
+    for change in plan.changes:
+        base = by_name.get(change.image)
+        pinned = base.pins.version("torch") if base is not None and base.pins is not None else None
+        torches.append(_public(change.changes.torch or pinned))
+    wanted: list[str | None] = [*sorted({t for t in torches if t}, key=Version)] or [None]
+    decided = merge([plan_consumers(t, rules.consumers, facts, bump=rules.bump_consumers) for t in wanted])
+    if decided.blocking:
+        raise BaseImageError(f"{why}: nothing was written:\n  " + "\n  ".join(decided.blocking))
+    notes = tuple(r for r in decided.reasons if r not in plan.reasons)
+    return replace(plan, reasons=(*plan.reasons, *notes), consumers=decided)
 
 
 def parse_version(text: str) -> tuple[int, int, int]:
@@ -233,7 +267,8 @@ def from_target(
         raise BaseImageError(f"--to {version}: no managed image is on nvidia/cuda (or every one is pinned elsewhere)")
     changes, reasons = couple(moves, bases, answers, facts, rules, f"--to {version}")
     note = [] if answers.source == "live" else [f"checked against {answers.source}"]
-    return MigrationPlan(tuple(changes), (f"requested: CUDA {version}", *note, *reasons))
+    plan = MigrationPlan(tuple(changes), (f"requested: CUDA {version}", *note, *reasons))
+    return with_consumers(plan, bases, facts, rules, f"--to {version}")
 
 
 def _legacy_changes(plan: dict[str, Any]) -> RequirementChanges:
@@ -304,9 +339,19 @@ def from_report(report: dict[str, Any], requirements_of: dict[str, str | None]) 
     if not changes:
         return None
     check_shared(changes)
-    from tasks.research.report import matrix_frame, matrix_markdown
+    from tasks.research.report import matrix_markdown, matrix_rows
 
-    return MigrationPlan(tuple(changes), tuple(reasons), matrix_markdown(matrix_frame(report["images"])))
+    recommended = {c.image for c in changes}
+    decided = merge(
+        [
+            ConsumerPlan.from_json(i["plan"]["consumers"])
+            for i in report["images"]
+            if i["image"] in recommended and (i.get("plan") or {}).get("consumers")
+        ]
+    )
+    return MigrationPlan(
+        tuple(changes), tuple(reasons), matrix_markdown(matrix_rows(report["images"])), consumers=decided
+    )
 
 
 def check_report(
@@ -346,4 +391,5 @@ def check_report(
     coupled, reasons = couple(moves, bases, answers, facts, rules, "--report") if moves else ([], [])
     out = [*kept, *coupled]
     check_shared(out)
-    return MigrationPlan(tuple(out), (*plan.reasons, *reasons), plan.matrix_markdown)
+    checked = MigrationPlan(tuple(out), (*plan.reasons, *reasons), plan.matrix_markdown)
+    return with_consumers(checked, bases, facts, rules, "--report")

@@ -204,8 +204,9 @@ def add_changelog(text: str, entry: str, label: str) -> DocUpdate:
     found = sections(text).get("changelog")
     if found is None:
         return DocUpdate(text, [_missing("changelog", label)])
-    if entry.strip() in text:
-        return DocUpdate(text)
+    heading = entry.strip().splitlines()[0]
+    if entry.strip() in text or re.search(rf"^{re.escape(heading)}[ \t]*$", text, re.M):
+        return DocUpdate(text)  # once per heading (date and branch): a re-run adds nothing
     at = found.body_start
     return DocUpdate(text[:at] + "\n" + entry.strip("\n") + "\n" + text[at:])
 
@@ -259,10 +260,8 @@ def _pytorch(pins: dict[str, str], variant: str | None) -> str:
     return f"{version} ({variant})" if variant else version
 
 
-def migration_doc(text: str, label: str, branch: str, reason: str, moved: Sequence[Moved], today: str) -> DocUpdate:
-    """The document as a migration leaves it: Current Configuration names the new base image, the
-    matrix has the new versions, and the changelog has the policy's From / To / PyTorch /
-    Reason / Status entry (status: proposed; set to deployed after production)."""
+def sync_doc(text: str, label: str, moved: Sequence[Moved]) -> DocUpdate:
+    """Current Configuration and the matrix as `moved` leaves them (its targets and new pins)."""
     warnings: list[str] = []
     primary = moved[0]
     after = update_configuration(
@@ -292,10 +291,20 @@ def migration_doc(text: str, label: str, branch: str, reason: str, moved: Sequen
     if ort:
         rows.append(Component("ONNX Runtime", ort, f"{major}.x", "onnxruntime-gpu"))
     matrix = update_matrix(after.text, rows, label)
-    warnings += matrix.warnings
+    return DocUpdate(matrix.text, warnings + matrix.warnings)
+
+
+def migration_doc(text: str, label: str, branch: str, reason: str, moved: Sequence[Moved], today: str) -> DocUpdate:
+    """The document as a migration leaves it: Current Configuration names the new base image, the
+    matrix has the new versions, and the changelog has the policy's From / To / PyTorch /
+    Reason / Status entry (status: proposed; set to deployed after production)."""
+    matrix = sync_doc(text, label, moved)
+    warnings = list(matrix.warnings)
+    primary = moved[0]
     entry = [f"### {today} - {branch}"]
     for m in moved:
-        entry += [f"- **From**: `{m.current}`", f"- **To**: `{m.target}`"]
+        where = f" ({m.dockerfile})" if len(moved) > 1 and m.dockerfile else ""
+        entry += [f"- **From**: `{m.current}`{where}", f"- **To**: `{m.target}`{where}"]
     if primary.pins_before.get("torch") or primary.pins_after.get("torch"):
         entry.append(
             f"- **PyTorch**: {_pytorch(primary.pins_before, primary.variant_before)} → "

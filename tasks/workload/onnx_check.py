@@ -9,12 +9,22 @@ from pathlib import Path
 from typing import Any
 
 TOLERANCE = 1e-3
+DEFAULT_OPSET = 17  # what the workload exports with when not told (BASEIMAGE_ONNX_OPSET / --onnx-opset)
+TORCHSCRIPT_MAX_OPSET = 20  # the TorchScript exporter (dynamo=False) writes opsets up to this
+REFERENCE_SAMPLES = 8  # inputs whose torch outputs go with the model, for the consumers' check
+
+
+class ExportOpsetError(RuntimeError):
+    """The model could not be exported at the opset asked for (the message says which and why)."""
 
 
 @dataclass
 class OnnxResult:
     path: str
     exporter: str
+    opset: int  # the default-domain opset the model is stamped with
+    ir_version: int
+    opset_requested: int | None  # BASEIMAGE_ONNX_OPSET / --onnx-opset (None: the workload's default)
     checker_ok: bool
     provider: str
     providers_requested: list[str]
@@ -25,39 +35,68 @@ class OnnxResult:
     ort_latency_ms: float
 
 
-def export(model: Any, sample: Any, path: Path) -> str:
-    """Write `model` to `path`; returns the exporter used."""
+def stamp(path: Path) -> tuple[int, int]:
+    """(default-domain opset, IR version) of the model at `path`."""
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    opset = next((int(o.version) for o in proto.opset_import if o.domain in ("", "ai.onnx")), -1)
+    return opset, int(proto.ir_version)
+
+
+def export(model: Any, sample: Any, path: Path, opset: int | None = None) -> str:
+    """Write `model` to `path` at `opset` (None: DEFAULT_OPSET); returns the exporter used: the
+    TorchScript one up to its highest opset (it needs no onnxscript), the torch.export-based one
+    above it or where the TorchScript exporter is gone. A model not stamped with the opset asked
+    for is an ExportOpsetError."""
     import torch
 
+    wanted = DEFAULT_OPSET if opset is None else opset
     model.eval()
+    exporter = "torchscript"
     with warnings.catch_warnings():
-        # The TorchScript exporter is deprecated from torch 2.9 but needs no onnxscript; the
-        # torch.export-based one is used where it is gone.
+        # The TorchScript exporter is deprecated from torch 2.9 but needs no onnxscript.
         warnings.simplefilter("ignore", DeprecationWarning)
         try:
+            if wanted > TORCHSCRIPT_MAX_OPSET:
+                raise TypeError("above the TorchScript exporter's opsets")
             torch.onnx.export(
                 model,
                 (sample,),
                 str(path),
                 input_names=["images"],
                 output_names=["logits"],
-                opset_version=17,
+                opset_version=wanted,
                 dynamo=False,
                 dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}},
             )
-            return "torchscript"
         except (TypeError, RuntimeError, AttributeError):
+            exporter = "dynamo"
             batch = torch.export.Dim("batch", min=1, max=4096)
-            torch.onnx.export(
-                model,
-                (sample,),
-                str(path),
-                input_names=["images"],
-                output_names=["logits"],
-                dynamo=True,
-                dynamic_shapes={"x": {0: batch}},
-            )
-            return "dynamo"
+            try:
+                torch.onnx.export(
+                    model,
+                    (sample,),
+                    str(path),
+                    input_names=["images"],
+                    output_names=["logits"],
+                    opset_version=wanted,
+                    dynamo=True,
+                    dynamic_shapes={"x": {0: batch}},
+                )
+            except ImportError as exc:  # the torch.export-based exporter needs onnxscript
+                raise ExportOpsetError(
+                    f"ONNX opset {wanted}: the TorchScript exporter writes at most {TORCHSCRIPT_MAX_OPSET} here and "
+                    f"torch {torch.__version__}'s torch.export-based exporter cannot run ({exc}); install onnxscript "
+                    f"or export at opset {TORCHSCRIPT_MAX_OPSET} or below (BASEIMAGE_ONNX_OPSET)"
+                ) from exc
+    got, _ir = stamp(path)
+    if opset is not None and got != opset:
+        raise ExportOpsetError(
+            f"asked to export ONNX opset {opset} (BASEIMAGE_ONNX_OPSET), torch {torch.__version__}'s {exporter} "
+            f"exporter wrote opset {got}"
+        )
+    return exporter
 
 
 def _timed(fn: Any, repeats: int = 10) -> float:
@@ -68,14 +107,28 @@ def _timed(fn: Any, repeats: int = 10) -> float:
     return (time.perf_counter() - began) / repeats * 1000
 
 
-def check(model: Any, images: Any, device: str, path: Path) -> OnnxResult:
-    """Export, ``onnx.checker``, then ORT (CUDA provider when usable) against torch on `images`."""
+def reference(model: Any, inputs: Any) -> list[list[float]]:
+    """torch's outputs for `inputs` (float32, on the model's device, no TF32): what every runtime
+    that loads the model must reproduce."""
+    import torch
+
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    model.eval()
+    with torch.no_grad():
+        return [[float(x) for x in row] for row in model(inputs).float().cpu().numpy()]
+
+
+def check(model: Any, images: Any, device: str, path: Path, opset: int | None = None) -> OnnxResult:
+    """Export (at `opset`), ``onnx.checker``, then ORT (CUDA provider when usable) against torch on
+    `images`."""
     import numpy as np
     import onnx
     import onnxruntime as ort
     import torch
 
-    exporter = export(model, images[:2], path)
+    exporter = export(model, images[:2], path, opset)
+    stamped, ir_version = stamp(path)
     onnx.checker.check_model(str(path), full_check=True)
     requested = ["CPUExecutionProvider"]
     options: list[dict[str, str]] = [{}]
@@ -106,6 +159,9 @@ def check(model: Any, images: Any, device: str, path: Path) -> OnnxResult:
     return OnnxResult(
         str(path),
         exporter,
+        stamped,
+        ir_version,
+        opset,
         True,
         provider,
         requested,

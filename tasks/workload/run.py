@@ -28,6 +28,21 @@ class WorkloadConfig:
     require_gpu: bool = False
     device: str = "auto"  # auto | cpu | cuda
     out_dir: Path | None = None
+    onnx_opset: int | None = None  # the ONNX opset to export with (None: onnx_check.DEFAULT_OPSET)
+
+
+OPSET_VARIABLE = "BASEIMAGE_ONNX_OPSET"
+
+
+def opset_from(value: str | None) -> int | None:
+    """`BASEIMAGE_ONNX_OPSET` as given (an empty value: not set); anything but a whole number in
+    7..99 is a ValueError naming the variable."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if not text.isascii() or not text.isdigit() or not 7 <= int(text) <= 99:
+        raise ValueError(f"{OPSET_VARIABLE}={value!r}: expected an ONNX opset, a whole number from 7 to 99")
+    return int(text)
 
 
 def _versions() -> dict[str, str | None]:
@@ -46,6 +61,7 @@ def _versions() -> dict[str, str | None]:
 
 def run(config: WorkloadConfig) -> dict[str, Any]:
     """Run data → train → evaluate → ONNX; the result's ``ok`` says whether every check held."""
+    import numpy as np
     import torch
 
     info = device.detect()
@@ -80,7 +96,13 @@ def run(config: WorkloadConfig) -> dict[str, Any]:
 
     out_dir = config.out_dir or Path(tempfile.mkdtemp(prefix="workload-"))
     out_dir.mkdir(parents=True, exist_ok=True)
-    exported = onnx_check.check(net, x_test[:64], where, out_dir / "model.onnx")
+    exported = onnx_check.check(net, x_test[:64], where, out_dir / "model.onnx", config.onnx_opset)
+    # The reference a consumer's runtime must reproduce: inputs it can regenerate from the seed with
+    # NumPy (whatever made the training data), and torch's outputs for them.
+    count = onnx_check.REFERENCE_SAMPLES
+    ref_start = config.train_samples + config.test_samples
+    ref_inputs = data.generate(np, config.seed, ref_start, count, config.image_size, config.classes)
+    ref_logits = onnx_check.reference(net, train.to_torch(ref_inputs.images, where))
 
     checks = {
         "loss_fell": trained.loss_fell,
@@ -117,5 +139,16 @@ def run(config: WorkloadConfig) -> dict[str, Any]:
             "peak_memory_kind": trained.peak_memory_kind,
         },
         "evaluation": {"accuracy": accuracy, "samples": config.test_samples},
-        "onnx": {**asdict(exported), "tolerance": onnx_check.TOLERANCE},
+        "onnx": {
+            **asdict(exported),
+            "tolerance": onnx_check.TOLERANCE,
+            "reference": {
+                "seed": config.seed,
+                "start": ref_start,
+                "count": count,
+                "image_size": config.image_size,
+                "classes": config.classes,
+                "logits": ref_logits,
+            },
+        },
     }

@@ -92,3 +92,33 @@ def test_migrate_dry_run_prints_the_diff_and_changes_nothing(
         status == ""
         and subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout == head
     )
+
+
+def test_the_users_unmarked_policy_document_never_fails_the_review(
+    prefect_harness: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The seed policy as the user wrote it (no markers, no findings section): the review completes,
+    says what to add, and leaves the document as it is; with a findings heading, the findings go
+    under it."""
+    from tests.support.repo import copy_managed
+
+    repo = copy_managed(tmp_path / "repo", ("dockerfiles", "config", "services"))
+    doc = repo / "docs" / "base-image-policy.md"
+    doc.parent.mkdir()
+    seed = (REPO_ROOT / "tests" / "fixtures" / "policy-doc" / "seed.md").read_text()
+    doc.write_text(seed)
+    argv = ["review", "--config", str(repo / "config" / "policy.yaml"), "--sources", "offline", "--no-banner"]
+    code = main([*argv, "--out", str(tmp_path / "reports"), "--json"])
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert code == 10, captured.err
+    assert any("no findings section found; add a '## Review Findings' section" in w for w in report["warnings"])
+    assert doc.read_text() == seed, "a document baseimage cannot place a section in is left as it is"
+    doc.write_text(
+        seed.replace("## Maintenance Schedule", "## Review Findings\n\nOur own notes.\n\n## Maintenance Schedule")
+    )
+    assert main([*argv, "--out", str(tmp_path / "reports"), "--json"]) == 10
+    capsys.readouterr()
+    text = doc.read_text()
+    assert "## Review Findings\n\n<!-- baseimage:findings:start -->" in text and "Our own notes." in text
+    assert "migration recommended" in text and "| training | nvidia/cuda:12.6.0-runtime-ubuntu22.04 |" in text

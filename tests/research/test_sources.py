@@ -35,13 +35,23 @@ def test_every_facts_file_names_its_source_and_date() -> None:
         "pytorch",
         "ubuntu",
         "ngc-pytorch",
+        "onnx-compat",
     }
     for source, as_of in FACTS.sources.values():
         assert source and isinstance(as_of, date)
 
 
 def test_malformed_facts_file_is_a_clear_error(tmp_path: Path) -> None:
-    for name in ("nvidia-support", "cuda-drivers", "cupy", "onnxruntime", "pytorch", "ubuntu", "ngc-pytorch"):
+    for name in (
+        "nvidia-support",
+        "cuda-drivers",
+        "cupy",
+        "onnxruntime",
+        "pytorch",
+        "ubuntu",
+        "ngc-pytorch",
+        "onnx-compat",
+    ):
         (tmp_path / f"{name}.yaml").write_text((REPO_ROOT / "config" / "data" / f"{name}.yaml").read_text())
     (tmp_path / "cupy.yaml").write_text("releases: []\n")
     with pytest.raises(ConfigError, match=r"cupy.yaml: a facts file needs 'source' and 'as_of' at the top"):

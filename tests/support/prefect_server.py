@@ -60,6 +60,7 @@ class PrefectServer:
         self.home.mkdir(parents=True, exist_ok=True)
         env = self.env()
         env.pop("PREFECT_API_URL")
+        env["PREFECT_UI_API_URL"] = self.api_url  # the UI's own calls go to this port, not 4200
         log = (self.home / "server.log").open("wb")
         self.process = subprocess.Popen(
             [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(self.port), "--analytics-off"],

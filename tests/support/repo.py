@@ -7,13 +7,13 @@ import subprocess
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
-MANAGED = ("dockerfiles", "docs", "config")
+MANAGED = ("dockerfiles", "docs", "config", "services")
 
 
 def copy_managed(root: Path, parts: tuple[str, ...] = MANAGED) -> Path:
     """Copy `parts` of this checkout to `root` (never the bundled snapshot)."""
     for part in parts:
-        shutil.copytree(REPO_ROOT / part, root / part, ignore=shutil.ignore_patterns("snapshot"))
+        shutil.copytree(REPO_ROOT / part, root / part, ignore=shutil.ignore_patterns("snapshot", "__pycache__"))
     return root
 
 
