@@ -30,11 +30,12 @@ class _Model(BaseModel):
 
 
 class ManagedImage(_Model):
-    """One managed Dockerfile and the requirements file that goes with it."""
+    """One managed Dockerfile and the files that pin its Python stack."""
 
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
     dockerfile: Path
     requirements: Path | None = None
+    pyproject: Path | None = None  # a uv project's pyproject.toml (default: the one beside `requirements`)
     track: Literal["cuda", "ngc"]
     pin_minor: Annotated[str | None, Field(pattern=r"^\d+\.\d+$")] = None
     python: Annotated[str, Field(pattern=r"^3\.\d+$")] = "3.11"

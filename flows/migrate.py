@@ -50,11 +50,15 @@ def _with_repository_facts(plan: MigrationPlan, settings: Settings) -> Migration
     """Each change carries the build args its FROM is read with; the plan knows where the policy
     file is in the repository (a FROM set through build args is changed there)."""
     args = {i.name: tuple(sorted(i.build_args.items())) for i in settings.images}
+    projects = {i.name: str(i.pyproject) for i in settings.images if i.pyproject}
     try:
         config: str | None = str(settings.source.resolve().relative_to(settings.root))
     except ValueError:
         config = None
-    changes = tuple(replace(c, build_args=c.build_args or args.get(c.image, ())) for c in plan.changes)
+    changes = tuple(
+        replace(c, build_args=c.build_args or args.get(c.image, ()), pyproject=c.pyproject or projects.get(c.image))
+        for c in plan.changes
+    )
     return replace(plan, changes=changes, config=config)
 
 
@@ -118,7 +122,14 @@ def _checked_plan(
 
 @task(name="update")
 def update(repo: str, plan: MigrationPlan, dry_run: bool) -> ApplyResult:
-    return apply_plan(Path(repo), plan, dry_run=dry_run)
+    from tasks.registry.http import HttpTransport
+    from tasks.update.hashes import IndexHashes
+
+    # A changed pin's --hash values come from the index the requirements file names.
+    result = apply_plan(Path(repo), plan, dry_run=dry_run, hashes=IndexHashes(HttpTransport()))
+    for note in result.notes:
+        get_run_logger().info("%s", note)
+    return result
 
 
 @task(name="pull-request")

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from tasks.dockerfile.parser import read_dockerfile
-from tasks.errors import BaseImageError
 from tasks.images.reference import ImageReference
 from tasks.images.tags import CudaTag, NgcTag
 from tasks.registry.session import RegistrySession
@@ -17,8 +16,9 @@ from tasks.research.facts import Facts
 from tasks.research.pytorch_index import PyTorchIndex
 from tasks.research.review import torch_answers
 from tasks.update.apply import MigrationPlan
+from tasks.update.coupled import file_reader, read_stack
 from tasks.update.plans import Answers, ManagedBase, Rules, check_report, from_report, from_target, target_for
-from tasks.update.requirements import dockerfile_pins, read_requirements
+from tasks.update.requirements import dockerfile_pins
 
 
 def managed_bases(images: Sequence[Any], path_of: Any) -> list[ManagedBase]:
@@ -28,12 +28,15 @@ def managed_bases(images: Sequence[Any], path_of: Any) -> list[ManagedBase]:
     for image in images:
         parsed = read_dockerfile(path_of(image.dockerfile), image.build_args, str(image.dockerfile))
         pins = None
-        if image.requirements:
-            try:
-                pins = read_requirements(path_of(image.requirements).read_text(encoding="utf-8"))
-            except OSError as exc:
-                raise BaseImageError(f"{path_of(image.requirements)}: cannot read requirements file: {exc}") from exc
-        run_pins = dockerfile_pins(parsed.text)
+        stack_file = image.requirements or getattr(image, "pyproject", None)
+        if stack_file:  # the requirements file with its includes, and the uv pyproject.toml
+            pyproject = getattr(image, "pyproject", None)
+            pins = read_stack(
+                file_reader(),
+                str(path_of(image.requirements)) if image.requirements else None,
+                str(path_of(pyproject)) if pyproject else None,
+            ).pins
+        run_pins = dockerfile_pins(parsed.text, image.build_args)
         for base in parsed.bases:
             ref = base.reference
             if ref is None or not (CudaTag.try_parse(ref.tag) or NgcTag.try_parse(ref.tag)):
@@ -43,7 +46,7 @@ def managed_bases(images: Sequence[Any], path_of: Any) -> list[ManagedBase]:
                     image.name,
                     str(image.dockerfile),
                     str(ref),
-                    str(image.requirements) if image.requirements else None,
+                    str(stack_file) if stack_file else None,
                     image.python,
                     image.pin_minor,
                     pins,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,8 @@ from tasks.research.facts import Facts
 from tasks.research.planner import ImagePlan, StackInputs, candidates, pin_digest, plan_cuda, plan_ngc
 from tasks.research.pytorch_index import PyTorchIndex
 from tasks.research.support import parse_unsupported
-from tasks.update.requirements import CurrentPins, dockerfile_pins, read_requirements
+from tasks.update.coupled import file_reader, read_stack
+from tasks.update.requirements import CurrentPins, dockerfile_pins
 
 
 @dataclass
@@ -133,6 +135,7 @@ class ReviewOptions:
     allow_missing: frozenset[str] = frozenset()
     requirements: Path | None = None  # the image's requirements file, as read
     requirements_label: str | None = None  # ... and as the plan names it (relative to the repository)
+    pyproject: Path | None = None  # images[].pyproject, as read (else the pyproject.toml beside the requirements)
 
 
 @dataclass(frozen=True)
@@ -178,21 +181,21 @@ def dockerfile_occurrences(
         parsed = read_dockerfile(path, build_args, label)
         pins = None
         text = ""
-        if options.requirements is not None:
-            try:
-                text = options.requirements.read_bytes().decode("utf-8")
-            except OSError as exc:
-                raise BaseImageError(f"{options.requirements}: cannot read requirements file: {exc.strerror}") from exc
-            except UnicodeDecodeError as exc:
-                raise BaseImageError(
-                    f"{options.requirements}: not UTF-8 text (byte {exc.start}); save the requirements file as UTF-8"
-                ) from exc
-            pins = read_requirements(text)
+        if options.requirements is not None or options.pyproject is not None:
+            # the requirements file with its -r/-c includes, and the uv pyproject.toml (tasks.update.coupled);
+            # a file that cannot be read or decoded is an error naming it
+            stack = read_stack(
+                file_reader(),
+                str(options.requirements) if options.requirements else None,
+                str(options.pyproject) if options.pyproject else None,
+            )
+            pins = stack.pins
+            text = json.dumps([pinned.to_json() for _path, pinned in stack.per_file], sort_keys=True)
     except BaseImageError as exc:
         return [ImageReview(name, label, 0, None, errors=[str(exc)])], []
     errors: list[ImageReview] = []
     found: list[Occurrence] = []
-    run_pins = dockerfile_pins(parsed.text)
+    run_pins = dockerfile_pins(parsed.text, build_args)
     fingerprint = f"{text}\0{sorted(run_pins.pins.items()) if run_pins else ''}"
     for base in parsed.bases:
         if _ignored(base):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import difflib
 import json
 import os
-import re
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,9 +24,12 @@ from tasks.files import write_atomic
 from tasks.images.reference import parse_reference
 from tasks.images.tags import CudaTag, NgcTag
 from tasks.research.consumers import ConsumerPlan
+from tasks.secrets import Redactor
 from tasks.update import git
+from tasks.update.coupled import dockerfile_changes, edit_stack, read_stack
+from tasks.update.pip_lines import read_run_pins, rewrite_pip_lines
 from tasks.update.policy_doc import Moved, migration_doc, set_changelog_status
-from tasks.update.requirements import RequirementChanges, rewrite_requirements
+from tasks.update.requirements import CurrentPins, HashSource, RequirementChanges, read_requirements
 
 CHANGELOG_HEAD = (
     "# Changelog\n\nAll notable changes to the base images are recorded here "
@@ -56,10 +58,11 @@ class ImageChange:
     target: str
     requirements: str | None = None
     changes: RequirementChanges = field(default_factory=RequirementChanges)
-    # The `RUN pip install` pins of the Dockerfile the plan decided (CuPy, onnxruntime-gpu); recorded
-    # here for the Dockerfile rewrite, which does not apply them yet.
+    # What the plan decided for the Dockerfile's `RUN pip install` lines (torch, CuPy, onnxruntime-gpu,
+    # the index variant); applied there, and to the ARG/ENV values those lines use.
     dockerfile_pins: RequirementChanges = field(default_factory=RequirementChanges)
     build_args: tuple[tuple[str, str], ...] = ()  # images[].build_args the FROM is resolved with
+    pyproject: str | None = None  # images[].pyproject (else the pyproject.toml beside the requirements)
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,7 @@ class ApplyResult:
     base: str | None = None  # the commit the change was planned on
     build_args: dict[str, dict[str, str]] = field(default_factory=dict)  # per Dockerfile, after the change
     warnings: list[str] = field(default_factory=list)  # what could not be placed (policy document sections)
+    notes: list[str] = field(default_factory=list)  # what the rewrite did that a reviewer must know (ranges, hashes)
     numstat: list[tuple[str, str, str]] = field(default_factory=list)  # (added, removed, path) per file
 
 
@@ -149,12 +153,13 @@ def _under_unreleased(text: str, block: str) -> str:
     return f"{head}## [Unreleased]\n{block}{tail}"
 
 
-def _changelog(text: str | None, plan: MigrationPlan, today: date) -> str:
+def _changelog(text: str | None, plan: MigrationPlan, today: date, notes: tuple[str, ...] | list[str] = ()) -> str:
     text = _with_unreleased(text)
     lines = [_changelog_line(c) for c in plan.changes if _changelog_line(c) not in text]
     lines += [f"- {b.line()}\n" for b in plan.consumers.bumps if f"- {b.line()}\n" not in text]
     if not lines:
         return text
+    lines += [f"- {note}\n" for note in notes]
     return _under_unreleased(text, f"### Changed ({today.isoformat()}, {plan.branch})\n" + "".join(lines))
 
 
@@ -214,12 +219,16 @@ def planned_files(
     strict: bool = True,
     build_args: dict[str, dict[str, str]] | None = None,
     warnings: list[str] | None = None,
+    hashes: HashSource | None = None,
+    notes: list[str] | None = None,
 ) -> dict[str, tuple[str | None, str]]:
     """Relative path -> (old text or None, new text) for every file the plan changes, reading the
     repository through `read` (a path reads the working tree). With `strict`, a plan whose FROM is
     not in the files (stale, or for another Dockerfile) raises PlanMismatchError. `build_args`, when
     given, receives each Dockerfile's build args after the change; `warnings`, what could not be
-    placed in the policy document (a section it lacks)."""
+    placed in the policy document (a section it lacks); `notes`, what the stack rewrite did that a
+    reviewer must know (a range moved, hashes refreshed or removed). `hashes` is asked for the
+    ``--hash`` values of a changed pin (None: they are removed, said in the notes)."""
     if isinstance(read, Path):
         root = read
 
@@ -232,26 +241,39 @@ def planned_files(
     out: dict[str, tuple[str | None, str]] = {}
     config_edits: dict[str, dict[str, str]] = {}
 
+    found_notes: list[str] = []
+
+    def current(rel: str) -> str | None:
+        return out[rel][1] if rel in out else reader(rel)
+
     for change in plan.changes:
-        old = out[change.dockerfile][1] if change.dockerfile in out else reader(change.dockerfile)
+        old = current(change.dockerfile)
         if old is None:
             raise PlanMismatchError(f"{change.dockerfile}: managed Dockerfile is missing from the repository")
         edits: dict[str, str] = {}
         new, args_after = _rewrite_dockerfile(change.dockerfile, old, change, strict, edits)
+        pip_changes = dockerfile_changes(change.changes, change.dockerfile_pins, read_run_pins(new, args_after))
+        if not pip_changes.empty:
+            pip = rewrite_pip_lines(new, change.dockerfile, pip_changes, args_after)
+            new = pip.text
+            found_notes.extend(pip.notes)
+            for name, value in pip.build_args.items():  # an ARG the pip lines use, set where the build is invoked
+                edits[name] = value
+                args_after[name] = value
         if build_args is not None:
             build_args[change.dockerfile] = args_after
         if edits:
             config_edits.setdefault(change.image, {}).update(edits)
         if new != old:
-            out[change.dockerfile] = (reader(change.dockerfile), new)
+            first = out[change.dockerfile][0] if change.dockerfile in out else reader(change.dockerfile)
+            out[change.dockerfile] = (first, new)
             backup = backup_name(Path(change.dockerfile), parse_reference(change.current).tag or "")
-            out[str(backup)] = (reader(str(backup)), old)
-        if change.requirements:
-            before = out[change.requirements][1] if change.requirements in out else reader(change.requirements)
-            if before is not None:
-                after = rewrite_requirements(before, change.changes)
-                if after != before:
-                    out[change.requirements] = (reader(change.requirements), after)
+            if str(backup) not in out:
+                out[str(backup)] = (reader(str(backup)), old)
+        stack = edit_stack(current, change.requirements, change.pyproject, change.changes, hashes)
+        found_notes.extend(n for n in stack.notes if n not in found_notes)
+        for rel, new_text in stack.files.items():
+            out[rel] = (out[rel][0] if rel in out else reader(rel), new_text)
     for bump in plan.consumers.bumps:
         from tasks.update.consumer_pins import rewrite_pin
 
@@ -264,8 +286,8 @@ def planned_files(
     if config_edits:
         if plan.config is None:
             raise PlanMismatchError(
-                f"the FROM of {', '.join(config_edits)} comes from images[].build_args, and the policy file "
-                "is outside the repository: change build_args there by hand"
+                f"an ARG that the FROM or the pip lines of {', '.join(config_edits)} use comes from "
+                "images[].build_args, and the policy file is outside the repository: change build_args there by hand"
             )
         text = out[plan.config][1] if plan.config in out else reader(plan.config)
         if text is None:
@@ -275,23 +297,24 @@ def planned_files(
             for name, value in values.items():
                 new_config = set_build_arg(new_config, plan.config, image, name, value)
         out[plan.config] = (reader(plan.config), new_config)
+    if notes is not None:
+        notes.extend(found_notes)
     if not out:
         return out
-    out["CHANGELOG.md"] = (reader("CHANGELOG.md"), _changelog(reader("CHANGELOG.md"), plan, today))
+    out["CHANGELOG.md"] = (reader("CHANGELOG.md"), _changelog(reader("CHANGELOG.md"), plan, today, found_notes))
     doc = reader(POLICY_DOC)
     if doc is not None:
         moved = []
         for change in plan.changes:
-            before = reader(change.requirements) if change.requirements else None
-            now: str | None = out[change.requirements][1] if change.requirements in out else before
+            was, now = _stack_pins(reader, change), _stack_pins(current, change)
             moved.append(
                 Moved(
                     change.current,
                     change.target,
-                    _pins(before),
-                    _pins(now),
-                    _variant(before),
-                    _variant(now),
+                    was.pins,
+                    now.pins,
+                    was.index_variant,
+                    now.index_variant,
                     change.dockerfile,
                 )
             )
@@ -304,14 +327,25 @@ def planned_files(
 
 
 def _pins(text: str | None) -> dict[str, str]:
-    from tasks.research.osv import parse_pins
-
-    return {p.name: p.version for p in parse_pins(text)} if text else {}
+    """The ``==`` pins of one requirements file's text (``_stack_pins`` reads its includes too)."""
+    return dict(read_requirements(text).pins) if text else {}
 
 
 def _variant(text: str | None) -> str | None:
-    match = re.search(r"/whl/(cu\d+)", text or "")
-    return match[1] if match else None
+    """The CUDA variant of one requirements file's index URLs."""
+    return read_requirements(text).index_variant if text else None
+
+
+def _stack_pins(read: Reader, change: ImageChange) -> CurrentPins:
+    """What the image's stack files (requirements with their includes, pyproject.toml, the
+    Dockerfile's pip lines) pin, as `read` gives them."""
+    pins = CurrentPins()
+    if change.requirements and read(change.requirements) is not None:
+        pins = read_stack(read, change.requirements, change.pyproject).pins
+    dockerfile = read(change.dockerfile)
+    if dockerfile is not None:
+        pins = pins.merged(read_run_pins(dockerfile, dict(change.build_args)))
+    return pins
 
 
 def set_build_arg(text: str, label: str, image: str, name: str, value: str) -> str:
@@ -374,19 +408,37 @@ def managed_paths(plan: MigrationPlan) -> list[str]:
     )
 
 
-def apply_plan(repo: Path, plan: MigrationPlan, *, dry_run: bool = False, today: date | None = None) -> ApplyResult:
+def apply_plan(
+    repo: Path,
+    plan: MigrationPlan,
+    *,
+    dry_run: bool = False,
+    today: date | None = None,
+    hashes: HashSource | None = None,
+) -> ApplyResult:
     """Make the plan's change on its branch and commit it once; see the module docstring.
 
     The plan is checked against the checked-out commit (a stale plan or one that changes nothing
     raises before anything is written); the files are written and committed in a temporary
     worktree and the branch ref is moved last, so the user's checkout is never touched and a
-    kill at any point leaves no branch change or the complete commit."""
+    kill at any point leaves no branch change or the complete commit. `hashes` gives the
+    ``--hash`` values of changed pins (see planned_files). The diff has credentials in URLs
+    redacted."""
     today = today or date.today()
     git.clean_leftovers(repo)
     base = git.head(repo)
     args: dict[str, dict[str, str]] = {}
     notes: list[str] = []
-    files = planned_files(lambda rel: git.show(repo, base, rel), plan, today, build_args=args, warnings=notes)
+    review_notes: list[str] = []
+    files = planned_files(
+        lambda rel: git.show(repo, base, rel),
+        plan,
+        today,
+        build_args=args,
+        warnings=notes,
+        hashes=hashes,
+        notes=review_notes,
+    )
     dirty = git.dirty(repo, sorted(set(managed_paths(plan)) - {plan.config} | set(files)))
     if dirty:
         raise DirtyTreeError(
@@ -399,14 +451,23 @@ def apply_plan(repo: Path, plan: MigrationPlan, *, dry_run: bool = False, today:
             + ", ".join(sorted({c.dockerfile for c in plan.changes}))
             + ": nothing to migrate"
         )
-    result = ApplyResult(plan.branch, unified_diff(files), sorted(files), base=base, build_args=args, warnings=notes)
+    shown = Redactor()
+    result = ApplyResult(
+        plan.branch,
+        shown.redact(unified_diff(files)),
+        sorted(files),
+        base=base,
+        build_args=args,
+        warnings=notes,
+        notes=shown.lines(review_notes),
+    )
     if dry_run:
         return result
     old_tip = git.rev(repo, f"refs/heads/{plan.branch}")
     parent = old_tip if old_tip and git.is_ancestor(repo, base, old_tip) else base
     with git.worktree(repo, parent) as tree:
         _checkpoint("worktree")
-        on_parent = planned_files(tree, plan, today, strict=parent == base)
+        on_parent = planned_files(tree, plan, today, strict=parent == base, hashes=hashes)
         for number, (rel, (_old, new)) in enumerate(sorted(on_parent.items())):
             write_atomic(tree / rel, new)
             if number == 0:
@@ -422,11 +483,13 @@ def apply_plan(repo: Path, plan: MigrationPlan, *, dry_run: bool = False, today:
             message = f"baseimage: migrate to {plan.branch.split('/', 1)[1]}\n\n{plan.summary()}\n"
             if plan.reasons:
                 message += "\nWhy:\n" + "".join(f"- {r}\n" for r in plan.reasons)
-            result.commit = git.commit(tree, message)
+            if result.notes:
+                message += "\nNotes:\n" + "".join(f"- {n}\n" for n in result.notes)
+            result.commit = git.commit(tree, shown.redact(message))
             _checkpoint("commit")
             git.update_ref(repo, plan.branch, result.commit, old_tip)
             _checkpoint("ref")
-    result.diff = git.git(repo, "diff", base, str(result.commit))
+    result.diff = shown.redact(git.git(repo, "diff", base, str(result.commit)))
     result.files = sorted(git.git(repo, "diff", "--name-only", base, str(result.commit)).split())
     stats = git.git(repo, "diff", "--numstat", base, str(result.commit)).splitlines()
     result.numstat = [(a, r, p) for a, r, p in (line.split("\t", 2) for line in stats if line.count("\t") >= 2)]

@@ -330,10 +330,9 @@ def from_report(report: dict[str, Any], requirements_of: dict[str, str | None]) 
         )
         reasons.extend(f"{image['image']}: {r}" for r in image.get("reasons", [])[:3])
         reasons.extend(
-            f"{image['image']}: {image['file']} RUN pip install should change {k} to {v} "
-            "(not rewritten by this migration: edit the Dockerfile's pip line)"
+            f"{image['image']}: {image['file']} RUN pip install: {k} -> {v}"
             for k, v in (plan.get("dockerfile_changes") or {}).items()
-            if k != "variant"
+            if k != "index_base"
         )
     if report.get("conflicts"):
         raise BaseImageError("the review found a conflict, nothing was written: " + "; ".join(report["conflicts"]))

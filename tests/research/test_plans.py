@@ -180,7 +180,8 @@ def test_pin_only_plans_and_dockerfile_decisions_are_carried() -> None:
     (change,) = plan.changes
     assert change.target == change.current and change.changes.torch == "2.13.0"
     assert change.dockerfile_pins.cupy_version == "14.2.0"
-    assert any("RUN pip install should change cupy_version to 14.2.0 (not rewritten" in r for r in plan.reasons)
+    # Corrected: this used to expect "(not rewritten by this migration...)"; migrate now writes the pip line.
+    assert "svc: dockerfiles/svc/Dockerfile RUN pip install: cupy_version -> 14.2.0" in plan.reasons
 
 
 def test_an_annual_plan_gets_its_coupled_pins_at_migrate_time() -> None:
