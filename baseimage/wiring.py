@@ -170,6 +170,7 @@ def targets_of(settings: Settings, paths: Sequence[str] | None) -> list[Target]:
             allow_missing=frozenset(settings.policy.allow_missing),
             requirements=settings.path(image.requirements) if image.requirements else None,
             requirements_label=str(image.requirements) if image.requirements else None,
+            pyproject=settings.path(image.pyproject) if image.pyproject else None,
         )
         path = settings.path(image.dockerfile)
         out.append(Target(image.name, path, str(image.dockerfile), dict(image.build_args), options, True))

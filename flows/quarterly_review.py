@@ -189,12 +189,17 @@ def quarterly_review(
     rows_in_order = occurrences_of(targets)
     distinct = list({o.key: o for o in rows_in_order if isinstance(o, Occurrence)}.values())
     requirements_of = {t.name: str(t.options.requirements) for t in targets if t.options.requirements}
+    stacks = {
+        str(t.options.requirements): str(t.options.pyproject) if t.options.pyproject else None
+        for t in targets
+        if t.options.requirements
+    }
     source_ctx = SourceContext(
         facts,
         transport,
         sources != "offline",
         datetime.now(UTC).date(),
-        sorted(set(requirements_of.values())),
+        sorted(stacks.items()),
         Path(osv_db) if osv_db else None,
     )
     fetching = {s.name: (s, fetch_source.with_options(name=s.name).submit(s, source_ctx)) for s in registered.SOURCES}

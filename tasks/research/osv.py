@@ -4,7 +4,6 @@ OSV JSON records. Local versions (``2.5.0+cu126``) are matched by their public p
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,6 @@ from tasks.errors import RegistryProtocolError
 from tasks.registry.http import HttpTransport, Outcome, classify
 
 OSV_API = "https://api.osv.dev/v1"
-_PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?\s*==\s*([^\s;#]+)")
 
 
 @dataclass(frozen=True)
@@ -37,16 +35,6 @@ class Advisory:
     severity: str
     fixed: list[str] = field(default_factory=list)
     aliases: list[str] = field(default_factory=list)
-
-
-def parse_pins(text: str) -> list[Pin]:
-    """``name==version`` lines of a requirements file (options and ranges are not pins)."""
-    pins = []
-    for line in text.splitlines():
-        match = _PIN.match(line)
-        if match:
-            pins.append(Pin(match[1].lower().replace("_", "-"), match[2]))
-    return pins
 
 
 def _severity(record: dict[str, Any]) -> str:

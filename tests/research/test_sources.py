@@ -231,7 +231,10 @@ def test_parse_filename_rejects_non_wheels() -> None:
 
 
 def test_pins_and_offline_osv() -> None:
-    pins = osv.parse_pins((REPO_ROOT / "dockerfiles/training/requirements/ml.txt").read_text())
+    from tasks.update.coupled import file_reader, read_stack
+
+    stack = read_stack(file_reader(REPO_ROOT), "dockerfiles/training/requirements/ml.txt")
+    pins = [osv.Pin(name, version) for _file, name, version in stack.pinned()]
     assert [(p.name, p.version) for p in pins] == [
         ("torch", "2.5.1+cu126"),
         ("torchvision", "0.20.1+cu126"),
@@ -314,3 +317,33 @@ def test_snapshot_records_and_replays_without_tokens(tmp_path: Path) -> None:
         replay.request("GET", f"{ep.url}/v2/b/tags/list")
     with pytest.raises(RegistryUnreachableError, match="not a snapshot made by `baseimage snapshot`"):
         ReplayTransport(tmp_path)
+
+
+def test_advisories_cover_included_files_and_the_pyproject(tmp_path: Path) -> None:
+    """The advisories source reads an image's stack as pip and uv do: a pin in a -r include, or in
+    the pyproject.toml beside the requirements, is looked up under the image's requirements file."""
+    from tasks.registry.http import HttpTransport
+    from tasks.research.sources import SourceContext
+    from tasks.research.sources.advisories import Advisories
+
+    (tmp_path / "reqs").mkdir()
+    (tmp_path / "reqs" / "ml.txt").write_text("-r gpu.txt\nnumpy==1.26.4\n")
+    (tmp_path / "reqs" / "gpu.txt").write_text("torch==2.5.1+cu126\n")
+    (tmp_path / "other.txt").write_text("numpy==1.26.4\n")
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\nversion = "0"\ndependencies = ["torch==2.5.1"]\n')
+    ctx = SourceContext(
+        load_facts(),
+        HttpTransport(),
+        live=False,
+        today=date(2026, 12, 1),
+        stacks=[
+            (str(tmp_path / "reqs" / "ml.txt"), None),
+            (str(tmp_path / "other.txt"), str(tmp_path / "pyproject.toml")),
+        ],
+        osv_db=OSV_DIR,
+    )
+    answer = Advisories().fetch(ctx)
+    assert answer.where == f"OSV records in {OSV_DIR}"
+    by_file = answer.value
+    assert [a["id"] for a in by_file[str(tmp_path / "reqs" / "ml.txt")]] == ["GHSA-53q9-r3pm-6pq6"], "from gpu.txt"
+    assert [a["id"] for a in by_file[str(tmp_path / "other.txt")]] == ["GHSA-53q9-r3pm-6pq6"], "from pyproject"

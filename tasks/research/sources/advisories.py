@@ -1,14 +1,14 @@
-"""Security advisories (OSV) for the pins of every reviewed requirements file, looked up once
-together: from an OSV record directory (``--osv-db``, ``research.osv_db``), else live, else not
-checked. Value: ``dict[str, list[dict]]`` of requirements file -> advisories."""
+"""Security advisories (OSV) for the pins of every reviewed image's stack (its requirements file
+with its -r/-c includes, and its pyproject.toml), looked up once together: from an OSV record
+directory (``--osv-db``, ``research.osv_db``), else live, else not checked. Value:
+``dict[str, list[dict]]`` of requirements file -> advisories."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from tasks.errors import BaseImageError
 from tasks.research import osv
 from tasks.research.sources.base import Answer, SourceContext
+from tasks.update.coupled import file_reader, read_stack
 
 
 class Advisories:
@@ -17,11 +17,13 @@ class Advisories:
 
     def fetch(self, ctx: SourceContext) -> Answer:
         pins_of: dict[str, list[osv.Pin]] = {}
-        for path in ctx.requirements:
+        read = file_reader()
+        for path, pyproject in ctx.stacks:
             try:
-                pins_of[path] = osv.parse_pins(Path(path).read_bytes().decode("utf-8"))
-            except (OSError, UnicodeDecodeError):  # the image's own row says why
+                stack = read_stack(read, path, pyproject)
+            except BaseImageError:  # the image's own row says why
                 continue
+            pins_of[path] = list({(n, v): osv.Pin(n, v) for _file, n, v in stack.pinned()}.values())
         unique = list({(p.name, p.version): p for pins in pins_of.values() for p in pins}.values())
         if ctx.osv_db is not None:
             found, where = osv.offline_advisories(unique, ctx.osv_db), f"OSV records in {ctx.osv_db}"

@@ -26,7 +26,8 @@ class SourceContext:
     transport: HttpTransport
     live: bool
     today: date
-    requirements: Sequence[str] = ()  # the requirements files of the reviewed images
+    # The reviewed images' stacks: (requirements file, its pyproject.toml or None), as read.
+    stacks: Sequence[tuple[str, str | None]] = ()
     osv_db: Path | None = None
 
 
