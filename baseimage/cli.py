@@ -22,9 +22,9 @@ from baseimage import __version__
 from baseimage.printing import print_problem
 from baseimage.settings import Settings, load_settings
 from tasks.errors import BaseImageError, ConfigError
+from tasks.http import HttpTransport, RetryPolicy
 from tasks.images.reference import parse_reference
 from tasks.progress import reporting
-from tasks.registry.http import HttpTransport, RetryPolicy
 from tasks.registry.session import RegistrySession
 from tasks.scan import FAILED_STATUSES, ScanRow, ScanTarget, discover, scan
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from baseimage.settings import Settings, github_token
-from tasks.registry.http import HttpTransport, RetryPolicy
+from tasks.http import HttpTransport, RetryPolicy
 from tasks.registry.models import Platform
 from tasks.registry.session import RegistrySession
 from tasks.registry.snapshot import RecordingTransport, ReplayTransport

@@ -30,7 +30,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tasks.dockerfile.parser import read_dockerfile
-from tasks.registry.http import HttpTransport
+from tasks.http import HttpTransport
 from tasks.registry.session import RegistrySession
 from tests.support.http_endpoint import Endpoint, Reply, Request
 from tests.support.registry_server import LocalRegistry

@@ -122,7 +122,7 @@ def _checked_plan(
 
 @task(name="update")
 def update(repo: str, plan: MigrationPlan, dry_run: bool) -> ApplyResult:
-    from tasks.registry.http import HttpTransport
+    from tasks.http import HttpTransport
     from tasks.update.hashes import IndexHashes
 
     # A changed pin's --hash values come from the index the requirements file names.

@@ -35,7 +35,7 @@ from baseimage import wiring
 from baseimage.settings import load_settings
 from flows.outcome import record_outcome
 from tasks.deprecation import BannerCheck
-from tasks.errors import BaseImageError, RegistryTransientError, RegistryUnreachableError
+from tasks.errors import BaseImageError, HttpTransientError, HttpUnreachableError, RegistryTransientError
 from tasks.progress import Progress, current_progress
 from tasks.registry.session import RegistrySession
 from tasks.registry.snapshot import RecordingTransport
@@ -62,12 +62,12 @@ RETRIES = 2
 
 def _transient_only(task: Any, task_run: Any, state: Any) -> bool:
     """Retry a source task when what failed may pass next time (429, 5xx, a cut body, a timeout);
-    a registry with no address or refusing connections is not tried again within the run."""
+    a host with no address or refusing connections is not tried again within the run."""
     try:
         state.result()
-    except RegistryUnreachableError:
+    except HttpUnreachableError:
         return False
-    except RegistryTransientError:
+    except HttpTransientError:
         return True
     except Exception:
         return False

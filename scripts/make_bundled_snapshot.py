@@ -32,7 +32,7 @@ NOTE = (
 
 def main() -> int:
     import flows.quarterly_review as review_flow
-    from tasks.registry.http import RetryPolicy
+    from tasks.http import RetryPolicy
 
     target = ROOT / "config" / "data" / "snapshot"
     with tempfile.TemporaryDirectory() as tmp:

@@ -27,8 +27,10 @@ class DockerfileError(BaseImageError):
     """A Dockerfile cannot be read or rewritten as asked."""
 
 
-class RegistryError(BaseImageError):
-    """A registry request failed; `url` names the request that failed."""
+class HttpError(BaseImageError):
+    """An HTTP exchange failed (tasks/http.py); `url` names the request that failed. The transport
+    raises the neutral kinds below; the registry client and the research sources re-raise them as
+    their own (`RegistryError`, `SourceError`), so a message says which part was talking."""
 
     def __init__(self, message: str, *, url: str | None = None, status: int | None = None) -> None:
         super().__init__(message)
@@ -36,20 +38,77 @@ class RegistryError(BaseImageError):
         self.status = status
 
 
+class HttpTransientError(HttpError):
+    """429, 5xx, timeouts, cut bodies and connection errors that persisted through every retry."""
+
+
+class HttpUnreachableError(HttpTransientError):
+    """The host could not be connected to at all (DNS, refused, no route)."""
+
+
+class HttpProtocolError(HttpError):
+    """The host answered, but with something that is not what its API promises."""
+
+
+class RegistryError(HttpError):
+    """A registry request failed; `url` names the request that failed."""
+
+
 class RegistryAuthError(RegistryError):
     """The registry refused the credentials (401/403); retrying will not help."""
 
 
-class RegistryTransientError(RegistryError):
+class RegistryTransientError(RegistryError, HttpTransientError):
     """429, 5xx, timeouts and connection errors that persisted through every retry."""
 
 
-class RegistryUnreachableError(RegistryTransientError):
+class RegistryUnreachableError(RegistryTransientError, HttpUnreachableError):
     """The registry could not be connected to at all (DNS, refused, no route)."""
 
 
-class RegistryProtocolError(RegistryError):
+class RegistryProtocolError(RegistryError, HttpProtocolError):
     """The registry answered, but with something that is not what the API promises."""
+
+
+class SourceError(HttpError):
+    """A research source (NVIDIA's support manifest, the PyTorch index, OSV, a package index)
+    failed; `url` names the request."""
+
+
+class SourceTransientError(SourceError, HttpTransientError):
+    """The source kept failing in a way a later attempt may not (429, 5xx, timeouts)."""
+
+
+class SourceUnreachableError(SourceTransientError, HttpUnreachableError):
+    """The source could not be connected to at all."""
+
+
+class SourceProtocolError(SourceError, HttpProtocolError):
+    """The source answered with something that is not what it publishes (a changed page)."""
+
+
+_KINDS: dict[str, tuple[type[HttpError], type[HttpError], type[HttpError], type[HttpError]]] = {
+    # family: (any, transient, unreachable, protocol)
+    "registry": (RegistryError, RegistryTransientError, RegistryUnreachableError, RegistryProtocolError),
+    "source": (SourceError, SourceTransientError, SourceUnreachableError, SourceProtocolError),
+}
+
+
+def recast(exc: HttpError, family: str) -> HttpError:
+    """`exc` as the same kind of error of `family` ("registry" or "source"), message kept."""
+    base, transient, unreachable, protocol = _KINDS[family]
+    if isinstance(exc, base):
+        return exc
+    kind = (
+        unreachable
+        if isinstance(exc, HttpUnreachableError)
+        else transient
+        if isinstance(exc, HttpTransientError)
+        else protocol
+        if isinstance(exc, HttpProtocolError)
+        else base
+    )
+    return kind(str(exc), url=exc.url, status=exc.status)
 
 
 class BuildError(BaseImageError):

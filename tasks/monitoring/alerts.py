@@ -17,8 +17,8 @@ from typing import Any
 
 from tasks.errors import BaseImageError
 from tasks.files import write_atomic
+from tasks.http import HttpTransport, Outcome, classify
 from tasks.monitoring.findings import Finding, Severity
-from tasks.registry.http import HttpTransport, Outcome, classify
 from tasks.secrets import redact_url
 
 log = logging.getLogger(__name__)

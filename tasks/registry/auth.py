@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlsplit
 
 from tasks.errors import RegistryAuthError, RegistryProtocolError
-from tasks.registry.http import HttpTransport, Outcome, classify
+from tasks.http import HttpTransport, Outcome, classify, speaking_as
 from tasks.registry.models import load_json_object
 
 log = logging.getLogger(__name__)
@@ -150,6 +150,7 @@ class TokenCache:
     def now(self) -> float:
         return self.clock()
 
+    @speaking_as("registry")
     def fetch(
         self,
         transport: HttpTransport,

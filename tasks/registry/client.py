@@ -14,8 +14,8 @@ from urllib.parse import urljoin
 import requests
 
 from tasks.errors import RegistryAuthError, RegistryError, RegistryProtocolError
+from tasks.http import HttpTransport, Outcome, classify, speaking_as
 from tasks.registry.auth import Challenge, Credentials, TokenCache, origin, parse_challenge, plain_http_refusal
-from tasks.registry.http import HttpTransport, Outcome, classify
 from tasks.registry.models import (
     ACCEPT_MANIFESTS,
     Descriptor,
@@ -84,6 +84,7 @@ class RegistryClient:
     def _url(self, path: str) -> str:
         return self.endpoint.url.rstrip("/") + path
 
+    @speaking_as("registry")
     def _send(self, method: str, url: str, repo: str, accept: str | None) -> requests.Response | None:
         """One logical call: auth as challenged, 404 → None, other failures raise."""
         headers = {"Accept": accept} if accept else {}

@@ -15,9 +15,9 @@ from urllib.parse import urljoin
 import requests
 
 from tasks.errors import RegistryAuthError, RegistryError, RegistryProtocolError
+from tasks.http import HttpTransport, Outcome, classify, speaking_as
 from tasks.registry.auth import Challenge, TokenCache, parse_challenge, plain_http_refusal
 from tasks.registry.client import Endpoint
-from tasks.registry.http import HttpTransport, Outcome, classify
 from tasks.registry.models import ACCEPT_MANIFESTS, content_digest, is_digest, load_json_object
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,7 @@ class PushClient:
             headers["Authorization"] = f"Bearer {token}"
         return headers, basic
 
+    @speaking_as("registry")
     def send(
         self,
         method: str,

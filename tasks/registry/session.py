@@ -22,11 +22,11 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 from tasks.errors import RegistryError, RegistryProtocolError, RegistryTransientError, RegistryUnreachableError
+from tasks.http import HttpTransport
 from tasks.images.reference import ImageReference
 from tasks.registry import dockerhub, nvcr
 from tasks.registry.auth import Credentials, TokenCache, realm_origin
 from tasks.registry.client import Endpoint, RegistryClient
-from tasks.registry.http import HttpTransport
 from tasks.registry.models import Descriptor, ImageConfig, Manifest, Platform
 
 T = TypeVar("T")

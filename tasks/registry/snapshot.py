@@ -13,8 +13,8 @@ from typing import Any
 
 import requests
 
-from tasks.errors import RegistryUnreachableError
-from tasks.registry.http import HttpTransport
+from tasks.errors import HttpUnreachableError
+from tasks.http import HttpTransport
 
 INDEX = "snapshot.json"
 
@@ -139,7 +139,7 @@ class ReplayTransport(HttpTransport):
         try:
             data = json.loads(index.read_text())
         except (OSError, ValueError) as exc:
-            raise RegistryUnreachableError(f"{index}: not a snapshot made by `baseimage snapshot` ({exc})") from exc
+            raise HttpUnreachableError(f"{index}: not a snapshot made by `baseimage snapshot` ({exc})") from exc
         self.directory = directory
         self.recorded = str(data.get("recorded", "unknown date"))
         self.note = str(data.get("note", ""))

@@ -10,8 +10,8 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from tasks.errors import RegistryProtocolError
-from tasks.registry.http import HttpTransport, Outcome, classify
+from tasks.errors import SourceProtocolError
+from tasks.http import HttpTransport, Outcome, classify, speaking_as
 
 OSV_API = "https://api.osv.dev/v1"
 
@@ -101,7 +101,7 @@ def offline_advisories(pins: list[Pin], directory: Path) -> list[Advisory]:
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise RegistryProtocolError(f"{path}: not an OSV JSON record ({exc})") from exc
+            raise SourceProtocolError(f"{path}: not an OSV JSON record ({exc})") from exc
         for pin in pins:
             hit, fixed = affects(record, pin)
             if hit:
@@ -109,6 +109,7 @@ def offline_advisories(pins: list[Pin], directory: Path) -> list[Advisory]:
     return found
 
 
+@speaking_as("source")
 def live_advisories(pins: list[Pin], transport: HttpTransport, api: str = OSV_API) -> list[Advisory]:
     """``POST /v1/querybatch`` for every pin, then ``GET /v1/vulns/{id}`` once per advisory."""
     if not pins:
@@ -121,7 +122,7 @@ def live_advisories(pins: list[Pin], transport: HttpTransport, api: str = OSV_AP
         body=json.dumps({"queries": queries}).encode(),
     )
     if classify(response.status_code) is not Outcome.OK:
-        raise RegistryProtocolError(f"POST {api}/querybatch: HTTP {response.status_code}", url=f"{api}/querybatch")
+        raise SourceProtocolError(f"POST {api}/querybatch: HTTP {response.status_code}", url=f"{api}/querybatch")
     results = json.loads(response.content).get("results") or []
     found = []
     records: dict[str, dict[str, Any]] = {}

@@ -11,8 +11,8 @@ from urllib.parse import unquote, urljoin
 
 from packaging.version import InvalidVersion, Version
 
-from tasks.errors import RegistryProtocolError
-from tasks.registry.http import HttpTransport, Outcome, classify
+from tasks.errors import SourceProtocolError
+from tasks.http import HttpTransport, Outcome, classify, speaking_as
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 ACCEPT = f"{JSON_TYPE}, text/html;q=0.5"
@@ -93,7 +93,7 @@ def parse_page(body: bytes, content_type: str, page_url: str) -> list[Wheel]:
         try:
             files = json.loads(body)["files"]
         except (ValueError, KeyError, TypeError) as exc:
-            raise RegistryProtocolError(f"{page_url}: not a PEP 691 project page ({exc})", url=page_url) from exc
+            raise SourceProtocolError(f"{page_url}: not a PEP 691 project page ({exc})", url=page_url) from exc
         for item in files:
             wheel = parse_filename(str(item["filename"]), urljoin(page_url, str(item["url"])))
             if wheel:
@@ -129,13 +129,14 @@ class PyTorchIndex:
         url = f"{self.base_url}/{variant}/{package}/"
         return self._pages.get(url, lambda: self._fetch(url))
 
+    @speaking_as("source")
     def _fetch(self, url: str) -> list[Wheel] | None:
         response = self.transport.request("GET", url, headers={"Accept": ACCEPT})
         outcome = classify(response.status_code)
         if outcome is Outcome.NOT_FOUND:
             return None
         if outcome is not Outcome.OK:
-            raise RegistryProtocolError(f"GET {url}: HTTP {response.status_code}", url=url)
+            raise SourceProtocolError(f"GET {url}: HTTP {response.status_code}", url=url)
         return parse_page(response.content, response.headers.get("Content-Type", "text/html"), url)
 
     def versions(self, variant: str, package: str, python: str) -> list[Version]:

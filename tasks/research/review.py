@@ -14,9 +14,9 @@ from typing import Any
 
 from tasks.dockerfile.parser import BaseImage, read_dockerfile
 from tasks.errors import BaseImageError, RegistryError, RegistryTransientError, RegistryUnreachableError
+from tasks.http import HttpTransport, Outcome, classify, speaking_as
 from tasks.images.reference import ImageReference
 from tasks.images.tags import CudaTag, NgcTag
-from tasks.registry.http import HttpTransport, Outcome, classify
 from tasks.registry.session import ImageInfo, RegistrySession
 from tasks.research import osv
 from tasks.research.facts import Facts
@@ -47,6 +47,7 @@ def unsupported_or_bundled(facts: Facts, transport: HttpTransport | None) -> tup
         return found, f"{where} (NVIDIA's manifest unavailable: {exc})"
 
 
+@speaking_as("source")
 def unsupported_releases(facts: Facts, transport: HttpTransport | None) -> tuple[dict[str, str], str]:
     """NVIDIA's unsupported list: live from its manifest, else the bundled table (said so)."""
     if transport is not None:

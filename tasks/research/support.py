@@ -12,7 +12,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import date
 
-from tasks.errors import RegistryProtocolError
+from tasks.errors import SourceProtocolError
 from tasks.research.facts import EolEntry, Facts
 
 _ITEM = re.compile(r"^\s*-\s*([0-9]+\.[0-9]+\.[0-9]+)\s*(?:#\s*(.*))?$")
@@ -26,7 +26,7 @@ def parse_unsupported(manifest: str, url: str = "manifests/cuda.yaml") -> dict[s
         start = next(i for i, line in enumerate(lines) if line.startswith("unsupported:"))
         label = next(i for i in range(start + 1, len(lines)) if lines[i].strip().startswith("release_label:"))
     except StopIteration as exc:
-        raise RegistryProtocolError(f"{url}: no 'unsupported: release_label:' list", url=url) from exc
+        raise SourceProtocolError(f"{url}: no 'unsupported: release_label:' list", url=url) from exc
     found: dict[str, str] = {}
     for line in lines[label + 1 :]:
         if not line.strip():

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tasks.errors import BaseImageError
-from tasks.registry.http import HttpTransport, Outcome, classify
+from tasks.http import HttpTransport, Outcome, classify
 
 API_VERSION = "2022-11-28"
 

@@ -21,7 +21,7 @@ from packaging.utils import (
 from packaging.version import Version
 
 from tasks.errors import BaseImageError
-from tasks.registry.http import HttpTransport, Outcome, classify
+from tasks.http import HttpTransport, Outcome, classify
 from tasks.secrets import Redactor
 from tasks.update.requirements import HashAnswer
 

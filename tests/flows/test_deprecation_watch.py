@@ -279,8 +279,8 @@ def test_containers_on_one_image_cost_one_look_up_each(docker_client: Any, own: 
     memoises; nothing is asked twice)."""
     from datetime import date
 
+    from tasks.http import HttpTransport
     from tasks.monitoring.watch import WatchContext, watch
-    from tasks.registry.http import HttpTransport
     from tasks.registry.session import RegistrySession
     from tasks.research.facts import load_facts
 

@@ -12,9 +12,9 @@ import logging
 import pytest
 
 from tasks.errors import RegistryAuthError
+from tasks.http import HttpTransport, RetryPolicy
 from tasks.images.reference import parse_reference
 from tasks.registry.auth import Challenge, Credentials, TokenCache, plain_http_refusal, token_request
-from tasks.registry.http import HttpTransport, RetryPolicy
 from tasks.registry.session import RegistrySession
 from tests.conftest import AUTH
 from tests.registry.test_protocol import manifest_reply

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from tasks.errors import RegistryProtocolError, RegistryTransientError
+from tasks.http import RetryPolicy, retry_after_seconds
 from tasks.registry.auth import TokenCache
 from tasks.registry.client import Endpoint as RegistryEndpoint
 from tasks.registry.client import RegistryClient
-from tasks.registry.http import RetryPolicy, retry_after_seconds
 from tasks.registry.models import (
     DOCKER_CONFIG,
     OCI_INDEX,

@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tasks.errors import RegistryProtocolError
+from tasks.http import retry_after_seconds
 from tasks.registry.auth import parse_challenge, parse_token, token_request
 from tasks.registry.client import parse_tag_list
-from tasks.registry.http import retry_after_seconds
 from tasks.registry.models import DOCKER_LIST, OCI_INDEX, OCI_MANIFEST, parse_config, parse_manifest
 
 URL = "http://127.0.0.1:5000/v2/nvidia/cuda/manifests/t"

@@ -15,10 +15,10 @@ from tasks.errors import (
     RegistryTransientError,
     RegistryUnreachableError,
 )
+from tasks.http import HttpTransport, Outcome, RetryPolicy, classify, retry_after_seconds
 from tasks.registry.auth import Credentials, TokenCache, parse_challenge
 from tasks.registry.client import Endpoint as RegistryEndpoint
 from tasks.registry.client import RegistryClient
-from tasks.registry.http import HttpTransport, Outcome, RetryPolicy, classify, retry_after_seconds
 from tasks.registry.models import OCI_MANIFEST, sha256_digest
 from tests.support.http_endpoint import Endpoint, Reply, Request
 

@@ -9,9 +9,9 @@ import pytest
 import requests
 
 from tasks.errors import RegistryAuthError
+from tasks.http import HttpTransport
 from tasks.images.reference import parse_reference
 from tasks.registry.auth import Credentials
-from tasks.registry.http import HttpTransport
 from tasks.registry.models import OCI_INDEX, Platform
 from tasks.registry.session import RegistrySession
 from tests.conftest import AUTH

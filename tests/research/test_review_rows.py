@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.registry.http import HttpTransport
+from tasks.http import HttpTransport
 from tasks.registry.session import RegistrySession
 from tasks.research.facts import load_facts
 from tasks.research.pytorch_index import PyTorchIndex

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from tasks.errors import ConfigError, RegistryProtocolError, RegistryUnreachableError
-from tasks.registry.http import RetryPolicy
+from tasks.errors import ConfigError, HttpUnreachableError, SourceProtocolError
+from tasks.http import RetryPolicy
 from tasks.registry.snapshot import RecordingTransport, ReplayTransport
 from tasks.research import osv
 from tasks.research.drivers import fleet_check, listed_branches, parse_require_cuda
@@ -107,7 +107,7 @@ def test_parse_unsupported_keeps_the_reasons() -> None:
         "12.1.0": "Newer version available",
         "11.0.3": "Last supported TRD end-of-life. Tags will be removed from Dockerhub in six months (May 2024).",
     }
-    with pytest.raises(RegistryProtocolError, match="no 'unsupported: release_label:' list"):
+    with pytest.raises(SourceProtocolError, match="no 'unsupported: release_label:' list"):
         parse_unsupported("cuda_v13.0.0:\n  release_label: 13.0.0\n")
 
 
@@ -207,7 +207,7 @@ def test_pep691_json_page() -> None:
             "https://x/whl/cu130/torch/torch-2.13.0%2Bcu130-cp311-cp311-manylinux_2_28_x86_64.whl",
         )
     ]
-    with pytest.raises(RegistryProtocolError, match="not a PEP 691 project page"):
+    with pytest.raises(SourceProtocolError, match="not a PEP 691 project page"):
         parse_page(b"{}", "application/vnd.pypi.simple.v1+json", "https://x/")
 
 
@@ -215,7 +215,7 @@ def test_index_client_asks_for_json_first_and_fetches_each_page_once() -> None:
     with Endpoint(
         lambda req: Reply(200, HTML.encode(), {"Content-Type": "text/html"}) if "cu126" in req.path else Reply(404)
     ) as ep:
-        from tasks.registry.http import HttpTransport
+        from tasks.http import HttpTransport
 
         index = PyTorchIndex(ep.url + "/whl/", HttpTransport())
         assert index.versions("cu126", "torch", "3.11") == [Version("2.7.1"), Version("2.6.0")]
@@ -285,7 +285,7 @@ def test_live_osv_querybatch_against_a_local_endpoint() -> None:
             return Reply(200, json.dumps({"results": [{"vulns": [{"id": record["id"]}]}, {}]}).encode())
         return Reply(200, json.dumps(record).encode())
 
-    from tasks.registry.http import HttpTransport
+    from tasks.http import HttpTransport
 
     with Endpoint(handle) as ep:
         found = osv.live_advisories(
@@ -313,16 +313,16 @@ def test_snapshot_records_and_replays_without_tokens(tmp_path: Path) -> None:
     answer = replay.request("GET", f"{ep.url}/v2/a/tags/list", headers={"Accept": "application/json"})
     assert answer.json() == {"tags": ["a"]} and answer.headers["Content-Type"] == "application/json"
     assert "X-Other" not in answer.headers and replay.note == "unit test"
-    with pytest.raises(RegistryUnreachableError, match="not in the snapshot"):
+    with pytest.raises(HttpUnreachableError, match="not in the snapshot"):
         replay.request("GET", f"{ep.url}/v2/b/tags/list")
-    with pytest.raises(RegistryUnreachableError, match="not a snapshot made by `baseimage snapshot`"):
+    with pytest.raises(HttpUnreachableError, match="not a snapshot made by `baseimage snapshot`"):
         ReplayTransport(tmp_path)
 
 
 def test_advisories_cover_included_files_and_the_pyproject(tmp_path: Path) -> None:
     """The advisories source reads an image's stack as pip and uv do: a pin in a -r include, or in
     the pyproject.toml beside the requirements, is looked up under the image's requirements file."""
-    from tasks.registry.http import HttpTransport
+    from tasks.http import HttpTransport
     from tasks.research.sources import SourceContext
     from tasks.research.sources.advisories import Advisories
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tasks.registry.http import HttpTransport, RetryPolicy
+from tasks.http import HttpTransport, RetryPolicy
 from tasks.update.hashes import IndexHashes
 from tasks.update.requirements import RequirementChanges, edit_requirements
 

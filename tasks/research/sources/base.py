@@ -13,7 +13,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Protocol
 
-from tasks.registry.http import HttpTransport
+from tasks.http import HttpTransport
 from tasks.research.facts import Facts
 
 

@@ -1,7 +1,10 @@
-"""HTTP for registry calls: status sorted in one place, retries with back-off, bounded concurrency.
+"""The project's HTTP layer (registries, NVIDIA's manifest, the PyTorch and package indexes, OSV,
+GitHub, webhooks): status sorted in one place, retries with back-off, bounded concurrency.
 
 429, 5xx, timeouts and connection errors are transient and retried (honouring ``Retry-After``);
-401/403 are auth problems for the caller to handle; 404 is "not found", not an error.
+401/403 are auth problems for the caller to handle; 404 is "not found", not an error. Failures
+are the neutral `HttpError` kinds; `speaking_as` re-raises them as the caller's own family
+(`RegistryError` for the registry client, `SourceError` for the research sources).
 """
 
 from __future__ import annotations
@@ -14,14 +17,15 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC
 
 import requests
 import urllib3.exceptions
 
-from tasks.errors import RegistryProtocolError, RegistryTransientError, RegistryUnreachableError
+from tasks.errors import HttpError, HttpProtocolError, HttpTransientError, HttpUnreachableError, recast
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +146,7 @@ class HttpTransport:
             except _CUT_SHORT as exc:
                 last_problem, unreachable = f"response cut short ({_root_cause(exc)})", False
             except requests.TooManyRedirects as exc:
-                raise RegistryProtocolError(
+                raise HttpProtocolError(
                     f"{method} {url}: more than {self.max_redirects} redirects (a redirect loop?)", url=url
                 ) from exc
             except requests.ConnectionError as exc:
@@ -152,7 +156,7 @@ class HttpTransport:
             except requests.Timeout:
                 last_problem, unreachable = f"timed out after {self.timeout[1]:g} s", False
             except (requests.RequestException, ValueError) as exc:  # bad URL or Location, bad header
-                raise RegistryProtocolError(
+                raise HttpProtocolError(
                     f"{method} {url}: cannot follow the answer ({type(exc).__name__}: {str(exc)[:200]})", url=url
                 ) from exc
             else:
@@ -164,7 +168,7 @@ class HttpTransport:
                 delay = self.retry.delay(attempt, retry_after)
                 log.info("%s %s: %s; retry %d in %.1f s", method, url, last_problem, attempt, delay)
                 self.sleep(delay)
-        error = RegistryUnreachableError if unreachable else RegistryTransientError
+        error = HttpUnreachableError if unreachable else HttpTransientError
         raise error(
             f"{method} {url}: {last_problem} after {attempt} attempt{'s' if attempt > 1 else ''}; "
             "check the network or the mirror in config/policy.yaml",
@@ -188,3 +192,16 @@ def _root_cause(exc: BaseException) -> str:
         exc = nxt
     text = str(exc)
     return text.split("] ", 1)[-1] if text else type(exc).__name__
+
+
+@contextmanager
+def speaking_as(family: str) -> Iterator[None]:
+    """Re-raise the transport's neutral errors inside the block as `family`'s ("registry" or
+    "source"): the same kind (transient, unreachable, protocol) and message."""
+    try:
+        yield
+    except HttpError as exc:
+        again = recast(exc, family)
+        if again is exc:
+            raise
+        raise again from exc
