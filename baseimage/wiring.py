@@ -190,3 +190,20 @@ def target_of(settings: Settings, environment: str) -> DeployTarget:
     env = settings.environments[environment]
     override = settings.state_dir / "deployments" / f"{environment}.compose-override.yml"
     return Deployed(environment, env, settings.path(env.compose_file), override)
+
+
+def build_args_at(settings: Settings, image_name: str, tree: Path) -> dict[str, str]:
+    """The build args of `image_name` as the policy file at `tree` (the migration commit) has
+    them: a migration may have moved them there."""
+    try:
+        rel = settings.source.resolve().relative_to(settings.root)
+    except ValueError:
+        rel = None
+    if rel is not None and (tree / rel).exists():
+        from baseimage.settings import load_settings
+
+        committed = load_settings(tree / rel)
+        for image in committed.images:
+            if image.name == image_name:
+                return dict(image.build_args)
+    return next((dict(i.build_args) for i in settings.images if i.name == image_name), {})

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from prefect import get_run_logger, task
 
-from baseimage.settings import Settings, load_settings
-from baseimage.wiring import github_client, target_of
+from baseimage.settings import Settings
+from baseimage.wiring import build_args_at, github_client, target_of
 from flows.approvals import ask, ui_link
 from flows.retain import ensure_bases, retain_release
 from flows.rollback import rollback
@@ -46,21 +45,6 @@ class Phase:
     rollback: dict[str, Any] | None = None
     release_commit: str | None = None
     merge: str | None = None
-
-
-def build_args_at(settings: Settings, image_name: str, tree: Path) -> dict[str, str]:
-    """The build args of `image_name` as the policy file at `tree` (the migration commit) has
-    them: a migration may have moved them there."""
-    try:
-        rel = settings.source.resolve().relative_to(settings.root)
-    except ValueError:
-        rel = None
-    if rel is not None and (tree / rel).exists():
-        committed = load_settings(tree / rel)
-        for image in committed.images:
-            if image.name == image_name:
-                return dict(image.build_args)
-    return next((dict(i.build_args) for i in settings.images if i.name == image_name), {})
 
 
 @task(name="build-release")

@@ -40,7 +40,7 @@ def _credentials(settings: Settings, target: RetainTarget) -> tuple[str, str] | 
 def retain_release(settings: Settings, environment: str, image: str, commit: str, run: str) -> list[dict[str, Any]]:
     """The bases the release was built from (its Dockerfile at `commit`) and the release itself,
     kept in `registries.retain_to` and recorded in the retain log."""
-    from flows.deployment import build_args_at  # the deployment phase imports this module
+    from baseimage.wiring import build_args_at
     from tasks.deploy.release import docker_client
 
     log = get_run_logger()

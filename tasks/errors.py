@@ -111,6 +111,18 @@ def recast(exc: HttpError, family: str) -> HttpError:
     return kind(str(exc), url=exc.url, status=exc.status)
 
 
+class DirtyTreeError(BaseImageError):
+    """Managed files have uncommitted changes; applying would mix them into the migration."""
+
+
+class PlanMismatchError(BaseImageError):
+    """The plan does not match the repository: a FROM it expects is not there (stale plan)."""
+
+
+class EmptyPlanError(BaseImageError):
+    """The plan changes no file: there is nothing to approve or deploy."""
+
+
 class BuildError(BaseImageError):
     """``docker build`` failed; `log_tail` holds the last lines of the build log."""
 

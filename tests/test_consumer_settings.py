@@ -111,7 +111,7 @@ def test_the_bump_rewrites_only_the_pin(text: str, dockerfile: bool) -> None:
 
 
 def test_a_stale_bump_is_refused(tmp_path: Path) -> None:
-    from tasks.update.apply import PlanMismatchError
+    from tasks.errors import PlanMismatchError
 
     bump = ConsumerBump("inference", "svc/requirements.txt", "onnxruntime", "1.17.3", "1.18.1")
     with pytest.raises(

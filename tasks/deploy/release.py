@@ -6,9 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from baseimage.settings import Environment
 from tasks.deploy.compose import Compose, ComposeError, compose_services, override_text, project_containers
 from tasks.deploy.ledger import DEPLOYED, DEPLOYING, FAILED, RESTORED, Deployment, ImageRecord, Ledger
 from tasks.errors import BaseImageError
@@ -26,13 +25,35 @@ class DeployError(BaseImageError):
         self.logs = logs
 
 
+class EnvironmentSpec(Protocol):
+    """What a deploy reads of an environment (`environments.<name>` in the policy file; the
+    settings' Environment model has these fields)."""
+
+    @property
+    def docker_host(self) -> str | None: ...
+    @property
+    def project(self) -> str: ...
+    @property
+    def service(self) -> str: ...
+    @property
+    def services(self) -> list[str] | None: ...
+    @property
+    def image_variable(self) -> str: ...
+    @property
+    def variables(self) -> dict[str, str]: ...
+    @property
+    def health_url(self) -> str: ...
+    @property
+    def health_timeout_s(self) -> float: ...
+
+
 @dataclass(frozen=True)
 class Target:
     """An environment from the config, with its compose file resolved against the repository and
     the override file baseimage writes beside its ledger."""
 
     name: str
-    env: Environment
+    env: EnvironmentSpec
     compose_file: Path
     override: Path | None = None
 

@@ -17,8 +17,8 @@ from tasks.research.pytorch_index import PyTorchIndex
 from tasks.research.review import torch_answers
 from tasks.update.apply import MigrationPlan
 from tasks.update.coupled import file_reader, read_stack
+from tasks.update.pip_lines import dockerfile_pins
 from tasks.update.plans import Answers, ManagedBase, Rules, check_report, from_report, from_target, target_for
-from tasks.update.requirements import dockerfile_pins
 
 
 def managed_bases(images: Sequence[Any], path_of: Any) -> list[ManagedBase]:

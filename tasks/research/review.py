@@ -24,7 +24,8 @@ from tasks.research.planner import ImagePlan, StackInputs, candidates, pin_diges
 from tasks.research.pytorch_index import PyTorchIndex
 from tasks.research.support import parse_unsupported
 from tasks.update.coupled import file_reader, read_stack
-from tasks.update.requirements import CurrentPins, dockerfile_pins
+from tasks.update.pip_lines import dockerfile_pins
+from tasks.update.requirements import CurrentPins
 
 
 @dataclass

@@ -19,7 +19,7 @@ import yaml
 
 from tasks.dockerfile.parser import parse_dockerfile
 from tasks.dockerfile.rewrite import rewrite_base, solve_args
-from tasks.errors import BaseImageError
+from tasks.errors import DirtyTreeError, EmptyPlanError, PlanMismatchError
 from tasks.files import write_atomic
 from tasks.images.reference import parse_reference
 from tasks.images.tags import CudaTag, NgcTag
@@ -36,18 +36,6 @@ CHANGELOG_HEAD = (
     "([Keep a Changelog](https://keepachangelog.com/en/1.1.0/)).\n\n## [Unreleased]\n"
 )
 POLICY_DOC = "docs/base-image-policy.md"
-
-
-class DirtyTreeError(BaseImageError):
-    """Managed files have uncommitted changes; applying would mix them into the migration."""
-
-
-class PlanMismatchError(BaseImageError):
-    """The plan does not match the repository: a FROM it expects is not there (stale plan)."""
-
-
-class EmptyPlanError(BaseImageError):
-    """The plan changes no file: there is nothing to approve or deploy."""
 
 
 @dataclass(frozen=True)

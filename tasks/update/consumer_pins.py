@@ -64,7 +64,7 @@ def find_pin(text: str, dockerfile: bool = False) -> Pin | None:
 def rewrite_pin(text: str, label: str, bump: ConsumerBump, dockerfile: bool = False) -> str:
     """`text` with the consumer's pin moved to the bump's target (that substring only); a file whose
     pin is not the one planned is refused (the plan is stale)."""
-    from tasks.update.apply import PlanMismatchError
+    from tasks.errors import PlanMismatchError
 
     pin = find_pin(text, dockerfile)
     if pin is None or pin.package != bump.package or pin.version != bump.current:

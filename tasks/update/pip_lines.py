@@ -644,3 +644,8 @@ def _verify(
             f"{label}: an ARG the pip lines use also feeds a FROM, which the change would move; "
             "give the pip lines their own ARG"
         )
+
+
+def dockerfile_pins(text: str, build_args: dict[str, str] | None = None) -> CurrentPins:
+    """The pins and index variant of the ``RUN ... pip install`` lines of a Dockerfile."""
+    return read_run_pins(text, build_args)

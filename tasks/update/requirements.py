@@ -138,13 +138,6 @@ def index_urls(text: str) -> tuple[str | None, list[str], bool]:
     return main, extra, no_index
 
 
-def dockerfile_pins(text: str, build_args: dict[str, str] | None = None) -> CurrentPins:
-    """The pins and index variant of the ``RUN ... pip install`` lines of a Dockerfile."""
-    from tasks.update.pip_lines import read_run_pins
-
-    return read_run_pins(text, build_args)
-
-
 # ---------------------------------------------------------------- hashes
 
 

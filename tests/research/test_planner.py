@@ -271,7 +271,7 @@ def test_matrix_torch_is_the_newest_on_any_variant_up_to_the_minor(
 def ngc(
     tag: str, fleet: int, *, tags: list[str] = NGC_TAGS, pins: str | None = None
 ) -> ImagePlan:  # the NGC Dockerfile's RUN pip install line
-    from tasks.update.requirements import dockerfile_pins
+    from tasks.update.pip_lines import dockerfile_pins
 
     current = NgcTag.parse(tag)
     env = {"CUDA_VERSION": NGC_CUDA[tag], "PYTORCH_VERSION": "x"} if tag in NGC_CUDA else None

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.update.apply import EmptyPlanError, ImageChange, MigrationPlan, PlanMismatchError, apply_plan
+from tasks.errors import EmptyPlanError, PlanMismatchError
+from tasks.update.apply import ImageChange, MigrationPlan, apply_plan
 from tests.support.repo import commit_all
 
 TODAY = date(2026, 12, 1)

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tasks.update.pip_lines import read_run_pins, rewrite_pip_lines
-from tasks.update.requirements import CurrentPins, RequirementChanges, RequirementsError, dockerfile_pins
+from tasks.update.pip_lines import dockerfile_pins, read_run_pins, rewrite_pip_lines
+from tasks.update.requirements import CurrentPins, RequirementChanges, RequirementsError
 from tests.conftest import REPO_ROOT
 
 PLAN = RequirementChanges("cu126", None, "2.13.0", "0.28.0", "cupy-cuda12x", "14.2.0", "1.26.0")
