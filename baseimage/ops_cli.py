@@ -187,7 +187,8 @@ def add_docs_parser(sub: Any) -> None:
 
 def cmd_docs(args: argparse.Namespace, out: Console, err: Console) -> int:
     from tasks.dockerfile.parser import read_dockerfile
-    from tasks.update.apply import POLICY_DOC, _pins, _variant, unified_diff
+    from tasks.update.apply import _pins, _variant, unified_diff
+    from tasks.update.plan import POLICY_DOC
     from tasks.update.policy_doc import SUGGESTION, Moved, sections, sync_doc
 
     settings = load_settings(args.config)

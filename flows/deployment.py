@@ -23,9 +23,11 @@ from tasks.deploy.approvals import ApprovalRecord, ApprovalRequiredError, Approv
 from tasks.deploy.ledger import Ledger
 from tasks.deploy.release import deploy, docker_client, image_record
 from tasks.update import git
-from tasks.update.apply import ApplyResult, MigrationPlan, release_files
+from tasks.update.apply import ApplyResult
 from tasks.update.approval_text import production_description
+from tasks.update.changelog import release_files
 from tasks.update.outcome import Decision, Result
+from tasks.update.plan import MigrationPlan
 from tasks.validation import ValidationReport
 
 STAGES = ("staging", "production")

@@ -29,9 +29,10 @@ from flows.outcome import cancel_on_termination, record_outcome, state_of
 from tasks.errors import BaseImageError, RegistryUnreachableError
 from tasks.files import write_atomic
 from tasks.update import git
-from tasks.update.apply import ApplyResult, MigrationPlan, apply_plan
+from tasks.update.apply import ApplyResult, apply_plan
 from tasks.update.approval_text import update_description
 from tasks.update.outcome import Decision, MigrationOutcome, Result
+from tasks.update.plan import MigrationPlan
 from tasks.update.plans import from_report
 from tasks.validation import ValidationReport
 

@@ -23,7 +23,8 @@ from tasks.errors import BaseImageError
 from tasks.files import write_atomic
 from tasks.secrets import Redactor
 from tasks.update import git
-from tasks.update.apply import POLICY_DOC, rollback_changelog
+from tasks.update.changelog import rollback_changelog
+from tasks.update.plan import POLICY_DOC
 
 
 class RollbackError(BaseImageError):

@@ -15,9 +15,9 @@ from tasks.registry.session import RegistrySession
 from tasks.research.facts import Facts
 from tasks.research.pytorch_index import PyTorchIndex
 from tasks.research.review import torch_answers
-from tasks.update.apply import MigrationPlan
 from tasks.update.coupled import file_reader, read_stack
 from tasks.update.pip_lines import dockerfile_pins
+from tasks.update.plan import MigrationPlan
 from tasks.update.plans import Answers, ManagedBase, Rules, check_report, from_report, from_target, target_for
 
 

@@ -23,65 +23,14 @@ from tasks.errors import DirtyTreeError, EmptyPlanError, PlanMismatchError
 from tasks.files import write_atomic
 from tasks.images.reference import parse_reference
 from tasks.images.tags import CudaTag, NgcTag
-from tasks.research.consumers import ConsumerPlan
 from tasks.secrets import Redactor
 from tasks.update import git
+from tasks.update.changelog import proposed_changelog
 from tasks.update.coupled import dockerfile_changes, edit_stack, read_stack
 from tasks.update.pip_lines import read_run_pins, rewrite_pip_lines
-from tasks.update.policy_doc import Moved, migration_doc, set_changelog_status
-from tasks.update.requirements import CurrentPins, HashSource, RequirementChanges, read_requirements
-
-CHANGELOG_HEAD = (
-    "# Changelog\n\nAll notable changes to the base images are recorded here "
-    "([Keep a Changelog](https://keepachangelog.com/en/1.1.0/)).\n\n## [Unreleased]\n"
-)
-POLICY_DOC = "docs/base-image-policy.md"
-
-
-@dataclass(frozen=True)
-class ImageChange:
-    image: str
-    dockerfile: str  # relative to the repository
-    current: str
-    target: str
-    requirements: str | None = None
-    changes: RequirementChanges = field(default_factory=RequirementChanges)
-    # What the plan decided for the Dockerfile's `RUN pip install` lines (torch, CuPy, onnxruntime-gpu,
-    # the index variant); applied there, and to the ARG/ENV values those lines use.
-    dockerfile_pins: RequirementChanges = field(default_factory=RequirementChanges)
-    build_args: tuple[tuple[str, str], ...] = ()  # images[].build_args the FROM is resolved with
-    pyproject: str | None = None  # images[].pyproject (else the pyproject.toml beside the requirements)
-
-
-@dataclass(frozen=True)
-class MigrationPlan:
-    changes: tuple[ImageChange, ...]
-    reasons: tuple[str, ...] = ()
-    matrix_markdown: str | None = None  # the review's compatibility matrix, when the plan came from one
-    config: str | None = None  # the policy file, relative to the repository (when it is in it)
-    # The consumers of the exported model: the export opset the training service must use, the
-    # coupled bumps of their ONNX Runtime pins (written with the migration), what was compared.
-    consumers: ConsumerPlan = field(default_factory=ConsumerPlan)
-
-    @property
-    def environment(self) -> dict[str, str]:
-        """Variables the training service runs with for this plan (BASEIMAGE_ONNX_OPSET)."""
-        return self.consumers.environment
-
-    @property
-    def branch(self) -> str:
-        tags = [parse_reference(c.target).tag or "" for c in self.changes]
-        cuda = [t for t in (CudaTag.try_parse(x) for x in tags) if t]
-        if cuda:
-            return f"baseimage/cuda-{max(cuda, key=lambda t: t.version).version_str}"
-        ngc = [t for t in (NgcTag.try_parse(x) for x in tags) if t]
-        return f"baseimage/ngc-{max(ngc, key=lambda t: t.sort_key).release}" if ngc else "baseimage/update"
-
-    def summary(self) -> str:
-        lines = [f"- {c.image}: {c.current} -> {c.target}" for c in self.changes]
-        lines += [f"- {b.line()}" for b in self.consumers.bumps]
-        lines += [f"- the training service exports ONNX with {k}={v}" for k, v in self.environment.items()]
-        return "\n".join(lines)
+from tasks.update.plan import POLICY_DOC, ImageChange, MigrationPlan
+from tasks.update.policy_doc import Moved, migration_doc
+from tasks.update.requirements import CurrentPins, HashSource, read_requirements
 
 
 @dataclass
@@ -110,45 +59,6 @@ def backup_name(dockerfile: Path, old_tag: str) -> Path:
     if dockerfile.name.endswith(f".{label}"):
         return dockerfile.with_name(f"{dockerfile.name}.bak")
     return dockerfile.with_name(f"{dockerfile.name}.{label}.bak")
-
-
-def _changelog_line(change: ImageChange) -> str:
-    extra = []
-    if change.changes.torch:
-        extra.append(f"torch {change.changes.torch}")
-    if change.changes.torchvision:
-        extra.append(f"torchvision {change.changes.torchvision}")
-    if change.changes.cupy_package:
-        extra.append(f"{change.changes.cupy_package} {change.changes.cupy_version}")
-    if change.changes.onnxruntime_gpu:
-        extra.append(f"onnxruntime-gpu {change.changes.onnxruntime_gpu}")
-    tail = f" ({', '.join(extra)})" if extra else ""
-    return f"- {change.image}: base image `{change.current}` -> `{change.target}` in `{change.dockerfile}`{tail}\n"
-
-
-def _with_unreleased(text: str | None) -> str:
-    """The changelog (a new one when there is none) with an ``[Unreleased]`` section."""
-    text = text if text else CHANGELOG_HEAD
-    if "## [Unreleased]" not in text:
-        text = text.rstrip("\n") + "\n\n## [Unreleased]\n"
-    return text
-
-
-def _under_unreleased(text: str, block: str) -> str:
-    """`block` as the first entry of the ``[Unreleased]`` section of `text` (which has one)."""
-    head, rest = text.split("## [Unreleased]\n", 1)
-    tail = f"\n{rest.lstrip(chr(10))}" if rest.strip() else ""
-    return f"{head}## [Unreleased]\n{block}{tail}"
-
-
-def _changelog(text: str | None, plan: MigrationPlan, today: date, notes: tuple[str, ...] | list[str] = ()) -> str:
-    text = _with_unreleased(text)
-    lines = [_changelog_line(c) for c in plan.changes if _changelog_line(c) not in text]
-    lines += [f"- {b.line()}\n" for b in plan.consumers.bumps if f"- {b.line()}\n" not in text]
-    if not lines:
-        return text
-    lines += [f"- {note}\n" for note in notes]
-    return _under_unreleased(text, f"### Changed ({today.isoformat()}, {plan.branch})\n" + "".join(lines))
 
 
 def _checkpoint(name: str) -> None:
@@ -289,7 +199,7 @@ def planned_files(
         notes.extend(found_notes)
     if not out:
         return out
-    out["CHANGELOG.md"] = (reader("CHANGELOG.md"), _changelog(reader("CHANGELOG.md"), plan, today, found_notes))
+    out["CHANGELOG.md"] = (reader("CHANGELOG.md"), proposed_changelog(reader("CHANGELOG.md"), plan, today, found_notes))
     doc = reader(POLICY_DOC)
     if doc is not None:
         moved = []
@@ -482,57 +392,3 @@ def apply_plan(
     stats = git.git(repo, "diff", "--numstat", base, str(result.commit)).splitlines()
     result.numstat = [(a, r, p) for a, r, p in (line.split("\t", 2) for line in stats if line.count("\t") >= 2)]
     return result
-
-
-def release_changelog(text: str | None, plan: MigrationPlan, today: date, note: str) -> str:
-    """Move the plan's block out of ``[Unreleased]`` into a release section with a Deployed line."""
-    text = _changelog(text, plan, today)
-    name = plan.branch.split("/", 1)[1]
-    heading = f"## [{name}] - {today.isoformat()}\n"
-    if heading in text:
-        return text
-    head, rest = text.split("## [Unreleased]\n", 1)
-    nxt = rest.find("\n## [")
-    unreleased, later = (rest, "") if nxt < 0 else (rest[: nxt + 1], rest[nxt + 1 :])
-    marker = f", {plan.branch})\n"
-    start = unreleased.find("### Changed (")
-    while start >= 0 and not unreleased[start:].split("\n", 1)[0].endswith(marker.rstrip("\n")):
-        start = unreleased.find("### Changed (", start + 1)
-    if start >= 0:
-        end = unreleased.find("\n### ", start + 1)
-        end = len(unreleased) if end < 0 else end + 1
-        changed = [line for line in unreleased[start:end].splitlines()[1:] if line.strip()]
-        unreleased = unreleased[:start] + unreleased[end:]
-    else:
-        changed = [_changelog_line(c).rstrip("\n") for c in plan.changes]
-    section = heading + "### Changed\n" + "\n".join(changed) + f"\n### Deployed\n- {note}\n"
-    unreleased = unreleased.rstrip("\n") + "\n\n" if unreleased.strip() else "\n"
-    return f"{head}## [Unreleased]\n{unreleased}{section}" + (f"\n{later}" if later else "")
-
-
-def release_policy_row(text: str, plan: MigrationPlan, note: str) -> str:
-    """The policy document's changelog entry for the plan's branch: status proposed -> deployed."""
-    return set_changelog_status(text, f" - {plan.branch}", note)
-
-
-def release_files(
-    read: Callable[[str], str | None], plan: MigrationPlan, today: date, note: str
-) -> dict[str, tuple[str | None, str]]:
-    """CHANGELOG.md and the policy document (as `read` gives them from the branch) once the plan
-    reached production."""
-    out: dict[str, tuple[str | None, str]] = {}
-    old = read("CHANGELOG.md")
-    out["CHANGELOG.md"] = (old, release_changelog(old, plan, today, note))
-    doc = read(POLICY_DOC)
-    if doc is not None:
-        out[POLICY_DOC] = (doc, release_policy_row(doc, plan, note))
-    return {k: v for k, v in out.items() if v[0] != v[1]}
-
-
-def rollback_changelog(text: str | None, branch: str, reason: str, today: date) -> str:
-    """A "Rolled back" entry under ``[Unreleased]`` (once per branch)."""
-    text = _with_unreleased(text)
-    if f"- `{branch}`: " in text and "### Rolled back" in text:
-        return text
-    first = reason.splitlines()[0] if reason else "rolled back"
-    return _under_unreleased(text, f"### Rolled back ({today.isoformat()})\n- `{branch}`: {first}\n")

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tasks.update.apply import ApplyResult, ImageChange, MigrationPlan
+from tasks.update.apply import ApplyResult
+from tasks.update.plan import ImageChange, MigrationPlan
 from tasks.validation import ValidationReport
 
 

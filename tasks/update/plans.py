@@ -22,7 +22,7 @@ from tasks.research.facts import Facts
 from tasks.research.planner import cudnn_major
 from tasks.research.stack import Stack, StackRequest, choose_stack, variant_minor
 from tasks.research.support import support_state
-from tasks.update.apply import ImageChange, MigrationPlan
+from tasks.update.plan import ImageChange, MigrationPlan
 from tasks.update.requirements import CurrentPins, RequirementChanges
 
 _VERSION = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+", re.ASCII)

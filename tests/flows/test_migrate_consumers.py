@@ -96,7 +96,7 @@ def test_the_deploy_gets_the_plans_variables_and_compose_hands_them_on() -> None
     from baseimage.settings import load_settings
     from flows.migrate import _with_plan_variables
     from tasks.research.consumers import ConsumerPlan
-    from tasks.update.apply import MigrationPlan
+    from tasks.update.plan import MigrationPlan
     from tests.conftest import REPO_ROOT
 
     settings = load_settings()

@@ -10,8 +10,8 @@ import pytest
 
 from tasks.errors import BaseImageError
 from tasks.research.facts import load_facts
-from tasks.update.apply import ImageChange
 from tasks.update.pip_lines import dockerfile_pins
+from tasks.update.plan import ImageChange
 from tasks.update.plans import Answers, ManagedBase, Rules, check_report, check_shared, from_report, from_target
 from tasks.update.requirements import RequirementChanges, read_requirements, rewrite_requirements
 from tests.research.test_planner import ML, TAGS, UNSUPPORTED, index_answers

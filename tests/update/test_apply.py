@@ -12,8 +12,9 @@ import pytest
 from tasks.errors import DirtyTreeError
 from tasks.research.facts import load_facts
 from tasks.research.stack import StackRequest, choose_stack
-from tasks.update.apply import ImageChange, MigrationPlan, apply_plan, backup_name
+from tasks.update.apply import apply_plan, backup_name
 from tasks.update.pip_lines import dockerfile_pins
+from tasks.update.plan import ImageChange, MigrationPlan
 from tasks.update.requirements import (
     RequirementChanges,
     read_requirements,

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from tasks.errors import EmptyPlanError, PlanMismatchError
-from tasks.update.apply import ImageChange, MigrationPlan, apply_plan
+from tasks.update.apply import apply_plan
+from tasks.update.plan import ImageChange, MigrationPlan
 from tests.support.repo import commit_all
 
 TODAY = date(2026, 12, 1)
@@ -122,7 +123,8 @@ KILL = """
 import sys
 from datetime import date
 from pathlib import Path
-from tasks.update.apply import ImageChange, MigrationPlan, apply_plan
+from tasks.update.apply import apply_plan
+from tasks.update.plan import ImageChange, MigrationPlan
 plan = MigrationPlan((ImageChange("a", "dockerfiles/a/Dockerfile", sys.argv[2], sys.argv[3]),))
 apply_plan(Path(sys.argv[1]), plan, today=date(2026, 12, 1))
 """

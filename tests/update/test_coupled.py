@@ -17,8 +17,9 @@ from baseimage.settings import load_settings
 from tasks.errors import ConfigError
 from tasks.research.answers import managed_bases
 from tasks.research.facts import load_facts
-from tasks.update.apply import ImageChange, MigrationPlan, apply_plan, planned_files
+from tasks.update.apply import apply_plan, planned_files
 from tasks.update.coupled import file_reader, read_stack
+from tasks.update.plan import ImageChange, MigrationPlan
 from tasks.update.plans import Rules, from_target
 from tasks.update.requirements import RequirementChanges, RequirementsError
 from tests.conftest import REPO_ROOT

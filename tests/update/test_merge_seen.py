@@ -15,7 +15,8 @@ import pytest
 from baseimage.settings import load_settings
 from flows.deployment import merge_branch
 from flows.rollback import revert_code
-from tasks.update.apply import ImageChange, MigrationPlan, apply_plan
+from tasks.update.apply import apply_plan
+from tasks.update.plan import ImageChange, MigrationPlan
 from tests.support.http_endpoint import Endpoint, Reply, Request
 from tests.support.repo import commit_all
 

@@ -16,14 +16,9 @@ from tasks.deploy.ledger import DEPLOYED, DEPLOYING, FAILED, RESTORED, Deploymen
 from tasks.deploy.release import rollback_target
 from tasks.errors import ConfigError, ImageReferenceError
 from tasks.update import git
-from tasks.update.apply import (
-    ImageChange,
-    MigrationPlan,
-    _changelog,
-    release_changelog,
-    release_policy_row,
-)
+from tasks.update.changelog import proposed_changelog, release_changelog, release_policy_row
 from tasks.update.github import GitHub, GitHubError, GitHubRepo
+from tasks.update.plan import ImageChange, MigrationPlan
 from tests.support.http_endpoint import Endpoint, Reply, Request
 from tests.support.repo import commit_all
 
@@ -60,7 +55,7 @@ def test_ledger_keeps_the_attempt_and_its_outcome(tmp_path: Path) -> None:
 
 
 def test_release_changelog_moves_the_block_into_a_release_section() -> None:
-    proposed = _changelog(None, PLAN, TODAY) + "\n## [cuda-12.6.0] - 2025-02-01\n### Changed\n- earlier\n"
+    proposed = proposed_changelog(None, PLAN, TODAY) + "\n## [cuda-12.6.0] - 2025-02-01\n### Changed\n- earlier\n"
     released = release_changelog(proposed, PLAN, TODAY, "deployed to production 2026-11-28 (approved by bob)")
     unreleased, rest = released.split("## [Unreleased]\n", 1)[1].split("## [cuda-12.9.1] - 2026-11-28\n", 1)
     assert unreleased.strip() == "", "the migration left [Unreleased]"

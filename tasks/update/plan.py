@@ -1,0 +1,60 @@
+"""The migration plan: what changes in which image (the base reference, the stack's pins, the
+Dockerfile's pip lines) and why, built from a review or a `--to` target (tasks/update/plans.py)
+and applied by tasks/update/apply.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tasks.images.reference import parse_reference
+from tasks.images.tags import CudaTag, NgcTag
+from tasks.research.consumers import ConsumerPlan
+from tasks.update.requirements import RequirementChanges
+
+POLICY_DOC = "docs/base-image-policy.md"
+
+
+@dataclass(frozen=True)
+class ImageChange:
+    image: str
+    dockerfile: str  # relative to the repository
+    current: str
+    target: str
+    requirements: str | None = None
+    changes: RequirementChanges = field(default_factory=RequirementChanges)
+    # What the plan decided for the Dockerfile's `RUN pip install` lines (torch, CuPy, onnxruntime-gpu,
+    # the index variant); applied there, and to the ARG/ENV values those lines use.
+    dockerfile_pins: RequirementChanges = field(default_factory=RequirementChanges)
+    build_args: tuple[tuple[str, str], ...] = ()  # images[].build_args the FROM is resolved with
+    pyproject: str | None = None  # images[].pyproject (else the pyproject.toml beside the requirements)
+
+
+@dataclass(frozen=True)
+class MigrationPlan:
+    changes: tuple[ImageChange, ...]
+    reasons: tuple[str, ...] = ()
+    matrix_markdown: str | None = None  # the review's compatibility matrix, when the plan came from one
+    config: str | None = None  # the policy file, relative to the repository (when it is in it)
+    # The consumers of the exported model: the export opset the training service must use, the
+    # coupled bumps of their ONNX Runtime pins (written with the migration), what was compared.
+    consumers: ConsumerPlan = field(default_factory=ConsumerPlan)
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """Variables the training service runs with for this plan (BASEIMAGE_ONNX_OPSET)."""
+        return self.consumers.environment
+
+    @property
+    def branch(self) -> str:
+        tags = [parse_reference(c.target).tag or "" for c in self.changes]
+        cuda = [t for t in (CudaTag.try_parse(x) for x in tags) if t]
+        if cuda:
+            return f"baseimage/cuda-{max(cuda, key=lambda t: t.version).version_str}"
+        ngc = [t for t in (NgcTag.try_parse(x) for x in tags) if t]
+        return f"baseimage/ngc-{max(ngc, key=lambda t: t.sort_key).release}" if ngc else "baseimage/update"
+
+    def summary(self) -> str:
+        lines = [f"- {c.image}: {c.current} -> {c.target}" for c in self.changes]
+        lines += [f"- {b.line()}" for b in self.consumers.bumps]
+        lines += [f"- the training service exports ONNX with {k}={v}" for k, v in self.environment.items()]
+        return "\n".join(lines)
