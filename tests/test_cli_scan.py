@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from baseimage.cli import build_parser, main, print_problem
+from baseimage.cli import build_parser, main
+from baseimage.printing import print_problem
 from tests.conftest import REPO_ROOT
 from tests.support.http_endpoint import Endpoint, Reply
 from tests.support.registry_server import LocalRegistry

@@ -30,7 +30,7 @@ from tasks.update.coupled import dockerfile_changes, edit_stack, read_stack
 from tasks.update.pip_lines import read_run_pins, rewrite_pip_lines
 from tasks.update.plan import POLICY_DOC, ImageChange, MigrationPlan
 from tasks.update.policy_doc import Moved, migration_doc
-from tasks.update.requirements import CurrentPins, HashSource, read_requirements
+from tasks.update.requirements import CurrentPins, HashSource
 
 
 @dataclass
@@ -222,16 +222,6 @@ def planned_files(
             warnings.extend(update.warnings)
         out[POLICY_DOC] = (doc, update.text)
     return {k: v for k, v in out.items() if v[0] != v[1]}
-
-
-def _pins(text: str | None) -> dict[str, str]:
-    """The ``==`` pins of one requirements file's text (``_stack_pins`` reads its includes too)."""
-    return dict(read_requirements(text).pins) if text else {}
-
-
-def _variant(text: str | None) -> str | None:
-    """The CUDA variant of one requirements file's index URLs."""
-    return read_requirements(text).index_variant if text else None
 
 
 def _stack_pins(read: Reader, change: ImageChange) -> CurrentPins:

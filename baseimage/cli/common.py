@@ -1,0 +1,60 @@
+"""Helpers more than one command group uses while it runs: JSON for programs, and resolving
+``--sources auto`` (live, or the bundled snapshot when the network is unreachable)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from baseimage.printing import print_problem
+from baseimage.settings import Settings
+from tasks.errors import BaseImageError
+from tasks.http import HttpTransport, RetryPolicy
+
+
+def write_json(data: Any) -> None:
+    """JSON for programs: written as it is (no pretty-printing or highlighting pass, which costs
+    seconds and doubles the memory of a large report)."""
+    sys.stdout.write(json.dumps(data, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def _network_down(settings: Settings, mirrors: Sequence[tuple[str, str]]) -> str | None:
+    """Why the live registries are unreachable, or None when they answer (or are mirrored)."""
+    mirrored = {**settings.registries.mirrors, **dict(mirrors)}
+    if "docker.io" in mirrored:
+        return None
+    transport = HttpTransport(retry=RetryPolicy(attempts=1), timeout=(3.0, 5.0))
+    try:
+        transport.request("GET", "https://registry-1.docker.io/v2/")
+    except BaseImageError as exc:
+        return str(exc)
+    return None
+
+
+def network_fallback(
+    settings: Settings, sources: str, offline: Path | None, mirrors: Sequence[tuple[str, str]], err: Console
+) -> tuple[str, Path | None]:
+    """Resolve ``--sources auto``: live, or the bundled snapshot (said loudly) without a network."""
+    if offline and sources == "auto":
+        return "offline", offline
+    if sources != "auto":
+        return sources, offline
+    down = _network_down(settings, mirrors)
+    if not down:
+        return "live", offline
+    from baseimage.wiring import BUNDLED_SNAPSHOT
+
+    print_problem(
+        err,
+        f"network unreachable ({down})",
+        f"using the bundled snapshot in {BUNDLED_SNAPSHOT}; its date is in the report. "
+        "Use --sources live to fail instead.",
+        style="bold yellow",
+    )
+    return "offline", BUNDLED_SNAPSHOT

@@ -1,0 +1,137 @@
+"""The command line's layout (#15): one module per command group under baseimage/cli/, the options
+they share declared once (options.py), no command module importing another (only app.py, which
+registers them, imports them all), nothing below the CLI importing it, and every registered group
+listed by ``baseimage --help``."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from baseimage.cli import build_parser, main
+from baseimage.cli.app import GROUPS
+from tests.conftest import REPO_ROOT
+
+CLI = REPO_ROOT / "baseimage" / "cli"
+SHARED = {"options", "common"}  # what every command group may import
+ENTRY = {"__init__", "__main__", "app"}  # app registers the groups; __init__ and __main__ expose app
+COMMANDS = (  # as `baseimage --help` lists them
+    "scan",
+    "review",
+    "snapshot",
+    "migrate",
+    "approve",
+    "validate",
+    "deploy",
+    "rollback",
+    "retain",
+    "server",
+    "history",
+    "serve",
+    "annual",
+    "docs",
+)
+# The commands that run flows or read runs, so they get a Prefect API before they start.
+NEEDS_API = {"review", "snapshot", "migrate", "approve", "validate", "annual", "rollback", "history", "serve"}
+
+
+def _imported(path: Path, package: str) -> set[str]:
+    """Every module `path` imports, anywhere in it (``from a import b`` counts a and a.b, since b may
+    be a module); relative imports resolved against `package`."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{base}" if base else parent
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return found
+
+
+def _cli_modules() -> dict[str, Path]:
+    return {path.stem: path for path in sorted(CLI.glob("*.py"))}
+
+
+def _command_modules() -> set[str]:
+    return set(_cli_modules()) - SHARED - ENTRY
+
+
+def test_a_command_module_imports_no_other_command_module() -> None:
+    commands = _command_modules()
+    assert {"scan", "review", "deploy"} <= commands, commands
+    for stem, path in _cli_modules().items():
+        if stem == "app":
+            continue
+        allowed = {"app", *SHARED} if stem in {"__init__", "__main__"} else SHARED
+        for name in _imported(path, "baseimage.cli"):
+            if name == "baseimage.cli" or name.startswith("baseimage.cli."):
+                part = name.split(".")[2] if name.count(".") >= 2 else "the package (every group)"
+                assert part in allowed, f"{path.relative_to(REPO_ROOT)} imports {name}: go through options/common"
+
+
+def test_every_command_module_is_registered() -> None:
+    registered = {group.__name__.rsplit(".", 1)[1] for group in GROUPS}  # type: ignore[attr-defined]
+    assert registered == _command_modules()
+
+
+def test_nothing_below_the_cli_imports_it() -> None:
+    below = [p for top in ("tasks", "flows", "deployments", "services") for p in (REPO_ROOT / top).rglob("*.py")]
+    below += [p for p in (REPO_ROOT / "baseimage").glob("*.py")]
+    assert below
+    for path in below:
+        package = ".".join(path.relative_to(REPO_ROOT).parent.parts)
+        for name in _imported(path, package):
+            assert not (name == "baseimage.cli" or name.startswith("baseimage.cli.")), (
+                f"{path.relative_to(REPO_ROOT)} imports {name}: the command line sits above it"
+            )
+
+
+def test_config_is_declared_in_one_place() -> None:
+    declared = [
+        f"{path.relative_to(REPO_ROOT)}:{number}"
+        for path in sorted(CLI.rglob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if '"--config"' in line or "'--config'" in line
+    ]
+    assert len(declared) == 1 and declared[0].startswith("baseimage/cli/options.py:"), declared
+
+
+def _leaves(
+    parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
+) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    children = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not children and path:
+        yield " ".join(path), parser
+    for action in children:
+        for name, child in action.choices.items():
+            yield from _leaves(child, (*path, name))
+
+
+def test_help_lists_every_registered_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    listed = re.findall(r"^    (\S+)", capsys.readouterr().out, re.MULTILINE)
+    registered: list[str] = []
+    for group in GROUPS:
+        sub = argparse.ArgumentParser().add_subparsers()
+        group.add_parser(sub)
+        registered += list(sub.choices)
+    assert listed == registered == list(COMMANDS)
+
+
+def test_every_command_and_only_the_flow_commands_get_an_api() -> None:
+    leaves = dict(_leaves(build_parser()))
+    assert {name.split()[0] for name in leaves} == set(COMMANDS)
+    for name, parser in leaves.items():
+        assert callable(parser.get_default("handler")), name
+    assert {name for name, parser in leaves.items() if parser.get_default("needs_api")} == NEEDS_API
