@@ -2,8 +2,33 @@
 
 One module per command group (scan, review, migrate, validate, deploy, retain, server, annual,
 docs), the options they share declared once in options.py, the helpers they share in common.py;
-app.py builds the parser from the registered groups and runs the chosen command."""
+app.py builds the parser from the registered groups and runs the chosen command. `main` first
+checks that the product's top-level packages are its own (baseimage/layout.py): a package of the
+same name from elsewhere is a message, not an ImportError from deep inside."""
 
-from baseimage.cli.app import build_parser, main
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from baseimage import layout
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    trouble = layout.problem()
+    if trouble:
+        print(f"error: {trouble}", file=sys.stderr)
+        return 2
+    from baseimage.cli.app import main as run
+
+    return run(argv)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from baseimage.cli.app import build_parser as build
+
+    return build()
+
 
 __all__ = ["build_parser", "main"]

@@ -2,6 +2,6 @@
 
 import sys
 
-from baseimage.cli.app import main
+from baseimage import cli
 
-sys.exit(main())
+sys.exit(cli.main())
