@@ -23,6 +23,7 @@ from tasks.images.reference import parse_reference
 from tasks.registry.session import ImageInfo
 from tasks.research.annual import PYTHONS, AnnualImage, annual_markdown, compare_ngc, plan_cuda_image
 from tasks.research.pytorch_index import PyTorchIndex
+from tasks.research.report import REPORT_SCHEMA
 from tasks.research.review import unsupported_or_bundled
 
 
@@ -105,6 +106,7 @@ def research(
             info,
         )
     return {
+        "schema": REPORT_SCHEMA,
         "year": today.year,
         "date": today.isoformat(),
         "sources": description,

@@ -28,6 +28,7 @@ from flows.deployment import STAGES, deployment_phase, roll_back_migration
 from flows.outcome import cancel_on_termination, record_outcome, state_of
 from tasks.errors import BaseImageError, RegistryUnreachableError
 from tasks.files import write_atomic
+from tasks.research.report_model import ReviewReport
 from tasks.update import git
 from tasks.update.apply import ApplyResult, apply_plan
 from tasks.update.approval_text import update_description
@@ -68,20 +69,18 @@ def make_plan(config_path: str | None, to: str | None, report_path: str | None) 
     settings = load_settings(Path(config_path) if config_path else None)
     requirements_of = {i.name: str(i.requirements) if i.requirements else None for i in settings.images}
     if to or report_path:
-        report = json.loads(Path(report_path).read_text()) if report_path else None
+        report = ReviewReport.read(Path(report_path)) if report_path else None
         plan = _checked_plan(settings, to, report, requirements_of)
         return _with_repository_facts(plan, settings) if plan else None
     from flows.quarterly_review import quarterly_review
 
-    report = quarterly_review(config_path=config_path, sources="auto", update_docs=False, check_banner=False)
-    for image in report["images"]:  # the report's file is relative to the repo for managed images
-        image["file"] = str(image["file"])
-    plan = from_report(report, requirements_of)
+    reviewed = quarterly_review(config_path=config_path, sources="auto", update_docs=False, check_banner=False)
+    plan = from_report(ReviewReport.from_json(reviewed, "this run's review"), requirements_of)
     return _with_repository_facts(plan, settings) if plan else None
 
 
 def _checked_plan(
-    settings: Settings, to: str | None, report: dict[str, Any] | None, requirements_of: dict[str, str | None]
+    settings: Settings, to: str | None, report: ReviewReport | None, requirements_of: dict[str, str | None]
 ) -> MigrationPlan | None:
     """--to / --report checked against the registry and the index before anything is written; the
     bundled snapshot (said in the plan) when the network is unreachable."""

@@ -85,6 +85,10 @@ def cmd_migrate(args: argparse.Namespace, out: Console, err: Console) -> int:
                 f"{settings.source}: images[{image.name}].dockerfile {image.dockerfile} does not exist "
                 f"({settings.path(image.dockerfile)}); fix the path or remove the image"
             )
+    if args.report is not None:  # a file that is not a report is a message before any flow starts
+        from tasks.research.report_model import ReviewReport
+
+        ReviewReport.read(args.report)
     from prefect.settings import get_current_settings
 
     from flows.migrate import migrate

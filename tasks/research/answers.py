@@ -14,6 +14,7 @@ from tasks.images.tags import CudaTag, NgcTag
 from tasks.registry.session import RegistrySession
 from tasks.research.facts import Facts
 from tasks.research.pytorch_index import PyTorchIndex
+from tasks.research.report_model import ReviewReport
 from tasks.research.review import torch_answers
 from tasks.update.coupled import file_reader, read_stack
 from tasks.update.pip_lines import dockerfile_pins
@@ -94,7 +95,7 @@ def ask(
 
 def checked_plan(
     to: str | None,
-    report: dict[str, Any] | None,
+    report: ReviewReport | None,
     requirements_of: dict[str, str | None],
     bases: Sequence[ManagedBase],
     session: RegistrySession,

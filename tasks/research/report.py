@@ -17,6 +17,8 @@ from tasks.research.drivers import branch_finding
 from tasks.research.facts import Facts, load_facts
 from tasks.research.settle import settle_requirements
 
+REPORT_SCHEMA = 1  # the version of the review and annual reports on disk (tasks/research/report_model.py)
+
 
 def md_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> str:
     if not rows:
@@ -58,6 +60,7 @@ def assemble(
     ]
     every = {(a["id"], a["package"], a["version"]): a for found in advisories.values() for a in found}
     report: dict[str, Any] = {
+        "schema": REPORT_SCHEMA,  # tasks/research/report_model.py reads it
         "date": day,
         "sources": sources,
         "fleet_min_driver": fleet_min_driver,

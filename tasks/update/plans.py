@@ -9,17 +9,17 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
 from tasks.errors import BaseImageError
 from tasks.images.reference import ImageReference, parse_reference
 from tasks.images.tags import CudaTag
-from tasks.research.consumers import ConsumerPlan, ConsumerRuntime, merge, plan_consumers
+from tasks.research.consumers import ConsumerRuntime, merge, plan_consumers
 from tasks.research.drivers import fleet_check
 from tasks.research.facts import Facts
 from tasks.research.planner import cudnn_major
+from tasks.research.report_model import ReviewReport
 from tasks.research.stack import Stack, StackRequest, choose_stack, variant_minor
 from tasks.research.support import support_state
 from tasks.update.plan import ImageChange, MigrationPlan
@@ -271,19 +271,6 @@ def from_target(
     return with_consumers(plan, bases, facts, rules, f"--to {version}")
 
 
-def _legacy_changes(plan: dict[str, Any]) -> RequirementChanges:
-    torch = plan.get("torch") or {}
-    return RequirementChanges(
-        torch.get("variant"),
-        None,
-        torch.get("torch"),
-        torch.get("torchvision"),
-        plan.get("cupy_package"),
-        plan.get("cupy_version"),
-        plan.get("onnxruntime_gpu"),
-    )
-
-
 def check_shared(changes: Sequence[ImageChange]) -> None:
     """Two changes that rewrite one requirements file differently are refused, naming both."""
     seen: dict[str, ImageChange] = {}
@@ -304,59 +291,49 @@ def check_shared(changes: Sequence[ImageChange]) -> None:
             )
 
 
-def from_report(report: dict[str, Any], requirements_of: dict[str, str | None]) -> MigrationPlan | None:
+def from_report(report: ReviewReport, requirements_of: dict[str, str | None]) -> MigrationPlan | None:
     """Every image the review recommends changing, with the pins its plan chose; a conflict the
     review found in a shared requirements file stops the run, naming the images."""
     changes = []
     reasons: list[str] = []
-    for image in report["images"]:
-        plan = image.get("plan") or {}
-        if not image.get("recommended"):
+    for image in report.images:
+        target = image.planned_target
+        if not image.recommended or not target:
             continue
-        target = image.get("target") or (image["current"] if plan.get("action") == "update-pins" else None)
-        if not target:
-            continue
-        pins = RequirementChanges.from_json(plan["changes"]) if "changes" in plan else _legacy_changes(plan)
         changes.append(
             ImageChange(
-                image["image"],
-                image["file"],
-                image["current"],
+                image.image,
+                image.file,
+                str(image.current),
                 target,
-                requirements_of.get(image["image"]),
-                pins,
-                RequirementChanges.from_json(plan.get("dockerfile_changes")),
+                requirements_of.get(image.image),
+                image.changes,
+                image.dockerfile_changes,
             )
         )
-        reasons.extend(f"{image['image']}: {r}" for r in image.get("reasons", [])[:3])
+        reasons.extend(f"{image.image}: {r}" for r in image.reasons[:3])
         reasons.extend(
-            f"{image['image']}: {image['file']} RUN pip install: {k} -> {v}"
-            for k, v in (plan.get("dockerfile_changes") or {}).items()
-            if k != "index_base"
+            f"{image.image}: {image.file} RUN pip install: {k} -> {v}"
+            for k, v in image.dockerfile_changes.to_json().items()
+            if k != "index_base" and v is not None
         )
-    if report.get("conflicts"):
-        raise BaseImageError("the review found a conflict, nothing was written: " + "; ".join(report["conflicts"]))
+    if report.conflicts:
+        raise BaseImageError("the review found a conflict, nothing was written: " + "; ".join(report.conflicts))
     if not changes:
         return None
     check_shared(changes)
-    from tasks.research.report import matrix_markdown, matrix_rows
+    from tasks.research.report import matrix_markdown
 
     recommended = {c.image for c in changes}
-    decided = merge(
-        [
-            ConsumerPlan.from_json(i["plan"]["consumers"])
-            for i in report["images"]
-            if i["image"] in recommended and (i.get("plan") or {}).get("consumers")
-        ]
-    )
+    decided = merge([i.consumers for i in report.images if i.image in recommended and i.consumers is not None])
     return MigrationPlan(
-        tuple(changes), tuple(reasons), matrix_markdown(matrix_rows(report["images"])), consumers=decided
+        tuple(changes), tuple(reasons), matrix_markdown([dict(r) for r in report.matrix]), consumers=decided
     )
 
 
 def check_report(
     plan: MigrationPlan,
-    report: dict[str, Any],
+    report: ReviewReport,
     bases: Sequence[ManagedBase],
     answers: Answers,
     facts: Facts,
@@ -365,7 +342,7 @@ def check_report(
     """A plan from a saved report, checked against today's registry; an annual report's targets
     (which carry no pins of their own) get their coupled pins here."""
     by_name = {b.image: b for b in bases}
-    planned = {i["image"]: i.get("plan") or {} for i in report["images"]}
+    planned = {i.image: i for i in report.images}
     moves: list[tuple[ManagedBase, ImageReference]] = []
     kept: list[ImageChange] = []
     problems: list[str] = []
@@ -378,16 +355,15 @@ def check_report(
             )
             continue
         target = parse_reference(change.target)
-        if "changes" in planned.get(change.image, {}):
+        found = planned.get(change.image)
+        if found is not None and not found.coupled_later:
             if target.tag != base.reference.tag:
                 problems += check_target(base, target, answers, facts, rules)
             kept.append(change)
         else:
             moves.append((base, ImageReference(target.registry, target.repository, target.tag)))
     if problems:
-        raise BaseImageError(
-            f"--report {report.get('files', {}).get('json', '')}: nothing was written:\n  " + "\n  ".join(problems)
-        )
+        raise BaseImageError(f"--report {report.source}: nothing was written:\n  " + "\n  ".join(problems))
     coupled, reasons = couple(moves, bases, answers, facts, rules, "--report") if moves else ([], [])
     out = [*kept, *coupled]
     check_shared(out)

@@ -12,6 +12,7 @@ import pytest
 
 from tasks.research.annual import plan_cuda_image
 from tasks.research.facts import load_facts
+from tasks.research.report_model import ReviewReport
 from tasks.update.plans import from_report
 from tests.conftest import REPO_ROOT
 from tests.support.universe import cuda_images
@@ -73,7 +74,7 @@ def test_annual_update_offline_on_the_bundled_snapshot(prefect_harness: None, tm
     markdown = Path(report["files"]["markdown"]).read_text()
     assert markdown.startswith("# Annual base-image update") and "baseimage migrate --report" in markdown
     if report["recommended"]:
-        migration = from_report(saved, {"training": None, "training-cuda126": None})
+        migration = from_report(ReviewReport.from_json(saved), {"training": None, "training-cuda126": None})
         assert migration is not None
         assert {c.image for c in migration.changes} == {i["image"] for i in saved["images"] if i["recommended"]}
 

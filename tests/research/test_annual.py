@@ -8,6 +8,7 @@ import pytest
 
 from tasks.research.annual import plan_cuda_image
 from tasks.research.facts import load_facts
+from tasks.research.report_model import ReviewReport
 from tasks.update.plans import from_report
 from tests.research.test_planner import TAGS, index_answers
 
@@ -57,5 +58,5 @@ def test_annual_plan_carries_the_coupled_stack(python: str, torch: str, variant:
         for r in result.reasons
     )
     image = {**result.to_json(), "file": "dockerfiles/training/Dockerfile"}
-    plan = from_report({"images": [image]}, {"training": "ml.txt"})
+    plan = from_report(ReviewReport.from_json({"images": [image]}), {"training": "ml.txt"})
     assert plan is not None and plan.changes[0].changes.torch == torch and plan.changes[0].changes.variant == variant

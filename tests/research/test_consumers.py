@@ -19,6 +19,7 @@ from tasks.research.consumers import (
     review_consumers,
 )
 from tasks.research.facts import TorchExport, load_facts
+from tasks.research.report_model import ReviewReport
 
 FACTS = load_facts()
 REQ = "services/inference/requirements.txt"
@@ -209,6 +210,6 @@ def test_migrate_from_a_review_report_keeps_the_consumer_decision() -> None:
         current="nvidia/cuda:12.6.0-runtime-ubuntu22.04",
         target="nvidia/cuda:12.9.1-runtime-ubuntu22.04",
     )
-    plan = from_report(out, {"training": "ml.txt"})
+    plan = from_report(ReviewReport.from_json(out), {"training": "ml.txt"})
     assert plan is not None and plan.environment == {"BASEIMAGE_ONNX_OPSET": "20"}
     assert "BASEIMAGE_ONNX_OPSET=20" in plan.summary()

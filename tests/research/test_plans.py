@@ -10,6 +10,7 @@ import pytest
 
 from tasks.errors import BaseImageError
 from tasks.research.facts import load_facts
+from tasks.research.report_model import ReviewReport
 from tasks.update.pip_lines import dockerfile_pins
 from tasks.update.plan import ImageChange
 from tasks.update.plans import Answers, ManagedBase, Rules, check_report, check_shared, from_report, from_target
@@ -159,7 +160,7 @@ def test_shared_file_with_two_different_plans_stops_naming_both() -> None:
         ]
     }
     with pytest.raises(BaseImageError) as info:
-        from_report(report, {"training": "ml.txt", "training-cuda126": "ml.txt"})
+        from_report(ReviewReport.from_json(report), {"training": "ml.txt", "training-cuda126": "ml.txt"})
     assert str(info.value).startswith(
         "ml.txt is shared by training and training-cuda126, whose plans pin it differently (torch: 2.8.0 (training) "
         "vs 2.13.0 (training-cuda126), variant: cu129 (training) vs cu126 (training-cuda126)); nothing was written"
@@ -169,14 +170,14 @@ def test_shared_file_with_two_different_plans_stops_naming_both() -> None:
 def test_a_review_conflict_stops_the_migration() -> None:
     report = {"images": [review_image("training", {})], "conflicts": ["ml.txt: a and b share one pinned file ..."]}
     with pytest.raises(BaseImageError, match=r"the review found a conflict, nothing was written: ml\.txt: a and b"):
-        from_report(report, {"training": "ml.txt"})
+        from_report(ReviewReport.from_json(report), {"training": "ml.txt"})
 
 
 def test_pin_only_plans_and_dockerfile_decisions_are_carried() -> None:
     image = review_image("svc", {"variant": "cu126", "torch": "2.13.0"}, dockerfile_changes={"cupy_version": "14.2.0"})
     image.update(target=None)
     image["plan"]["action"] = "update-pins"
-    plan = from_report({"images": [image]}, {"svc": "ml.txt"})
+    plan = from_report(ReviewReport.from_json({"images": [image]}), {"svc": "ml.txt"})
     assert plan is not None
     (change,) = plan.changes
     assert change.target == change.current and change.changes.torch == "2.13.0"
@@ -199,9 +200,9 @@ def test_an_annual_plan_gets_its_coupled_pins_at_migrate_time() -> None:
             }
         ]
     }
-    plan = from_report(annual, {"training": "ml.txt"})
+    plan = from_report(ReviewReport.from_json(annual), {"training": "ml.txt"})
     assert plan is not None
-    checked = check_report(plan, annual, [base()], answers(), FACTS, RULES)
+    checked = check_report(plan, ReviewReport.from_json(annual), [base()], answers(), FACTS, RULES)
     (change,) = checked.changes
     assert change.target == "nvidia/cuda:12.9.1-runtime-ubuntu24.04"
     assert change.changes.torch is None, "the report said 2.8.0+cu129; the file's 2.13.0+cu126 stays"
@@ -211,13 +212,13 @@ def test_an_annual_plan_gets_its_coupled_pins_at_migrate_time() -> None:
 def test_a_report_target_that_no_longer_exists_is_refused() -> None:
     report = {"images": [review_image("training", {"torch": "2.13.0"})]}
     report["images"][0]["target"] = "nvidia/cuda:12.7.0-runtime-ubuntu22.04"
-    plan = from_report(report, {"training": "ml.txt"})
+    plan = from_report(ReviewReport.from_json(report), {"training": "ml.txt"})
     assert plan is not None
     with pytest.raises(BaseImageError, match=r"12.7.0-runtime-ubuntu22.04 does not exist in the registry"):
-        check_report(plan, report, [base()], answers(), FACTS, RULES)
+        check_report(plan, ReviewReport.from_json(report), [base()], answers(), FACTS, RULES)
     moved = base(current="nvidia/cuda:12.8.1-runtime-ubuntu22.04")
     with pytest.raises(BaseImageError, match=r"the report's current base .* is not what .* has now"):
-        check_report(plan, report, [moved], answers(), FACTS, RULES)
+        check_report(plan, ReviewReport.from_json(report), [moved], answers(), FACTS, RULES)
 
 
 def test_check_shared_accepts_identical_plans() -> None:

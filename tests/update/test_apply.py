@@ -11,6 +11,7 @@ import pytest
 
 from tasks.errors import DirtyTreeError
 from tasks.research.facts import load_facts
+from tasks.research.report_model import ReviewReport
 from tasks.research.stack import StackRequest, choose_stack
 from tasks.update.apply import apply_plan, backup_name
 from tasks.update.pip_lines import dockerfile_pins
@@ -322,7 +323,7 @@ def test_plan_from_a_review_report_regenerates_the_matrix(repo: Path) -> None:
             },
         ]
     }
-    plan = from_report(report, {"training": ML})
+    plan = from_report(ReviewReport.from_json(report), {"training": ML})
     assert plan is not None and [c.image for c in plan.changes] == ["training"], "only recommended images move"
     assert plan.changes[0].changes == planned("12.9.1") and plan.reasons == ("training: 12.6.0 is EOL",)
     result = apply_plan(repo, plan, today=TODAY)

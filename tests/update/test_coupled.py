@@ -17,6 +17,7 @@ from baseimage.settings import load_settings
 from tasks.errors import ConfigError
 from tasks.research.answers import managed_bases
 from tasks.research.facts import load_facts
+from tasks.research.report_model import ReviewReport
 from tasks.update.apply import apply_plan, planned_files
 from tasks.update.coupled import file_reader, read_stack
 from tasks.update.plan import ImageChange, MigrationPlan
@@ -330,7 +331,7 @@ def test_this_repositorys_ngc_dockerfile_takes_the_reviews_pip_line_decisions(tm
             },
         },
     }
-    plan = from_report({"images": [image]}, {"training-ngc": None})
+    plan = from_report(ReviewReport.from_json({"images": [image]}), {"training-ngc": None})
     assert plan is not None
     result = apply_plan(repo, plan, today=TODAY)
     after = git(repo, "show", f"{result.branch}:dockerfiles/training/Dockerfile.ngc")
