@@ -24,7 +24,7 @@ from tasks.registry.session import ImageInfo
 from tasks.research.annual import PYTHONS, AnnualImage, annual_markdown, compare_ngc, plan_cuda_image
 from tasks.research.pytorch_index import PyTorchIndex
 from tasks.research.report import REPORT_SCHEMA
-from tasks.research.review import unsupported_or_bundled
+from tasks.research.support import unsupported_or_bundled
 
 
 def _bases(settings: Settings) -> list[tuple[str, str, str, str, str | None]]:

@@ -23,7 +23,7 @@ from tasks.monitoring import alerts, metrics
 from tasks.monitoring.findings import ContainerReport, Finding, Severity, driver_branch_finding
 from tasks.monitoring.watch import WatchContext, watch
 from tasks.research.facts import load_facts
-from tasks.research.review import unsupported_releases
+from tasks.research.support import unsupported_releases
 
 STATE_FILE = Path("watch") / "state.json"
 

@@ -87,7 +87,7 @@ def _checked_plan(
     from baseimage import wiring
     from tasks.research.answers import checked_plan, managed_bases
     from tasks.research.pytorch_index import PyTorchIndex
-    from tasks.research.review import unsupported_or_bundled
+    from tasks.research.support import unsupported_or_bundled
     from tasks.update.plans import Rules
 
     facts, index_url = wiring.research_sources(settings, None)

@@ -14,7 +14,6 @@ from typing import Any
 
 from tasks.dockerfile.parser import BaseImage, read_dockerfile
 from tasks.errors import BaseImageError, RegistryError, RegistryTransientError, RegistryUnreachableError
-from tasks.http import HttpTransport, Outcome, classify, speaking_as
 from tasks.images.reference import ImageReference
 from tasks.images.tags import CudaTag, NgcTag
 from tasks.registry.session import ImageInfo, RegistrySession
@@ -22,7 +21,6 @@ from tasks.research import osv
 from tasks.research.facts import Facts
 from tasks.research.planner import ImagePlan, StackInputs, candidates, pin_digest, plan_cuda, plan_ngc
 from tasks.research.pytorch_index import PyTorchIndex
-from tasks.research.support import parse_unsupported
 from tasks.update.coupled import file_reader, read_stack
 from tasks.update.pip_lines import dockerfile_pins
 from tasks.update.requirements import CurrentPins
@@ -36,27 +34,6 @@ class ReviewSources:
     description: str
     unsupported: Mapping[str, str]  # may resolve later: the registry work starts without waiting for it
     unsupported_from: str
-
-
-def unsupported_or_bundled(facts: Facts, transport: HttpTransport | None) -> tuple[dict[str, str], str]:
-    """NVIDIA's unsupported list: live when `transport` is given and the manifest answers, else
-    the bundled table; the second value says which (a failure of the live source is said too)."""
-    try:
-        return unsupported_releases(facts, transport)
-    except BaseImageError as exc:
-        found, where = unsupported_releases(facts, None)
-        return found, f"{where} (NVIDIA's manifest unavailable: {exc})"
-
-
-@speaking_as("source")
-def unsupported_releases(facts: Facts, transport: HttpTransport | None) -> tuple[dict[str, str], str]:
-    """NVIDIA's unsupported list: live from its manifest, else the bundled table (said so)."""
-    if transport is not None:
-        response = transport.request("GET", facts.support_live_url)
-        if classify(response.status_code) is Outcome.OK:
-            return parse_unsupported(response.text, facts.support_live_url), facts.support_live_url
-    bundled = {release: entry.reason for release, entry in facts.eol.items()}
-    return bundled, f"bundled config/data/nvidia-support.yaml (as of {facts.eol_as_of})"
 
 
 @dataclass

@@ -12,7 +12,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import date
 
-from tasks.errors import SourceProtocolError
+from tasks.errors import BaseImageError, SourceProtocolError
+from tasks.http import HttpTransport, Outcome, classify, speaking_as
 from tasks.research.facts import EolEntry, Facts
 
 _ITEM = re.compile(r"^\s*-\s*([0-9]+\.[0-9]+\.[0-9]+)\s*(?:#\s*(.*))?$")
@@ -121,3 +122,24 @@ class Later(Mapping[str, str]):
 
     def __len__(self) -> int:
         return len(self._value())
+
+
+def unsupported_or_bundled(facts: Facts, transport: HttpTransport | None) -> tuple[dict[str, str], str]:
+    """NVIDIA's unsupported list: live when `transport` is given and the manifest answers, else
+    the bundled table; the second value says which (a failure of the live source is said too)."""
+    try:
+        return unsupported_releases(facts, transport)
+    except BaseImageError as exc:
+        found, where = unsupported_releases(facts, None)
+        return found, f"{where} (NVIDIA's manifest unavailable: {exc})"
+
+
+@speaking_as("source")
+def unsupported_releases(facts: Facts, transport: HttpTransport | None) -> tuple[dict[str, str], str]:
+    """NVIDIA's unsupported list: live from its manifest, else the bundled table (said so)."""
+    if transport is not None:
+        response = transport.request("GET", facts.support_live_url)
+        if classify(response.status_code) is Outcome.OK:
+            return parse_unsupported(response.text, facts.support_live_url), facts.support_live_url
+    bundled = {release: entry.reason for release, entry in facts.eol.items()}
+    return bundled, f"bundled config/data/nvidia-support.yaml (as of {facts.eol_as_of})"

@@ -3,8 +3,8 @@ answer says which). Value: ``dict[str, str]`` of release -> reason."""
 
 from __future__ import annotations
 
-from tasks.research.review import unsupported_or_bundled
 from tasks.research.sources.base import Answer, SourceContext
+from tasks.research.support import unsupported_or_bundled
 
 
 class NvidiaSupport:
