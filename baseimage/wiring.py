@@ -49,10 +49,11 @@ def make_transport(
     if sources == "offline":
         directory = offline_dir or BUNDLED_SNAPSHOT
         replay = ReplayTransport(directory, retry=RetryPolicy(attempts=1), **common)
-        return (
-            replay,
-            f"offline snapshot {directory} (recorded {replay.recorded}{'; ' + replay.note if replay.note else ''})",
-        )
+        # The bundled one by its name in the product, not this machine's path: the description
+        # goes into the user's policy document and reports they commit.
+        where = "bundled with baseimage (config/data/snapshot)" if directory == BUNDLED_SNAPSHOT else str(directory)
+        note = f"; {replay.note}" if replay.note else ""
+        return replay, f"offline snapshot {where} (recorded {replay.recorded}{note})"
     if record_dir is not None:
         recorder = RecordingTransport(record_dir, retry=RetryPolicy(attempts=reg.attempts), **common)
         return recorder, f"live, recorded to {record_dir}"
