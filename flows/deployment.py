@@ -26,6 +26,7 @@ from tasks.update import git
 from tasks.update.apply import ApplyResult
 from tasks.update.approval_text import production_description
 from tasks.update.changelog import release_files
+from tasks.update.github import PullRequest
 from tasks.update.outcome import Decision, Result
 from tasks.update.plan import MigrationPlan
 from tasks.validation import ValidationReport
@@ -128,20 +129,20 @@ def release_notes(settings: Settings, plan: MigrationPlan, branch: str, note: st
 
 
 @task(name="merge-branch")
-def merge_branch(settings: Settings, branch: str, pr: dict[str, Any] | None) -> str:
+def merge_branch(settings: Settings, branch: str, pr: PullRequest | None) -> str:
     """The pull request merged through the GitHub API when there is one (then the remote's base is
     fetched, so this checkout and a later rollback see the merge), else a local fast-forward."""
     github = github_client(settings)
     if pr and settings.github and github:
         git.push(settings.root, settings.github.remote, branch)  # the release notes commit
-        sha = github.merge_pull_request(int(pr["number"]))
+        sha = github.merge_pull_request(pr.number)
         tip = git.fetch_base(settings.root, settings.github.remote, settings.github.base_branch)
         seen = (
             f"; {settings.github.remote}/{settings.github.base_branch} now at {tip[:12]}"
             if tip
             else (f"; could not fetch {settings.github.remote}: pull {settings.github.base_branch} by hand")
         )
-        return f"merged pull request #{pr['number']} ({sha[:12] or 'already merged'}){seen}"
+        return f"merged pull request #{pr.number} ({sha[:12] or 'already merged'}){seen}"
     base = git.base_branch(settings.root, settings.github.base_branch if settings.github else "main")
     tip = git.fast_forward(settings.root, base, branch)
     return f"fast-forwarded {base} to {branch} ({tip[:12]})"
@@ -154,7 +155,7 @@ def deployment_phase(
     validation: ValidationReport,
     update_reviewer: str | None,
     run_id: str,
-    pr: dict[str, Any] | None,
+    pr: PullRequest | None,
     poll_interval_s: int,
     on_pool: bool = False,
     terminal_approvals: bool = False,

@@ -32,6 +32,7 @@ from tasks.research.report_model import ReviewReport
 from tasks.update import git
 from tasks.update.apply import ApplyResult, apply_plan
 from tasks.update.approval_text import update_description
+from tasks.update.github import PullRequest
 from tasks.update.outcome import Decision, MigrationOutcome, Result
 from tasks.update.plan import MigrationPlan
 from tasks.update.plans import from_report
@@ -133,7 +134,7 @@ def update(repo: str, plan: MigrationPlan, dry_run: bool) -> ApplyResult:
 
 
 @task(name="pull-request")
-def open_pull_request(settings: Settings, plan: MigrationPlan, result: ApplyResult) -> dict[str, Any] | None:
+def open_pull_request(settings: Settings, plan: MigrationPlan, result: ApplyResult) -> PullRequest | None:
     log = get_run_logger()
     if settings.github is None:
         log.info("no GitHub repository configured: branch %s stays local", result.branch)
@@ -293,13 +294,13 @@ def migrate(
         print(shown)
         return _finish(replace(base, diff=shown), out)
     pr = None if no_pr else open_pull_request(settings, plan, result)
-    base = replace(base, pull_request=pr.get("html_url") if pr else None)
+    base = replace(base, pull_request=pr.url if pr else None)
     github = github_client(settings) if pr else None
     decisions: list[Decision] = []
 
     def comment(text: str) -> None:
         if github and pr:
-            github.comment(int(pr["number"]), secret.redact(text))
+            github.comment(pr.number, secret.redact(text))
 
     def stopped(result_kind: Result, summary: str, **more: Any) -> State:
         log.warning("migration %s; branch %s kept", summary, result.branch)
@@ -309,7 +310,7 @@ def migrate(
         base_name = settings.github.base_branch if settings.github else git.current_branch(settings.root)
         first = ask(
             "update",
-            update_description(plan, result, pr.get("html_url") if pr else None, base_name, shown),
+            update_description(plan, result, pr.url if pr else None, base_name, shown),
             settings.approvals.timeout_s,
             poll_interval_s,
             terminal=terminal_approvals,

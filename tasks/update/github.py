@@ -18,6 +18,27 @@ class GitHubError(BaseImageError):
 
 
 @dataclass(frozen=True)
+class PullRequest:
+    """A pull request as the migration uses it: its number (comments, the merge) and its page
+    (the outcome, the approval form). Read once from GitHub's answer; an answer without a number
+    is an error naming the call, not a KeyError later at the merge."""
+
+    number: int
+    url: str | None = None
+
+    @classmethod
+    def from_json(cls, data: object, call: str) -> PullRequest:
+        number = data.get("number") if isinstance(data, dict) else None
+        if not isinstance(number, int) or isinstance(number, bool) or number <= 0:
+            raise GitHubError(f"{call}: GitHub's answer names no pull request number; got {str(data)[:200]!r}")
+        url = data.get("html_url") if isinstance(data, dict) else None
+        return cls(number, url if isinstance(url, str) and url else None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"number": self.number, "html_url": self.url}
+
+
+@dataclass(frozen=True)
 class GitHubRepo:
     owner: str
     name: str
@@ -63,18 +84,19 @@ class GitHub:
             )
         return response.status_code, data
 
-    def open_pull_request(self, head: str, base: str, title: str, body: str) -> dict[str, Any]:
+    def open_pull_request(self, head: str, base: str, title: str, body: str) -> PullRequest:
         """Open the PR, or return the open one for `head` (a second run opens no second PR)."""
         repo = f"/repos/{self.repo.owner}/{self.repo.name}"
+        call = f"POST {self.repo.api_url}{repo}/pulls"
         status, data = self._call("POST", f"{repo}/pulls", {"title": title, "head": head, "base": base, "body": body})
         if status == 201:
-            return dict(data)
+            return PullRequest.from_json(data, call)
         if status == 422:
             status, existing = self._call("GET", f"{repo}/pulls?head={self.repo.owner}:{head}&state=open")
-            if status == 200 and existing:
-                return dict(existing[0])
+            if status == 200 and isinstance(existing, list) and existing:
+                return PullRequest.from_json(existing[0], f"GET {self.repo.api_url}{repo}/pulls?head={head}")
         message = data.get("message") if isinstance(data, dict) else data
-        raise GitHubError(f"POST {self.repo.api_url}{repo}/pulls: HTTP {status}: {message}")
+        raise GitHubError(f"{call}: HTTP {status}: {message}")
 
     def comment(self, number: int, body: str) -> None:
         path = f"/repos/{self.repo.owner}/{self.repo.name}/issues/{number}/comments"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tasks.update import git
-from tasks.update.github import GitHub, GitHubError, GitHubRepo
+from tasks.update.github import GitHub, GitHubError, GitHubRepo, PullRequest
 from tests.support.http_endpoint import Endpoint, Reply, Request
 
 TOKEN = "ghp_not-a-real-token-0123456789"
@@ -38,7 +38,7 @@ def test_open_pull_request_sends_what_github_expects() -> None:
     with Endpoint(handle) as ep:
         github = GitHub(GitHubRepo.parse("acme/training", ep.url), TOKEN)
         pr = github.open_pull_request("baseimage/cuda-12.9.1", "main", "Migrate to CUDA 12.9.1", "plan")
-    assert pr["number"] == 7
+    assert pr == PullRequest(7, "https://github.com/acme/training/pull/7")
     assert TOKEN not in repr(github)
 
 
@@ -57,7 +57,14 @@ def test_existing_pull_request_is_reused() -> None:
         pr = GitHub(GitHubRepo.parse("acme/training", ep.url), TOKEN).open_pull_request(
             "baseimage/cuda-12.9.1", "main", "t", "b"
         )
-    assert pr == {"number": 3}
+    assert pr == PullRequest(3, None)
+
+
+@pytest.mark.parametrize("answer", [b"{}", b'{"number": "7"}', b'{"number": true}', b"[]", b'"created"'])
+def test_an_answer_without_a_pull_request_number_is_an_error_naming_the_call(answer: bytes) -> None:
+    with Endpoint(lambda req: Reply(201, answer)) as ep, pytest.raises(GitHubError) as info:
+        GitHub(GitHubRepo.parse("acme/training", ep.url), TOKEN).open_pull_request("b", "main", "t", "x")
+    assert f"POST {ep.url}/repos/acme/training/pulls: GitHub's answer names no pull request number" in str(info.value)
 
 
 def test_refused_token_is_a_clear_error_without_the_token() -> None:

@@ -16,6 +16,7 @@ from baseimage.settings import load_settings
 from flows.deployment import merge_branch
 from flows.rollback import revert_code
 from tasks.update.apply import apply_plan
+from tasks.update.github import PullRequest
 from tasks.update.plan import ImageChange, MigrationPlan
 from tests.support.http_endpoint import Endpoint, Reply, Request
 from tests.support.repo import commit_all
@@ -67,7 +68,7 @@ def test_an_api_merge_is_fetched_and_a_later_rollback_reverts_it(
         monkeypatch.setenv("GITHUB_TOKEN", "ghp_not-real")
         settings = load_settings(repo / "config" / "policy.yaml")
 
-        merged = merge_branch.fn(settings, result.branch, {"number": 7})
+        merged = merge_branch.fn(settings, result.branch, PullRequest(7))
         assert merged.startswith("merged pull request #7") and "origin/main now at" in merged
         assert git(repo, "rev-parse", "main") == result.commit, "the local main saw the merge"
 
