@@ -27,7 +27,8 @@ from tasks.secrets import Redactor
 from tasks.update import git
 from tasks.update.changelog import proposed_changelog
 from tasks.update.coupled import dockerfile_changes, edit_stack, read_stack
-from tasks.update.pip_lines import read_run_pins, rewrite_pip_lines
+from tasks.update.pip_lines import read_run_pins
+from tasks.update.pip_rewrite import rewrite_pip_lines
 from tasks.update.plan import POLICY_DOC, ImageChange, MigrationPlan
 from tasks.update.policy_doc import Moved, migration_doc
 from tasks.update.requirements import CurrentPins, HashSource

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tasks.update.pip_lines import dockerfile_pins, read_run_pins, rewrite_pip_lines
+from tasks.update.pip_lines import dockerfile_pins, read_run_pins
+from tasks.update.pip_rewrite import rewrite_pip_lines
 from tasks.update.requirements import CurrentPins, RequirementChanges, RequirementsError
 from tests.conftest import REPO_ROOT
 
