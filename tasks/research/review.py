@@ -19,7 +19,8 @@ from tasks.images.tags import CudaTag, NgcTag
 from tasks.registry.session import ImageInfo, RegistrySession
 from tasks.research import osv
 from tasks.research.facts import Facts
-from tasks.research.planner import ImagePlan, StackInputs, candidates, pin_digest, plan_cuda, plan_ngc
+from tasks.research.ngc_plan import plan_ngc
+from tasks.research.planner import ImagePlan, StackInputs, candidates, pin_digest, plan_cuda
 from tasks.research.pytorch_index import PyTorchIndex
 from tasks.update.coupled import file_reader, read_stack
 from tasks.update.pip_lines import dockerfile_pins

@@ -13,7 +13,8 @@ from tasks.images.reference import parse_reference
 from tasks.images.tags import CudaTag, NgcTag
 from tasks.research.drivers import branch_finding
 from tasks.research.facts import load_facts
-from tasks.research.planner import ImagePlan, StackInputs, candidates, newest_torch, pin_digest, plan_cuda, plan_ngc
+from tasks.research.ngc_plan import plan_ngc
+from tasks.research.planner import ImagePlan, StackInputs, candidates, newest_torch, pin_digest, plan_cuda
 from tasks.research.support import support_state
 from tasks.update.requirements import read_requirements
 from tests.support.universe import cuda_images, ngc_images
