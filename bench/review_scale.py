@@ -30,6 +30,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -138,6 +140,35 @@ def measure(count: int, bases: list[FixtureImage], registry: LocalRegistry, tree
     )
 
 
+@dataclass
+class World:
+    """What every measurement runs against: the seeded registry, the PyTorch index's tree, a
+    running Prefect server's environment and an NVIDIA support URL that answers 404 (the review
+    then reads its bundled table)."""
+
+    bases: list[FixtureImage]
+    registry: LocalRegistry
+    tree: Path
+    env: dict[str, str]
+    support: str
+
+
+@contextmanager
+def world(work: Path, bases: int) -> Iterator[World]:
+    chosen = choose_bases(bases)
+    registry = LocalRegistry(work / "registry").start()
+    server = PrefectServer(work / "prefect-home").start()
+    nvidia = Endpoint(lambda _req: Reply(404, b"not mirrored")).__enter__()
+    try:
+        seed(RegistryWriter(registry.url), chosen)
+        env = {**server.env(), "PREFECT_LOGGING_LEVEL": "WARNING"}
+        yield World(chosen, registry, build_tree(work / "whl"), env, f"{nvidia.url}/manifests/cuda.yaml")
+    finally:
+        nvidia.__exit__(None, None, None)
+        server.stop()
+        registry.stop()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="3,200,1000")
@@ -148,27 +179,15 @@ def main() -> int:
     sizes = [int(s) for s in args.sizes.split(",")]
     latency = args.latency_ms / 1000
     rows: list[Row] = []
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, world(Path(tmp), args.bases) as w:
         work = Path(tmp)
-        bases = choose_bases(args.bases)
-        registry = LocalRegistry(work / "registry").start()
-        server = PrefectServer(work / "prefect-home").start()
-        nvidia = Endpoint(lambda _req: Reply(404, b"not mirrored")).__enter__()  # the bundled table is used
-        support = f"{nvidia.url}/manifests/cuda.yaml"
-        try:
-            seed(RegistryWriter(registry.url), bases)
-            tree = build_tree(work / "whl")
-            env = {**server.env(), "PREFECT_LOGGING_LEVEL": "WARNING"}
-            for count in sizes:
-                rows.append(measure(count, bases, registry, tree, latency, env, work, "running server", support))
-            if 3 in sizes:
-                temporary = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-                temporary.update(BASEIMAGE_SERVER="off", PREFECT_HOME=str(work / "temp-home"))
-                rows.append(measure(3, bases, registry, tree, latency, temporary, work, "temporary server", support))
-        finally:
-            nvidia.__exit__(None, None, None)
-            server.stop()
-            registry.stop()
+        for count in sizes:
+            rows.append(measure(count, w.bases, w.registry, w.tree, latency, w.env, work, "running server", w.support))
+        if 3 in sizes:
+            temporary = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+            temporary.update(BASEIMAGE_SERVER="off", PREFECT_HOME=str(work / "temp-home"))
+            row = measure(3, w.bases, w.registry, w.tree, latency, temporary, work, "temporary server", w.support)
+            rows.append(row)
     if args.json:
         print(
             json.dumps([{**asdict(r), "time_ratio": r.time_ratio, "outside_network": r.outside_network} for r in rows])
