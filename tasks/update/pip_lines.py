@@ -383,13 +383,28 @@ def scan(text: str, build_args: Mapping[str, str] | None = None) -> Scan:
     globals_: Env = {}
     env: Env = globals_
     in_stage = False
+    # A stage built FROM an earlier stage starts with that stage's ENV (its image config), not
+    # its ARGs: each stage's ENV values by stage name (lower case, as BuildKit compares them).
+    stage_envs: dict[str, Env] = {}
+    env_names: set[str] = set()
+    current: str | None = None
     for instr in lexed.instructions:
         if instr.keyword == "FROM":
-            env, in_stage = {}, True
+            parent, name = _stage_names(instr, lexed.escape)
+            inherited = dict(stage_envs.get(parent, {})) if parent else {}
+            env, in_stage, env_names = inherited, True, set(inherited)
+            current = name
+            if name:
+                stage_envs[name] = dict(inherited)
         elif instr.keyword in ("ARG", "ENV"):
             if instr.keyword == "ENV" and not in_stage:
                 continue
-            for name, start, end in _declare(instr, lexed.escape, env, globals_, args, in_stage):
+            declared = _declare(instr, lexed.escape, env, globals_, args, in_stage)
+            if instr.keyword == "ENV":
+                env_names.update(name for name, _s, _e in declared)
+            if current:
+                stage_envs[current] = {n: env[n] for n in env_names if env.get(n) is not None}
+            for name, start, end in declared:
                 value = env.get(name)
                 if name in INDEX_VARIABLES and value is not None and start >= 0:
                     word = Word(list(value), instr.line)
@@ -399,6 +414,17 @@ def scan(text: str, build_args: Mapping[str, str] | None = None) -> Scan:
         elif instr.keyword == "RUN" and in_stage:
             _run(text, instr, lexed.escape, env, result)
     return result
+
+
+def _stage_names(instr: Instruction, escape: str) -> tuple[str | None, str | None]:
+    """A FROM's image word and its ``AS`` name, both lower case (a stage name when it is one)."""
+    found = [w for w, _s, _e in words(instr.text, instr.args_offset, escape)]
+    while found and found[0].startswith("--"):
+        found = found[1:]
+    if not found:
+        return None, None
+    name = found[2].lower() if len(found) >= 3 and found[1].lower() == "as" else None
+    return found[0].lower(), name
 
 
 def _run(text: str, instr: Instruction, escape: str, env: Env, result: Scan) -> None:

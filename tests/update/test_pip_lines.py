@@ -229,3 +229,34 @@ def test_a_refusal_never_shows_the_credentials_of_an_index_url() -> None:
     with pytest.raises(RequirementsError, match="spans several ARG/ENV values") as info:  # cu124 -> cu130
         rewrite_pip_lines(text, "Dockerfile", RequirementChanges(variant="cu130"))
     assert "s3cr3t-t0ken" not in str(info.value) and "https://***@mirror.corp" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (  # a stage built FROM an earlier one inherits its ENV (not its ARGs), as BuildKit does
+            " AS base\nENV TORCH_CUDA=cu124\nFROM base\nRUN pip install --index-url "
+            "https://download.pytorch.org/whl/${TORCH_CUDA} torch==2.5.1\n",
+            " AS base\nENV TORCH_CUDA=cu126\nFROM base\nRUN pip install --index-url "
+            "https://download.pytorch.org/whl/${TORCH_CUDA} torch==2.13.0\n",
+        ),
+        (  # through two stages, the stage name in another case, an index variable set in the first
+            " AS Base\nENV PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cu124\n"
+            "FROM base AS deps\nRUN true\nFROM --platform=linux/amd64 deps\nRUN pip install torch==2.5.1\n",
+            " AS Base\nENV PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cu126\n"
+            "FROM base AS deps\nRUN true\nFROM --platform=linux/amd64 deps\nRUN pip install torch==2.13.0\n",
+        ),
+    ],
+)
+def test_env_of_a_parent_stage_is_followed(body: str, expected: str) -> None:
+    text = FROM.rstrip("\n") + body
+    assert read_run_pins(text).index_variant == "cu124"
+    assert rewrite_pip_lines(text, "Dockerfile", PLAN).text == FROM.rstrip("\n") + expected
+
+
+def test_an_arg_of_a_parent_stage_does_not_reach_the_next() -> None:
+    text = (
+        FROM.rstrip("\n")
+        + " AS base\nARG CU=cu124\nFROM base\nRUN pip install -i https://download.pytorch.org/whl/${CU} torch==2.5.1\n"
+    )
+    assert read_run_pins(text).index_variant is None
