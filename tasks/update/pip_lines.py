@@ -304,7 +304,10 @@ def _index_spans(text: str) -> list[tuple[int, int]]:
 
 def _command(words_: list[Word], scan: Scan, line: int) -> None:
     values = [w.text for w in words_]
-    for word in words_:  # PIP_EXTRA_INDEX_URL=... before the command
+    # `export PIP_INDEX_URL=...` (or `declare -x`) sets it for the commands after it in the RUN
+    exported = values[:1] == ["export"] or values[:2] == ["declare", "-x"]
+    assignments = words_[1 if values[:1] == ["export"] else 2 :] if exported else words_
+    for word in assignments:  # PIP_EXTRA_INDEX_URL=... before the command, or exported
         name, eq, _ = word.text.partition("=")
         if eq and name in INDEX_VARIABLES and _ASSIGNMENT.match(word.text):
             for start, end in _index_spans(word.text[len(name) + 1 :]):

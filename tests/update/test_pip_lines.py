@@ -260,3 +260,12 @@ def test_an_arg_of_a_parent_stage_does_not_reach_the_next() -> None:
         + " AS base\nARG CU=cu124\nFROM base\nRUN pip install -i https://download.pytorch.org/whl/${CU} torch==2.5.1\n"
     )
     assert read_run_pins(text).index_variant is None
+
+
+@pytest.mark.parametrize("command", ["export", "declare -x"])
+def test_an_index_variable_exported_in_the_run_is_read_and_moved(command: str) -> None:
+    body = f"RUN {command} PIP_INDEX_URL=https://download.pytorch.org/whl/cu124 && pip install torch==2.5.1\n"
+    assert read_run_pins(FROM + body).index_variant == "cu124"
+    assert rewrite_pip_lines(FROM + body, "Dockerfile", PLAN).text == FROM + body.replace("cu124", "cu126").replace(
+        "2.5.1", "2.13.0"
+    )
