@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from tasks.validation import CheckResult, ValidationReport
 @task(name="check", cache_policy=NO_CACHE, persist_result=False)  # renamed per check
 def run_check(check: Check, run: CheckRun, done: Results) -> list[CheckResult] | State:
     """One check as a task; a skipped check ends in a Completed state named Skipped."""
-    value = check.run(run, done)
+    value = check.run(replace(run, log=get_run_logger().info), done)
     found = value if isinstance(value, list) else [value]
     if len(found) == 1 and found[0].status == "skipped":
         return Completed(name="Skipped", message=found[0].message, data=found)

@@ -7,6 +7,7 @@ reason carried down: "not run: build failed", or the GPU skip's own "skipped: no
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,10 @@ class ServiceSpec:
     name: str
     command: Sequence[str] | None = None
     gpu: bool = False
+
+
+def default_log(message: str) -> None:
+    logging.getLogger("baseimage.checks").info("%s", message)
 
 
 def default_docker() -> Any:
@@ -56,6 +61,9 @@ class CheckRun:
     consumers: Callable[[Path], Sequence[ConsumerRuntime]] | None = None
     cache: Path = Path(".cache")
     docker: Callable[[], Any] = default_docker
+    # Where a check's progress lines go; the validate flow hands each check task its run logger,
+    # so the checks need no Prefect import of their own.
+    log: Callable[[str], None] = default_log
 
     @property
     def labels(self) -> dict[str, str]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from prefect import get_run_logger
-
 from tasks import containers
 from tasks.checks.base import CheckRun, Results
 from tasks.validation import CheckResult
@@ -18,10 +16,9 @@ class Build:
         return True
 
     def run(self, run: CheckRun, done: Results) -> CheckResult:
-        log = get_run_logger()
         client = run.docker()
         for base in containers.build_bases(run.context / run.dockerfile, run.buildargs):
-            log.info("base %s", containers.ensure_local(client, base, run.mirrors))
+            run.log(f"base {containers.ensure_local(client, base, run.mirrors)}")
         built = containers.build_image(
             client,
             run.context,
@@ -29,7 +26,7 @@ class Build:
             run.tag,
             run.labels,
             dict(run.buildargs),
-            on_line=lambda line: log.info("build | %s", line),
+            on_line=lambda line: run.log(f"build | {line}"),
         )
         return CheckResult(
             self.name,

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import get_run_logger
-
 from tasks import containers
 from tasks.checks.base import CheckRun, Results
 from tasks.validation import CheckResult
@@ -29,7 +27,7 @@ class StartService:
         ids = []
         if run.redis_image:
             env["BASEIMAGE_REDIS_URL"] = f"redis://127.0.0.1:{run.redis_port}/0"
-            get_run_logger().info("broker %s", containers.ensure_local(client, run.redis_image, run.mirrors))
+            run.log(f"broker {containers.ensure_local(client, run.redis_image, run.mirrors)}")
             command = ["redis-server", "--bind", "127.0.0.1", "--port", str(run.redis_port), "--save", ""]
             ids.append(
                 containers.run_container(
