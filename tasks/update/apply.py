@@ -48,9 +48,11 @@ class ApplyResult:
     numstat: list[tuple[str, str, str]] = field(default_factory=list)  # (added, removed, path) per file
 
 
-def backup_name(dockerfile: Path, old_tag: str) -> Path:
+def backup_name(dockerfile: Path, old_tag: str, exists: Callable[[str], bool] = lambda _rel: False) -> Path:
     """``Dockerfile.cuda126.bak`` for 12.6.x, ``Dockerfile.ngc.ngc2504.bak`` for NGC 25.04; a file
-    already named after the tag (``Dockerfile.cuda126``) is not named twice."""
+    already named after the tag (``Dockerfile.cuda126``) is not named twice, unless the file it
+    would then collide with exists (``Dockerfile``, whose own backup for 12.6 has that name):
+    then ``Dockerfile.cuda126.cuda126.bak``."""
     cuda = CudaTag.try_parse(old_tag)
     if cuda:
         label = f"cuda{cuda.version[0]}{cuda.version[1]}"
@@ -58,7 +60,9 @@ def backup_name(dockerfile: Path, old_tag: str) -> Path:
         ngc = NgcTag.try_parse(old_tag)
         label = f"ngc{ngc.release.replace('.', '')}" if ngc else "previous"
     if dockerfile.name.endswith(f".{label}"):
-        return dockerfile.with_name(f"{dockerfile.name}.bak")
+        sibling = dockerfile.with_name(dockerfile.name.removesuffix(f".{label}"))
+        if not exists(sibling.as_posix()):
+            return dockerfile.with_name(f"{dockerfile.name}.bak")
     return dockerfile.with_name(f"{dockerfile.name}.{label}.bak")
 
 
@@ -141,6 +145,7 @@ def planned_files(
     config_edits: dict[str, dict[str, str]] = {}
 
     found_notes: list[str] = []
+    backups: dict[str, str] = {}  # backup file -> the Dockerfile whose old text it keeps
 
     def current(rel: str) -> str | None:
         return out[rel][1] if rel in out else reader(rel)
@@ -166,9 +171,16 @@ def planned_files(
         if new != old:
             first = out[change.dockerfile][0] if change.dockerfile in out else reader(change.dockerfile)
             out[change.dockerfile] = (first, new)
-            backup = backup_name(Path(change.dockerfile), parse_reference(change.current).tag or "")
-            if str(backup) not in out:
-                out[str(backup)] = (reader(str(backup)), old)
+            backup = backup_name(
+                Path(change.dockerfile), parse_reference(change.current).tag or "", lambda rel: reader(rel) is not None
+            ).as_posix()
+            owner = backups.setdefault(backup, change.dockerfile)
+            if owner != change.dockerfile:  # never one backup for two files: the second old text would be lost
+                raise PlanMismatchError(
+                    f"{change.dockerfile} and {owner} would both be backed up to {backup}; rename one of them"
+                )
+            if backup not in out:
+                out[backup] = (reader(backup), old)
         stack = edit_stack(current, change.requirements, change.pyproject, change.changes, hashes)
         found_notes.extend(n for n in stack.notes if n not in found_notes)
         for rel, new_text in stack.files.items():

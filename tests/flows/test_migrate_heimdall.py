@@ -62,3 +62,39 @@ def test_a_dry_run_on_the_users_repository_moves_every_declaration(prefect_harne
     for path in FIXTURE.rglob("*"):
         if path.is_file():
             assert (heimdall / path.relative_to(FIXTURE)).read_bytes() == path.read_bytes(), path
+
+
+def test_two_dockerfiles_of_one_folder_keep_a_backup_each(prefect_harness: None, heimdall: Path) -> None:
+    """The review moves Dockerfile (12.6.0 -> 12.9.1) and Dockerfile.cuda126 (12.6.0 -> 12.6.3);
+    applied from the review's report, each old text is kept in a backup of its own (both were
+    named Dockerfile.cuda126.bak, and the second was silently dropped)."""
+    import json
+
+    from baseimage.cli import main
+    from flows.migrate import migrate
+
+    config = str(heimdall / "config" / "policy.yaml")
+    reports = heimdall.parent / "reports"
+    argv = ["review", "--config", config, "--sources", "offline", "--no-banner", "--no-docs", "--out", str(reports)]
+    assert main([*argv, "--json"]) == 10
+    report = next(reports.glob("review-*.json"))
+    assert {i["image"]: i["target"] for i in json.loads(report.read_text())["images"]}["training-cuda126"].endswith(
+        "12.6.3-runtime-ubuntu22.04"
+    )
+    outcome = migrate(report_path=str(report), dry_run=True, config_path=config, out_dir=str(reports))
+    files = sorted(outcome["files"])
+    assert "services/training/Dockerfile.cuda126.bak" in files
+    assert "services/training/Dockerfile.cuda126.cuda126.bak" in files
+    diff = outcome["diff"]
+    main_backup = diff.split("+++ b/services/training/Dockerfile.cuda126.bak\n", 1)[1].split("diff --git", 1)[0]
+    fallback_backup = diff.split("+++ b/services/training/Dockerfile.cuda126.cuda126.bak\n", 1)[1].split(
+        "diff --git", 1
+    )[0]
+    original = FIXTURE / "services" / "training"
+    assert (
+        "".join(f"+{line}" for line in (original / "Dockerfile").read_text().splitlines(keepends=True)) in main_backup
+    )
+    assert (
+        "".join(f"+{line}" for line in (original / "Dockerfile.cuda126").read_text().splitlines(keepends=True))
+        in fallback_backup
+    )

@@ -269,6 +269,14 @@ def test_backup_names(tag: str, name: str) -> None:
     assert backup_name(Path("x/Dockerfile"), tag) == Path("x") / name
 
 
+def test_a_file_named_after_its_tag_is_named_once_unless_its_sibling_takes_that_name() -> None:
+    alone = backup_name(Path("x/Dockerfile.cuda126"), "12.6.0-runtime-ubuntu22.04")
+    assert alone == Path("x/Dockerfile.cuda126.bak")
+    # x/Dockerfile exists: its own backup for 12.6 is x/Dockerfile.cuda126.bak
+    beside = backup_name(Path("x/Dockerfile.cuda126"), "12.6.0-runtime-ubuntu22.04", lambda rel: rel == "x/Dockerfile")
+    assert beside == Path("x/Dockerfile.cuda126.cuda126.bak")
+
+
 def test_requirements_rewrite_leaves_unplanned_lines() -> None:
     text = "# comment\r\n--index-url https://mirror.local/whl/cu126\r\ntorch==2.5.1\r\nnumpy==2.0\r\n"
     out = rewrite_requirements(text, RequirementChanges(variant="cu128", torch="2.7.1"))
