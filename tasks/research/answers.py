@@ -38,10 +38,14 @@ def managed_bases(images: Sequence[Any], path_of: Any) -> list[ManagedBase]:
                 str(path_of(pyproject)) if pyproject else None,
             ).pins
         run_pins = dockerfile_pins(parsed.text, image.build_args)
+        seen: set[str] = set()
         for base in parsed.bases:
             ref = base.reference
             if ref is None or not (CudaTag.try_parse(ref.tag) or NgcTag.try_parse(ref.tag)):
                 continue
+            if str(ref) in seen:  # two stages on one base: one move rewrites both FROMs
+                continue
+            seen.add(str(ref))
             out.append(
                 ManagedBase(
                     image.name,

@@ -191,7 +191,8 @@ def dockerfile_occurrences(
                 )
             )
             continue
-        if _is_managed_kind(base.reference):
+        if _is_managed_kind(base.reference) and all(str(o.base.reference) != str(base.reference) for o in found):
+            # two stages on one base are one finding (the first FROM's line): one move rewrites both
             found.append(Occurrence(name, base, options, pins, run_pins, fingerprint))
     if managed and not errors and not found:
         errors.append(

@@ -138,3 +138,25 @@ def test_a_stale_report_stops_the_run_before_any_approval(prefect_harness: None,
     # The plan is checked against the repository when it is made (and again by the update).
     assert "nvidia/cuda:12.4.1-runtime-ubuntu22.04 is not what dockerfiles/Dockerfile has now" in str(state.message)
     assert "baseimage/" not in git(repo, "branch")
+
+
+TWO_STAGES = (
+    "FROM nvidia/cuda:12.6.0-runtime-ubuntu22.04 AS a\nRUN echo a\n"
+    "FROM nvidia/cuda:12.6.0-runtime-ubuntu22.04 AS b\nRUN echo b\n"
+)
+
+
+def test_two_stages_on_one_base_are_one_change(prefect_harness: None, repo: Path) -> None:
+    """Both FROMs move in one change (the second change saw the first's result and called the
+    plan stale), and the review lists the image once."""
+    (repo / "dockerfiles" / "Dockerfile").write_text(TWO_STAGES)
+    commit_all(repo)
+    outcome = migrate_dry(repo).result()
+    assert outcome["diff"].count("+FROM nvidia/cuda:12.9.1-runtime-ubuntu22.04 AS ") == 2
+    from baseimage import wiring
+    from baseimage.settings import load_settings
+    from tasks.research.review import Occurrence
+    from tasks.research.targets import occurrences_of
+
+    found = occurrences_of(wiring.targets_of(load_settings(repo / "config" / "policy.yaml"), None))
+    assert [o.base.line for o in found if isinstance(o, Occurrence)] == [1] and len(found) == 1
