@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from rich.console import Console
 
@@ -43,6 +43,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _is_user_error(exc: BaseException | None) -> bool:
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, BaseImageError):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+def _user_errors_without_traceback() -> None:
+    """A BaseImageError is a message the user can act on: where Prefect logs one raised in a task
+    or a flow (with exc_info), the log line keeps the message and drops the traceback. `-v` keeps
+    tracebacks for debugging."""
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        if record.exc_info and _is_user_error(record.exc_info[1]):
+            record.exc_info, record.exc_text = None, None
+        return record
+
+    logging.setLogRecordFactory(factory)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -59,7 +83,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     with contextlib.suppress(ValueError):  # only the main thread can install it
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemetry from a temporary server
+    if not args.verbose:
+        _user_errors_without_traceback()
     try:
+        if args.preflight is not None:
+            args.preflight(args)
         if args.needs_api:  # commands that run flows or read runs get an API first
             from baseimage import local_server
 

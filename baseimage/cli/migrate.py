@@ -21,6 +21,7 @@ def add_parser(sub: Subparsers) -> None:
         "migrate",
         cmd_migrate,
         needs_api=True,
+        preflight=preflight_migrate,
         help="run a base-image migration: branch, PR, approvals, validation, staging, soak, production",
         description=(
             "Plan (from a fresh review, a saved review or annual report, or --to VERSION), apply the plan on "
@@ -77,18 +78,33 @@ def _approvals_needed(settings: Settings, dry_run: bool) -> list[str]:
     return stages
 
 
-def cmd_migrate(args: argparse.Namespace, out: Console, err: Console) -> int:
-    settings = load_settings(args.config)  # fail fast on a bad config, before Prefect starts
+def preflight_migrate(args: argparse.Namespace) -> None:
+    """What can be checked before a Prefect API is started: the policy file, every managed
+    Dockerfile and requirements file it names, --to's form and --report's file."""
+    settings = load_settings(args.config)
     for image in settings.images:
-        if not settings.path(image.dockerfile).is_file():
-            raise ConfigError(
-                f"{settings.source}: images[{image.name}].dockerfile {image.dockerfile} does not exist "
-                f"({settings.path(image.dockerfile)}); fix the path or remove the image"
-            )
+        for key, rel in (
+            ("dockerfile", image.dockerfile),
+            ("requirements", image.requirements),
+            ("pyproject", image.pyproject),
+        ):
+            if rel is not None and not settings.path(rel).is_file():
+                raise ConfigError(
+                    f"{settings.source}: images[{image.name}].{key} {rel} does not exist "
+                    f"({settings.path(rel)}); fix the path or remove the key"
+                )
+    if args.to is not None:
+        from tasks.update.plans import parse_version
+
+        parse_version(args.to)
     if args.report is not None:  # a file that is not a report is a message before any flow starts
         from tasks.research.report_model import ReviewReport
 
         ReviewReport.read(args.report)
+
+
+def cmd_migrate(args: argparse.Namespace, out: Console, err: Console) -> int:
+    settings = load_settings(args.config)  # checked in preflight_migrate, before Prefect started
     from prefect.settings import get_current_settings
 
     from flows.migrate import migrate

@@ -27,6 +27,8 @@ DEFAULT_OUT = "reports"
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 # A command: its parsed arguments, the console for results and the one for messages; the exit code.
 Handler: TypeAlias = Callable[[argparse.Namespace, Console, Console], int]
+# Checks of the command's input that need no Prefect API (raise BaseImageError): run first.
+Preflight: TypeAlias = Callable[[argparse.Namespace], None]
 
 
 def add_command(
@@ -37,11 +39,13 @@ def add_command(
     help: str,
     description: str | None = None,
     needs_api: bool = False,
+    preflight: Preflight | None = None,
 ) -> argparse.ArgumentParser:
     """A subcommand that runs `handler`; `needs_api`: it runs flows or reads runs, so it gets a
-    Prefect API (baseimage/local_server.py) before it starts."""
+    Prefect API (baseimage/local_server.py) before it starts; `preflight` checks its input before
+    that (bad input is a message at once, with no server started)."""
     parser = sub.add_parser(name, help=help, description=description)
-    parser.set_defaults(handler=handler, needs_api=needs_api)
+    parser.set_defaults(handler=handler, needs_api=needs_api, preflight=preflight)
     return parser
 
 
