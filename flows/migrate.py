@@ -130,6 +130,8 @@ def update(repo: str, plan: MigrationPlan, dry_run: bool) -> ApplyResult:
     result = apply_plan(Path(repo), plan, dry_run=dry_run, hashes=IndexHashes(HttpTransport()))
     for note in result.notes:
         get_run_logger().info("%s", note)
+    for warning in result.warnings:
+        get_run_logger().warning("%s", warning)
     return result
 
 
@@ -289,6 +291,7 @@ def migrate(
         result.commit,
         plan.summary(),
         tuple(result.files),
+        warnings=tuple(secret.redact(w) for w in result.warnings),
     )
     if dry_run:
         print(shown)

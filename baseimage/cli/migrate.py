@@ -139,6 +139,8 @@ def cmd_migrate(args: argparse.Namespace, out: Console, err: Console) -> int:
     if not isinstance(outcome, dict) or "result" not in outcome:
         print_problem(err, "migration failed", str(state.message))
         return EXIT_FAILED
+    for warning in outcome.get("warnings") or ():
+        print_problem(err, "warning", str(warning), style="yellow")
     out.print(f"{outcome['outcome']} (branch {outcome.get('branch')})", highlight=False)
     if outcome.get("validation"):
         out.print(outcome["validation"]["summary"], highlight=False)

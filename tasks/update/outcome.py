@@ -66,6 +66,8 @@ class MigrationOutcome:
     release_commit: str | None = None
     merge: str | None = None
     diff: str | None = None
+    # What the update could not do and the user should (a policy document section not found)
+    warnings: tuple[str, ...] = ()
     details: dict[str, Any] = field(default_factory=dict)
 
     def line(self) -> str:
@@ -91,6 +93,7 @@ class MigrationOutcome:
             "rollback": self.rollback,
             "release_commit": self.release_commit,
             "merge": self.merge,
+            "warnings": list(self.warnings),
             **self.details,
         }
         if self.diff is not None:

@@ -160,3 +160,28 @@ def test_two_stages_on_one_base_are_one_change(prefect_harness: None, repo: Path
 
     found = occurrences_of(wiring.targets_of(load_settings(repo / "config" / "policy.yaml"), None))
     assert [o.base.line for o in found if isinstance(o, Occurrence)] == [1] and len(found) == 1
+
+
+def test_what_the_update_could_not_place_is_in_the_outcome_and_on_the_terminal(
+    prefect_harness: None, repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A policy document whose Current Configuration names another image: the warning reached
+    neither the outcome nor the terminal (ApplyResult.warnings had no reader)."""
+    doc = repo / "docs" / "base-image-policy.md"
+    doc.parent.mkdir()
+    doc.write_text("# Policy\n\n## Current Configuration\n\nWe run `nvidia/cuda:11.8.0-runtime-ubuntu22.04`.\n")
+    commit_all(repo)
+    from baseimage.cli import main
+
+    config = str(repo / "config" / "policy.yaml")
+    code = main(["migrate", "--to", "12.9.1", "--dry-run", "--config", config, "--out", str(repo / "reports")])
+    err = capsys.readouterr().err
+    assert code == 0
+    expected = (
+        "docs/base-image-policy.md: Current Configuration does not name nvidia/cuda:12.6.0-runtime-ubuntu22.04; "
+        "its base image was not changed"
+    )
+    assert f"warning: {expected}" in err
+    saved = json.loads(next((repo / "reports").glob("migrate-*.json")).read_text())
+    assert expected in saved["warnings"]
+    assert "docs/base-image-policy.md: no matrix section found" in " ".join(saved["warnings"])
