@@ -227,6 +227,7 @@ def planned_files(
                     was.index_variant,
                     now.index_variant,
                     change.dockerfile,
+                    ranges_after=now.ranges,
                 )
             )
         reason = plan.reasons[0].split(": ", 1)[-1] if plan.reasons else "requested"

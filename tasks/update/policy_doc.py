@@ -242,6 +242,7 @@ class Moved:
     variant_before: str | None = None  # cu126
     variant_after: str | None = None
     dockerfile: str = ""
+    ranges_after: dict[str, str] = field(default_factory=dict)  # package -> specifier, where no exact pin
 
 
 def _tag_version(reference: str) -> str:
@@ -281,7 +282,9 @@ def sync_doc(text: str, label: str, moved: Sequence[Moved]) -> DocUpdate:
         label,
     )
     warnings += after.warnings
-    pins, cuda = primary.pins_after, _cuda_of(primary.variant_after)
+    # an exact pin as its version; a range (`cupy-cuda12x>=13,<15`) as the files now say it
+    pins = {**primary.ranges_after, **primary.pins_after}
+    cuda = _cuda_of(primary.variant_after)
     major = _tag_version(primary.target).split(".")[0]
     rows = [Component("base image", _tag_version(primary.target), "-", "current")]
     for name, package in (("PyTorch", "torch"), ("TorchVision", "torchvision")):

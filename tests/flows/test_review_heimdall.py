@@ -5,7 +5,7 @@ byte for byte as it was. With a `## Review Findings` heading added, the findings
 nowhere else: the whole document is compared with a golden file (today's date and the snapshot's
 recording time normalised), and a second review leaves it as the first did.
 
-Regenerate the golden file after a deliberate change with BASEIMAGE_UPDATE_GOLDEN=1."""
+Regenerate the golden file after a deliberate change with BASEIMAGE_REGENERATE_GOLDEN=1."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def test_review_of_the_users_repository_places_findings_only_where_asked(
     assert review(config, tmp_path / "reports", capsys)[0] == 10
     after = doc.read_text()
     assert "/work/" not in after and str(REPO_ROOT) not in after, "no path of this machine in the user's document"
-    if os.environ.get("BASEIMAGE_UPDATE_GOLDEN") == "1":
+    if os.environ.get("BASEIMAGE_REGENERATE_GOLDEN") == "1":
         GOLDEN.write_text(normalised(after))
     assert normalised(after) == GOLDEN.read_text()
 

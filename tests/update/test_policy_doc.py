@@ -125,3 +125,26 @@ def test_findings_under_a_heading_get_markers_so_the_next_review_replaces_them()
 def test_the_matrix_is_updated_in_the_documents_own_table(doc: str, expected: str) -> None:
     update = update_matrix(doc, [Component("PyTorch", "2.13.0", "12.6")], "p.md")
     assert expected in update.text and update.warnings == []
+
+
+def test_ranges_reach_the_matrix_as_the_files_now_say_them() -> None:
+    """A requirements file with ranges (`cupy-cuda12x>=13,<14`, `onnxruntime-gpu~=1.20.0`): the
+    matrix rows took only exact pins, so CuPy and ONNX Runtime kept their old versions."""
+    doc = (
+        "## Version Compatibility Matrix\n\n| Component | Version | CUDA Support | Notes |\n|---|---|---|---|\n"
+        "| PyTorch | 2.5.1 | 12.6 | |\n| CuPy | 13.x | 12.x | |\n| ONNX Runtime | 1.20 | 12.x | |\n"
+    )
+    moved = Moved(
+        "nvidia/cuda:12.6.0-runtime-ubuntu22.04",
+        "nvidia/cuda:12.9.1-runtime-ubuntu22.04",
+        {"torch": "2.5.1"},
+        {"torch": "2.13.0"},
+        "cu126",
+        "cu126",
+        "Dockerfile",
+        ranges_after={"cupy-cuda12x": ">=13,<15", "onnxruntime-gpu": "~=1.26.0"},
+    )
+    text = migration_doc(doc, "p.md", "baseimage/cuda-12.9.1", "requested", [moved], "2026-12-01").text
+    assert "| CuPy | >=13,<15 | 12.x |" in text
+    assert "| ONNX Runtime | ~=1.26.0 | 12.x |" in text
+    assert "| PyTorch | 2.13.0 | 12.6 |" in text
