@@ -50,6 +50,11 @@ class HttpProtocolError(HttpError):
     """The host answered, but with something that is not what its API promises."""
 
 
+class NotRecordedError(HttpError):
+    """A replayed snapshot holds no answer for this request: that lookup cannot be answered
+    offline (not a network failure: the other lookups go on, nothing is retried)."""
+
+
 class RegistryError(HttpError):
     """A registry request failed; `url` names the request that failed."""
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import requests
 
-from tasks.errors import HttpUnreachableError
+from tasks.errors import HttpUnreachableError, NotRecordedError
 from tasks.http import HttpTransport
 
 INDEX = "snapshot.json"
@@ -157,6 +157,11 @@ class ReplayTransport(HttpTransport):
         key = _key(method, url, headers, body)
         entry = self._entries.get(key) or self._tag_pages.get(_without_page_size(key) or "")
         if entry is None:
-            raise requests.ConnectionError(f"not in the snapshot {self.directory}: {method} {url}")
+            raise NotRecordedError(
+                f"{method} {url}: not in the snapshot {self.directory} (recorded {self.recorded}); "
+                "record a newer one with `baseimage snapshot DIR` where the registry is reachable, "
+                "or use --sources live",
+                url=url,
+            )
         content = (self.directory / entry["file"]).read_bytes()
         return _response(int(entry["status"]), dict(entry["headers"]), content, url)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tasks.dockerfile.parser import read_dockerfile
+from tasks.errors import BaseImageError
 from tasks.images.reference import ImageReference
 from tasks.images.tags import CudaTag, NgcTag
 from tasks.registry.session import RegistrySession
@@ -39,8 +40,12 @@ def managed_bases(images: Sequence[Any], path_of: Any) -> list[ManagedBase]:
             ).pins
         run_pins = dockerfile_pins(parsed.text, image.build_args)
         seen: set[str] = set()
+        unresolved: list[str] = []
         for base in parsed.bases:
             ref = base.reference
+            if ref is None and base.skip not in ("scratch", "stage-reference"):
+                written = base.raw or "(nothing)"
+                unresolved.append(f"{base.location}: FROM {written} cannot be resolved: {base.skip_reason}")
             if ref is None or not (CudaTag.try_parse(ref.tag) or NgcTag.try_parse(ref.tag)):
                 continue
             if str(ref) in seen:  # two stages on one base: one move rewrites both FROMs
@@ -57,6 +62,11 @@ def managed_bases(images: Sequence[Any], path_of: Any) -> list[ManagedBase]:
                     pins,
                     run_pins,
                 )
+            )
+        if not seen and unresolved:  # the image's base may be behind the FROM it cannot read
+            raise BaseImageError(
+                f"images[{image.name}]: {unresolved[0]}; declare the ARG with a default before the first FROM "
+                f"or set it in images[{image.name}].build_args"
             )
     return out
 

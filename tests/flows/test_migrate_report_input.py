@@ -90,3 +90,18 @@ def test_a_plan_refused_in_the_flow_is_its_message_without_a_traceback(tmp_path:
     assert done.returncode == 1, done.stderr[-3000:]
     assert "--to 12.7.0: nothing was written" in done.stderr, done.stderr[-3000:]
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
+
+
+def test_a_from_behind_an_undeclared_arg_is_named_with_what_to_do(
+    prefect_harness: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`FROM nvidia/cuda:${CUDA}-runtime-${UBUNTU}` with UBUNTU never declared: migrate --to said
+    "no managed image is on nvidia/cuda", which sent the user looking in the wrong place."""
+    repo = _repo(tmp_path, "repository: ..\nimages: [{name: t, dockerfile: Dockerfile, track: cuda}]\n")
+    (repo / "Dockerfile").write_text("ARG CUDA=12.6.0\nFROM nvidia/cuda:${CUDA}-runtime-${UBUNTU}\n")
+    config = str(repo / "config" / "policy.yaml")
+    code = main(["migrate", "--to", "12.9.1", "--dry-run", "--config", config, "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "images[t]: Dockerfile:2: FROM nvidia/cuda:${CUDA}-runtime-${UBUNTU} cannot be resolved" in err, err
+    assert "images[t].build_args" in err and "no managed image is on nvidia/cuda" not in err

@@ -122,3 +122,24 @@ def test_the_users_unmarked_policy_document_never_fails_the_review(
     text = doc.read_text()
     assert "## Review Findings\n\n<!-- baseimage:findings:start -->" in text and "Our own notes." in text
     assert "migration recommended" in text and "| training | nvidia/cuda:12.6.0-runtime-ubuntu22.04 |" in text
+
+
+def test_a_tag_the_snapshot_lacks_is_that_images_error_only(
+    prefect_harness: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One base the bundled snapshot has no answer for: that image's row says so; the other image
+    is still researched (it was "cannot connect" for both, as if the network were down)."""
+    (tmp_path / "config").mkdir()
+    (tmp_path / "a.Dockerfile").write_text("FROM nvidia/cuda:12.6.0-cudnn-runtime-ubuntu22.04\n")
+    (tmp_path / "b.Dockerfile").write_text("FROM nvidia/cuda:12.6.0-runtime-ubuntu22.04\n")
+    (tmp_path / "config" / "policy.yaml").write_text(
+        "repository: ..\nimages:\n  - {name: a, dockerfile: a.Dockerfile, track: cuda}\n"
+        "  - {name: b, dockerfile: b.Dockerfile, track: cuda}\n"
+    )
+    argv = ["review", "--config", str(tmp_path / "config" / "policy.yaml"), "--sources", "offline", "--no-banner"]
+    code = main([*argv, "--no-docs", "--out", str(tmp_path / "reports"), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    images = {i["image"]: i for i in report["images"]}
+    assert code == 3, "a lookup that could not be answered makes the review incomplete"
+    assert any("12.6.0-cudnn-runtime-ubuntu22.04: not in the snapshot" in e for e in images["a"]["errors"])
+    assert images["b"]["errors"] == [] and images["b"]["target"] == "nvidia/cuda:12.9.1-runtime-ubuntu22.04"
