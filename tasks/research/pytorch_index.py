@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from urllib.parse import unquote, urljoin
@@ -128,6 +131,18 @@ class PyTorchIndex:
         """Wheels of `package` under `variant` (e.g. cu126), or None when the page is absent."""
         url = f"{self.base_url}/{variant}/{package}/"
         return self._pages.get(url, lambda: self._fetch(url))
+
+    def prefetch(self, pages: Sequence[tuple[str, str]]) -> None:
+        """Fetch the (variant, package) pages concurrently, bounded by the transport's
+        concurrency, so a reader that walks them one by one waits for one round trip, not one per
+        page. A page that fails is remembered and raises again where it is read."""
+        wanted = list(dict.fromkeys(pages))
+        if len(wanted) < 2:
+            return
+        with ThreadPoolExecutor(max_workers=min(len(wanted), self.transport.max_concurrency)) as pool:
+            for done in [pool.submit(self.wheels, variant, package) for variant, package in wanted]:
+                with contextlib.suppress(Exception):
+                    done.result()
 
     @speaking_as("source")
     def _fetch(self, url: str) -> list[Wheel] | None:

@@ -261,16 +261,19 @@ def torch_answers(
     index: PyTorchIndex, majors: dict[int, int], python: str, package: str, only: set[str] | None = None
 ) -> dict[str, list[str]]:
     """variant -> versions of `package` for `python`, for every variant cu<M><0..max minor>."""
+    variants = [
+        f"cu{major}{minor}"
+        for major, top in sorted(majors.items())
+        for minor in range(top + 1)
+        if only is None or f"cu{major}{minor}" in only
+    ]
+    index.prefetch([(variant, package) for variant in variants])  # one round trip, not one per variant
     out: dict[str, list[str]] = {}
-    for major, top in sorted(majors.items()):
-        for minor in range(top + 1):
-            variant = f"cu{major}{minor}"
-            if only is not None and variant not in only:
-                continue
-            if index.wheels(variant, package):
-                versions = index.versions(variant, package, python)
-                if versions:
-                    out[variant] = [str(v) for v in versions]
+    for variant in variants:
+        if index.wheels(variant, package):
+            versions = index.versions(variant, package, python)
+            if versions:
+                out[variant] = [str(v) for v in versions]
     return out
 
 
