@@ -147,7 +147,7 @@ def check_target(base: ManagedBase, target: ImageReference, answers: Answers, fa
         shown = ", ".join(".".join(map(str, v)) for v in same) or "none"
         problems.append(
             f"{base.image}: {target.familiar_name}:{target.tag} does not exist in the registry ({answers.source}); "
-            f"releases on its track ({tag.track[1] + '-' + tag.os_label if tag else target.tag}): {shown}"
+            f"releases on its track ({'-'.join(p for p in tag.track if p) if tag else target.tag}): {shown}"
         )
         return problems
     if tag is None:

@@ -224,3 +224,13 @@ def test_a_report_target_that_no_longer_exists_is_refused() -> None:
 def test_check_shared_accepts_identical_plans() -> None:
     same = RequirementChanges("cu126", None, "2.13.0")
     check_shared([ImageChange("a", "A", "x", "y", "ml.txt", same), ImageChange("b", "B", "x", "y", "ml.txt", same)])
+
+
+def test_a_missing_release_names_its_whole_track() -> None:
+    """The track of a cuDNN image is cudnn-runtime-ubuntu22.04 (the list shown is that one; the
+    label said runtime-ubuntu22.04)."""
+    with pytest.raises(BaseImageError) as info:
+        from_target(
+            "12.7.0", [base(current="nvidia/cuda:12.6.3-cudnn-runtime-ubuntu22.04")], answers(), FACTS, Rules(535)
+        )
+    assert "releases on its track (cudnn-runtime-ubuntu22.04): " in str(info.value)
