@@ -261,13 +261,18 @@ def from_target(
 ) -> MigrationPlan:
     """Move every nvidia/cuda image (except those pinned to another minor) to `version` on its own
     track, checked and coupled (see the module docstring)."""
-    parse_version(version)
+    wanted = parse_version(version)
     moves = [(b, t) for b in bases if (t := target_for(b, version)) is not None]
     if not moves:
         raise BaseImageError(f"--to {version}: no managed image is on nvidia/cuda (or every one is pinned elsewhere)")
     changes, reasons = couple(moves, bases, answers, facts, rules, f"--to {version}")
     note = [] if answers.source == "live" else [f"checked against {answers.source}"]
-    plan = MigrationPlan(tuple(changes), (f"requested: CUDA {version}", *note, *reasons))
+    down = [
+        f"{b.image}: the base moves down, {current.version_str} -> {version} (an older CUDA, as requested)"
+        for b, _t in moves
+        if (current := CudaTag.try_parse(b.reference.tag or "")) is not None and current.version > wanted
+    ]
+    plan = MigrationPlan(tuple(changes), (f"requested: CUDA {version}", *note, *down, *reasons))
     return with_consumers(plan, bases, facts, rules, f"--to {version}")
 
 

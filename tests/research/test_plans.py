@@ -234,3 +234,10 @@ def test_a_missing_release_names_its_whole_track() -> None:
             "12.7.0", [base(current="nvidia/cuda:12.6.3-cudnn-runtime-ubuntu22.04")], answers(), FACTS, Rules(535)
         )
     assert "releases on its track (cudnn-runtime-ubuntu22.04): " in str(info.value)
+
+
+def test_a_move_down_says_so() -> None:
+    plan = from_target("12.9.1", [base(current="nvidia/cuda:13.0.1-runtime-ubuntu22.04")], answers(), FACTS, Rules(580))
+    assert "training: the base moves down, 13.0.1 -> 12.9.1 (an older CUDA, as requested)" in plan.reasons
+    up = from_target("12.9.1", [base()], answers(), FACTS, Rules(535))
+    assert not any("moves down" in r for r in up.reasons)
