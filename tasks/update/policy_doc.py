@@ -146,10 +146,16 @@ def update_matrix(text: str, rows: Sequence[Component], label: str) -> DocUpdate
                 cells[notes_col] = row.note or "added by baseimage"
             body_rows.append(cells)
             match = cells
-        match[column["version"]] = row.version
-        if cuda_col is not None:
+        if not _same_version(match[column["version"]], row.version):
+            match[column["version"]] = row.version
+        if cuda_col is not None and not _same_cuda(match[cuda_col], row.cuda):
             match[cuda_col] = row.cuda
-    rendered = [_render(cells) for cells in body_rows]
+    # a row whose cells did not change keeps its line as the user wrote it (spacing, alignment)
+    original = lines[table_at + 2 : end]
+    rendered = [
+        original[i] if i < len(original) and _cells(original[i]) == cells else _render(cells)
+        for i, cells in enumerate(body_rows)
+    ]
     lines[table_at + 2 : end] = rendered
     return DocUpdate(text[: found.body_start] + "\n".join(lines) + text[found.end :])
 
@@ -159,6 +165,23 @@ def _cells(line: str) -> list[str]:
     inner = inner[1:] if inner.startswith("|") else inner
     inner = inner[:-1] if inner.endswith("|") else inner
     return [cell.strip() for cell in re.split(r"(?<!\\)\|", inner)]
+
+
+def _same_version(written: str, planned: str) -> bool:
+    """`2.13.0+cu126` is written `2.13.0` in the table: the same version, kept as written."""
+    return written.strip() == planned or written.strip().split("+")[0] == planned.split("+")[0] != ""
+
+
+def _cuda_text(text: str) -> str:
+    found = re.fullmatch(r"\s*(?:cuda\s*)?(?:cu(\d+?)(\d)|(\d+(?:\.(?:\d+|x))?))\+?\s*", text, re.I)
+    if not found:
+        return text.strip().lower()
+    return f"{found[1]}.{found[2]}" if found[1] else str(found[3]).lower()
+
+
+def _same_cuda(written: str, planned: str) -> bool:
+    """`cu126`, `CUDA 12.6` and `12.6` say the same: the user's way of writing it is kept."""
+    return _cuda_text(written) == _cuda_text(planned)
 
 
 def _render(cells: list[str]) -> str:

@@ -148,3 +148,16 @@ def test_ranges_reach_the_matrix_as_the_files_now_say_them() -> None:
     assert "| CuPy | >=13,<15 | 12.x |" in text
     assert "| ONNX Runtime | ~=1.26.0 | 12.x |" in text
     assert "| PyTorch | 2.13.0 | 12.6 |" in text
+
+
+def test_a_table_that_already_says_it_is_left_byte_for_byte() -> None:
+    """`docs check` on a document that is current: the user's `cu126`, their alignment and empty
+    cells stay (they were rewritten to `12.6` and `|  |`, so a CI gate on docs check never passed)."""
+    doc = (
+        "## Version Compatibility Matrix\n\n| Component   | Version | CUDA Support | Notes |\n|---|---|---|---|\n"
+        "| PyTorch     | 2.13.0  | cu126        | |\n| CuPy | 14.2.0 | 12.x | wheels |\n"
+    )
+    rows = [Component("PyTorch", "2.13.0", "12.6"), Component("CuPy", "14.2.0", "12.x", "cupy-cuda12x")]
+    assert update_matrix(doc, rows, "p.md").text == doc
+    moved = update_matrix(doc, [Component("PyTorch", "2.14.0", "12.6")], "p.md").text
+    assert "| PyTorch | 2.14.0 | cu126 |  |\n| CuPy | 14.2.0 | 12.x | wheels |\n" in moved, moved
