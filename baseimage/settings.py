@@ -427,6 +427,9 @@ def _describe(error: dict[str, Any]) -> str:
         message = "unknown key"
     elif error["type"] == "literal_error":
         message = f"{error['input']!r} is not allowed; {message[0].lower()}{message[1:]}"
+    elif error["type"] == "string_type" and isinstance(error.get("input"), int | float):
+        # `python: 3.10` is the number 3.1 to YAML: say how to write the text
+        message += f'; YAML read {error["input"]!r} as a number: put the value in quotes, e.g. "3.10"'
     return f"{loc or '(top level)'}: {message}"
 
 

@@ -231,3 +231,12 @@ def test_bad_registry_hosts(tmp_path: Path, extra: str, message: str) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(write(tmp_path, MINIMAL + "registries:\n" + extra))
     assert message in str(info.value)
+
+
+def test_an_unquoted_python_version_says_to_quote_it(tmp_path: Path) -> None:
+    config = tmp_path / "policy.yaml"
+    config.write_text("images:\n  - {name: t, dockerfile: Dockerfile, track: cuda, python: 3.10}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(config)
+    assert f"{config}:2: images[0].python: Input should be a valid string; YAML read 3.1 as a number" in str(info.value)
+    assert 'put the value in quotes, e.g. "3.10"' in str(info.value)
