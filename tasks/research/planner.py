@@ -279,8 +279,10 @@ def apply_stack(plan: ImagePlan, inputs: StackInputs, request: StackRequest, fac
 
 
 def _why_not(c: Candidate, pin_minor: str | None, wants_torch: bool) -> str:
+    if not c.support.supported and not c.driver.ok:  # both: the fleet's is the one to act on
+        return f"fleet drivers: {c.driver.reason}; and not supported by NVIDIA"
     if not c.support.supported:
-        return "not supported"
+        return "not supported by NVIDIA"
     if not c.driver.ok:
         return f"fleet drivers: {c.driver.reason}"
     if wants_torch and c.torch is None:
