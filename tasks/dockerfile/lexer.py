@@ -138,8 +138,8 @@ def _scanner(escape: str) -> _Scanner:
         skip = rf"(?>[{_LINE_SPACE}]*+(?:#[^\n]*+)?+\n)"
         found = _Scanner(
             re.compile(rf"{skip}*+"),
-            re.compile(rf"(?:{skip}|(?>[^\n]*{esc}[ \t]*+\r*+\n))*+"),
-            re.compile(rf"{esc}[ \t]*+\r*+\n{skip}*+"),
+            re.compile(rf"(?:{skip}|(?>[^\n]*(?<!{esc}){esc}[ \t]*+\r*+\n))*+"),
+            re.compile(rf"(?<!{esc}){esc}[ \t]*+\r*+\n{skip}*+"),
         )
         _SCANNERS[escape] = found
     return found
@@ -187,9 +187,11 @@ def _directive(line: str) -> tuple[str, str] | None:
 
 
 def _continued(line: str, escape: str) -> tuple[bool, str]:
-    """(continues, content): the escape then spaces or tabs at the end continue the line."""
+    """(continues, content): the escape then spaces or tabs at the end continue the line, unless
+    an escape comes right before it (BuildKit's ``([^\\])\\[ \\t]*$|^\\[ \\t]*$``: ``C:\\\\``
+    ends the instruction)."""
     trimmed = line.rstrip(" \t")
-    if trimmed.endswith(escape):
+    if trimmed.endswith(escape) and not trimmed.endswith(escape * 2):
         return True, trimmed[:-1]
     return False, line
 
@@ -261,11 +263,13 @@ def lex(text: str) -> LexedDockerfile:
         line = first_line + text.count("\n", pos, min(after, size))
         pos = after
         instructions.append(instr)
-        if instr.keyword in _HEREDOC_KEYWORDS and "<<" in instr.text:
+        if _opens_heredocs(instr, escape):
             for name, chomp in _heredocs(instr.text, instr.args_offset, escape):
                 tabs = "\t*" if chomp else ""
                 terminator = re.compile(rf"^{tabs}{re.escape(name)}\r*$", re.MULTILINE)
                 match = terminator.search(text, pos)
+                if match is None:
+                    problems.append(f"line {instr.line}: unterminated heredoc {name}")
                 done = size if match is None else min(match.end() + 1, size)
                 line += text.count("\n", pos, done)
                 pos = done
@@ -290,6 +294,19 @@ def _instruction(text: str, line: int, end_line: int, start: int, end_offset: in
     return Instruction(keyword, text, line, end_line, args_offset, end_offset, start)
 
 
+def _opens_heredocs(instr: Instruction, escape: str) -> bool:
+    """RUN, COPY and ADD may open heredocs, and so may ``ONBUILD RUN|COPY|ADD`` (BuildKit's
+    canContainHeredoc follows ONBUILD to the instruction it holds)."""
+    if "<<" not in instr.text:
+        return False
+    if instr.keyword in _HEREDOC_KEYWORDS:
+        return True
+    if instr.keyword != "ONBUILD":
+        return False
+    held = words(instr.text, instr.args_offset, escape)
+    return bool(held) and held[0][0].upper() in _HEREDOC_KEYWORDS
+
+
 def _heredocs(text: str, start: int, escape: str) -> list[tuple[str, bool]]:
     """The heredocs an instruction opens, in order: (terminator, strip leading tabs)."""
     found = []
@@ -297,12 +314,24 @@ def _heredocs(text: str, start: int, escape: str) -> list[tuple[str, bool]]:
         match = _HEREDOC_WORD.fullmatch(word)
         if match is None or not match[2]:
             continue
-        name = _unquote(match[2])
+        name = _unquote(match[2], escape)
         if name:
             found.append((name, match[1] == "-"))
     return found
 
 
-def _unquote(word: str) -> str:
-    """The heredoc word with its quotes removed (``'EOF'``, ``"EOF"``, ``E"O"F`` are EOF)."""
-    return word.replace('"', "").replace("'", "")
+def _unquote(word: str, escape: str = "\\") -> str:
+    """The heredoc word as the shell reads it: quotes removed and escapes applied (``'EOF'``,
+    ``"EOF"``, ``E"O"F`` and ``\\EOF`` are EOF)."""
+    out: list[str] = []
+    index = 0
+    while index < len(word):
+        char = word[index]
+        if char == escape and index + 1 < len(word):
+            out.append(word[index + 1])
+            index += 2
+            continue
+        if char not in "\"'":
+            out.append(char)
+        index += 1
+    return "".join(out)

@@ -141,8 +141,12 @@ class Dockerfile:
 
 
 def parse_dockerfile(text: str, path: str = "Dockerfile", build_args: Mapping[str, str] | None = None) -> Dockerfile:
-    """Parse Dockerfile `text` (as read, CRLF and all); `path` only labels the results."""
+    """Parse Dockerfile `text` (as read, CRLF and all); `path` only labels the results. A file
+    BuildKit refuses (a bad or repeated parser directive, an unterminated heredoc) is a
+    DockerfileError: what it would build is unknown, so nothing is read from it."""
     lexed = lex(text)
+    if lexed.problems:
+        raise DockerfileError(f"{path}: {lexed.problems[0]}; BuildKit refuses this file: fix it first")
     given = dict(build_args or {})
     result = Dockerfile(path=path, text=text, escape=lexed.escape, build_args=given)
     env: dict[str, Value] = {}

@@ -6,6 +6,7 @@ import pytest
 
 from tasks.dockerfile.lexer import lex
 from tasks.dockerfile.parser import parse_dockerfile
+from tasks.errors import DockerfileError
 
 
 def froms(text: str) -> list[tuple[int, str | None]]:
@@ -64,14 +65,27 @@ def test_continuation_keeps_the_alias() -> None:
         ("\n# escape=`\nFROM a:1 `\n", "\\", [(3, "a:1")]),  # 'a:1' '`': two fields, see below
         ("# hello\n# escape=`\nFROM a:1\n", "\\", [(3, "a:1")]),
         ("# foo=bar\n# escape=`\nFROM a:1\n", "\\", [(3, "a:1")]),
-        # An invalid escape token is refused by BuildKit; the default stays here.
-        ("# escape=x\nFROM a:1\n", "\\", [(2, "a:1")]),
     ],
 )
 def test_parser_directives(text: str, escape: str, expected: list[tuple[int, str]]) -> None:
     parsed = parse_dockerfile(text)
     assert parsed.escape == escape
     assert [(b.line, b.image or b.raw) for b in parsed.bases] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # BuildKit refuses these files; reading them as if it did not would be a guess
+        ("# escape=x\nFROM a:1\n", "Dockerfile: line 1: invalid escape token 'x' does not match ` or \\"),
+        ("# escape=`\n# escape=`\nFROM a:1\n", "Dockerfile: line 2: only one escape parser directive can be used"),
+        ("FROM a:1\nRUN echo <<EOF\n", "Dockerfile: line 2: unterminated heredoc EOF"),
+    ],
+)
+def test_a_file_buildkit_refuses_is_an_error_naming_why(text: str, message: str) -> None:
+    with pytest.raises(DockerfileError) as info:
+        parse_dockerfile(text)
+    assert message in str(info.value)
 
 
 def test_unknown_directive_means_backtick_is_not_a_continuation() -> None:
@@ -89,7 +103,13 @@ def test_unknown_directive_means_backtick_is_not_a_continuation() -> None:
         ("COPY <<'A' <<\"B\" /dst/\nFROM x:1\nA\nFROM y:1\nB\nFROM z:1\n", [(6, "z:1")]),
         ("RUN cat <<EOF > /f\nFROM x:1\nEOF\r\nFROM y:1\n", [(4, "y:1")]),
         ("RUN echo '<<' a\nFROM y:1\n", [(2, "y:1")]),  # '<<' alone opens nothing
-        ("RUN echo <<EOF\n", []),
+        # the delimiter as the shell reads it: <<\EOF ends at EOF (the later FROM was lost)
+        ("FROM a:1 AS a\nRUN cat <<\\EOF > /x\nhi\nEOF\nFROM y:1\n", [(1, "a:1"), (5, "y:1")]),
+        # ONBUILD RUN opens its heredoc too (its body is not a FROM)
+        ("FROM a:1 AS a\nONBUILD RUN <<EOF\nFROM x:1\nEOF\nFROM y:1\n", [(1, "a:1"), (5, "y:1")]),
+        # an escaped escape at the end of a line is no continuation (C:\\ ends the RUN)
+        ("FROM a:1 AS a\nRUN echo c:\\\\\nFROM y:1\n", [(1, "a:1"), (3, "y:1")]),
+        ("# escape=`\nFROM a:1 AS a\nRUN echo ``\nFROM y:1\n", [(2, "a:1"), (4, "y:1")]),
     ],
 )
 def test_heredocs(text: str, expected: list[tuple[int, str]]) -> None:

@@ -194,9 +194,10 @@ def test_odd_input_never_crashes() -> None:
         "ARG\nFROM $",
         "FROM \\",
         "\x00\xff",
-        "RUN <<EOF\n",
     ]:
         parse_dockerfile(text)
+    with pytest.raises(DockerfileError, match="unterminated heredoc EOF"):  # refused, not a crash
+        parse_dockerfile("RUN <<EOF\n")
 
 
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
