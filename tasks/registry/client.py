@@ -65,45 +65,62 @@ class Endpoint:
     trusted_realms: frozenset[tuple[str, str, int]] = frozenset()
 
 
-class RegistryClient:
-    """Read-only registry API client; every call goes through one shared transport."""
+class ChallengedCalls:
+    """What the read client and the push client share: one endpoint's credentials (never sent
+    over plain http to a host that is not loopback), the auth its challenges asked for (a bearer
+    token per scope, or Basic once a Basic challenge was seen), and one call through it."""
 
     def __init__(self, endpoint: Endpoint, transport: HttpTransport, tokens: TokenCache) -> None:
         self.endpoint = endpoint
         self.transport = transport
         self.tokens = tokens
-        self._challenge = endpoint.challenge
+        self._challenge: Challenge | None = endpoint.challenge
         self._use_basic = False  # learnt from the first Basic challenge, so later calls skip the 401
-        self._page_size: int | None = None  # the largest tag-list page this registry accepted
         self._credentials = endpoint.credentials
         refusal = plain_http_refusal(endpoint.url) if endpoint.credentials else None
         if refusal is not None:
             log.warning("not sending the credentials for %s to %s: %s", endpoint.name, endpoint.url, refusal)
             self._credentials = None
 
-    def _url(self, path: str) -> str:
-        return self.endpoint.url.rstrip("/") + path
+    def _auth(self, scope: str, challenged_by: str) -> tuple[dict[str, str], tuple[str, str] | None]:
+        """The Authorization header (a bearer token for `scope`) or Basic credentials to send;
+        `challenged_by` is the URL that sent the challenge, for the realm check."""
+        headers: dict[str, str] = {}
+        basic = self._credentials.as_tuple() if self._use_basic and self._credentials else None
+        if self._challenge is not None and self._challenge.scheme == "bearer":
+            token = self.tokens.fetch(
+                self.transport,
+                self._challenge,
+                scope,
+                self._credentials,
+                challenged_by,
+                self.endpoint.trusted_realms,
+            )
+            headers["Authorization"] = f"Bearer {token}"
+        return headers, basic
 
-    @speaking_as("registry")
-    def _send(self, method: str, url: str, repo: str, accept: str | None) -> requests.Response | None:
-        """One logical call: auth as challenged, 404 → None, other failures raise."""
-        headers = {"Accept": accept} if accept else {}
-        scope = f"repository:{repo}:pull"
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        scope: str,
+        refused: str,
+        *,
+        headers: dict[str, str] | None = None,
+        body: bytes | None = None,
+        ok: tuple[int, ...] = (),
+        challenged_by: str | None = None,
+    ) -> requests.Response | None:
+        """One logical call with auth as challenged: a status in `ok` or 2xx is the response, 404
+        is None, a refusal is a RegistryAuthError ending with `refused` (what to configure),
+        anything else a RegistryError."""
         for _round in range(2):
-            basic = self._credentials.as_tuple() if self._use_basic and self._credentials else None
-            if self._challenge is not None and self._challenge.scheme == "bearer":
-                token = self.tokens.fetch(
-                    self.transport,
-                    self._challenge,
-                    scope,
-                    self._credentials,
-                    url,
-                    self.endpoint.trusted_realms,
-                )
-                headers["Authorization"] = f"Bearer {token}"
-            response = self.transport.request(method, url, headers=headers, auth=basic)
+            auth_headers, basic = self._auth(scope, challenged_by or url)
+            response = self.transport.request(
+                method, url, headers={**(headers or {}), **auth_headers}, auth=basic, body=body
+            )
             outcome = classify(response.status_code)
-            if outcome is Outcome.OK:
+            if outcome is Outcome.OK or response.status_code in ok:
                 return response
             if outcome is Outcome.NOT_FOUND:
                 return None
@@ -118,9 +135,7 @@ class RegistryClient:
             if outcome is Outcome.AUTH:
                 how = "with the configured credentials" if self._credentials else "anonymously"
                 raise RegistryAuthError(
-                    f"{self.endpoint.name} refused {method} {url} {how} "
-                    f"(HTTP {response.status_code}); set credentials for {self.endpoint.name} "
-                    "under registries: in config/policy.yaml",
+                    f"{self.endpoint.name} refused {method} {url} {how} (HTTP {response.status_code}); {refused}",
                     url=url,
                     status=response.status_code,
                 )
@@ -130,6 +145,28 @@ class RegistryClient:
                 status=response.status_code,
             )
         raise RegistryAuthError(f"{self.endpoint.name}: authentication loop on {url}", url=url)
+
+
+class RegistryClient(ChallengedCalls):
+    """Read-only registry API client; every call goes through one shared transport."""
+
+    def __init__(self, endpoint: Endpoint, transport: HttpTransport, tokens: TokenCache) -> None:
+        super().__init__(endpoint, transport, tokens)
+        self._page_size: int | None = None  # the largest tag-list page this registry accepted
+
+    def _url(self, path: str) -> str:
+        return self.endpoint.url.rstrip("/") + path
+
+    @speaking_as("registry")
+    def _send(self, method: str, url: str, repo: str, accept: str | None) -> requests.Response | None:
+        """One logical call: auth as challenged, 404 → None, other failures raise."""
+        return self._exchange(
+            method,
+            url,
+            f"repository:{repo}:pull",
+            f"set credentials for {self.endpoint.name} under registries: in config/policy.yaml",
+            headers={"Accept": accept} if accept else {},
+        )
 
     def list_tags(self, repo: str, page_size: int | None = None) -> list[str] | None:
         """Every tag of `repo` (following ``Link`` pagination), or None if the repo is unknown.

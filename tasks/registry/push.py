@@ -14,10 +14,9 @@ from urllib.parse import urljoin
 
 import requests
 
-from tasks.errors import RegistryAuthError, RegistryError, RegistryProtocolError
-from tasks.http import HttpTransport, Outcome, classify, speaking_as
-from tasks.registry.auth import Challenge, TokenCache, parse_challenge, plain_http_refusal
-from tasks.registry.client import Endpoint
+from tasks.errors import RegistryError, RegistryProtocolError
+from tasks.http import speaking_as
+from tasks.registry.client import ChallengedCalls
 from tasks.registry.models import ACCEPT_MANIFESTS, content_digest, is_digest, load_json_object
 
 log = logging.getLogger(__name__)
@@ -45,38 +44,11 @@ class RawManifest:
         return [(str(d["digest"]), int(d.get("size") or 0)) for d in found]
 
 
-class PushClient:
+class PushClient(ChallengedCalls):
     """Read exact manifests and blobs from, and write them to, one registry endpoint."""
-
-    def __init__(self, endpoint: Endpoint, transport: HttpTransport, tokens: TokenCache) -> None:
-        self.endpoint = endpoint
-        self.transport = transport
-        self.tokens = tokens
-        self._challenge: Challenge | None = endpoint.challenge
-        self._use_basic = False
-        self._credentials = endpoint.credentials
-        refusal = plain_http_refusal(endpoint.url) if endpoint.credentials else None
-        if refusal is not None:
-            log.warning("not sending the credentials for %s to %s: %s", endpoint.name, endpoint.url, refusal)
-            self._credentials = None
 
     def url(self, path: str) -> str:
         return self.endpoint.url.rstrip("/") + path
-
-    def _auth(self, repo: str, actions: str) -> tuple[dict[str, str], tuple[str, str] | None]:
-        headers: dict[str, str] = {}
-        basic = self._credentials.as_tuple() if self._use_basic and self._credentials else None
-        if self._challenge is not None and self._challenge.scheme == "bearer":
-            token = self.tokens.fetch(
-                self.transport,
-                self._challenge,
-                f"repository:{repo}:{actions}",
-                self._credentials,
-                self.endpoint.url,
-                self.endpoint.trusted_realms,
-            )
-            headers["Authorization"] = f"Bearer {token}"
-        return headers, basic
 
     @speaking_as("registry")
     def send(
@@ -90,38 +62,16 @@ class PushClient:
         ok: tuple[int, ...] = (),
     ) -> requests.Response | None:
         """One call with auth as challenged; 404 -> None (unless in `ok`), other failures raise."""
-        for _round in range(2):
-            auth_headers, basic = self._auth(repo, actions)
-            response = self.transport.request(
-                method, url, headers={**(headers or {}), **auth_headers}, auth=basic, body=body
-            )
-            outcome = classify(response.status_code)
-            if outcome is Outcome.OK or response.status_code in ok:
-                return response
-            if outcome is Outcome.NOT_FOUND:
-                return None
-            if outcome is Outcome.AUTH and _round == 0:
-                challenge = parse_challenge(response.headers.get("WWW-Authenticate"))
-                if challenge and challenge.scheme == "bearer" and response.status_code == 401:
-                    self._challenge = challenge
-                    continue
-                if challenge and challenge.scheme == "basic" and self._credentials:
-                    self._use_basic = True
-                    continue
-            if outcome is Outcome.AUTH:
-                how = "with the configured credentials" if self._credentials else "anonymously"
-                raise RegistryAuthError(
-                    f"{self.endpoint.name} refused {method} {url} {how} (HTTP {response.status_code}); "
-                    f"set registries.credentials.{self.endpoint.name} in config/policy.yaml (it needs {actions})",
-                    url=url,
-                    status=response.status_code,
-                )
-            raise RegistryError(
-                f"{method} {url}: HTTP {response.status_code}: {response.text[:200]}",
-                url=url,
-                status=response.status_code,
-            )
-        raise RegistryAuthError(f"{self.endpoint.name}: authentication loop on {url}", url=url)
+        return self._exchange(
+            method,
+            url,
+            f"repository:{repo}:{actions}",
+            f"set registries.credentials.{self.endpoint.name} in config/policy.yaml (it needs {actions})",
+            headers=headers,
+            body=body,
+            ok=ok,
+            challenged_by=self.endpoint.url,
+        )
 
     def manifest(self, repo: str, reference: str) -> RawManifest | None:
         """The exact bytes `reference` names (digest-checked), or None when absent."""
