@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from tests.support.candidate import write_service_repo
-from tests.support.prefect_server import PrefectServer, approve_when_paused
+from tests.support.prefect_server import PrefectServer, approve_when_paused, wait_paused
 from tests.support.registry_server import LocalRegistry, free_port
 from tests.support.site import PREVIOUS, Site
 
@@ -245,22 +245,11 @@ def test_production_changes_only_through_a_recorded_approval_or_break_glass(site
 
 
 def reject_when_paused(server: PrefectServer, reviewer: str, proc: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 150
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-        paused = requests.post(
-            f"{server.api_url}/flow_runs/filter",
-            timeout=10,
-            json={"flow_runs": {"state": {"type": {"any_": ["PAUSED"]}}}},
-        ).json()
-        if paused:
-            argv = [sys.executable, "-m", "baseimage.cli", "approve", paused[0]["id"], "--reject"]
-            argv += ["--reviewer", reviewer, "--comment", "latency looks off"]
-            done = subprocess.run(argv, env=server.env(), capture_output=True, text=True, timeout=120, check=False)
-            assert done.returncode == 0, done.stdout + done.stderr
-            return
-        time.sleep(0.5)
-    raise AssertionError("no paused approval")
+    paused = wait_paused(server, proc, 150)
+    argv = [sys.executable, "-m", "baseimage.cli", "approve", paused["id"], "--reject"]
+    argv += ["--reviewer", reviewer, "--comment", "latency looks off"]
+    done = subprocess.run(argv, env=server.env(), capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def migrate_state(server: PrefectServer) -> tuple[str, str]:

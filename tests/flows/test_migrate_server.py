@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from tests.support.http_endpoint import Endpoint, Reply, Request
-from tests.support.prefect_server import PrefectServer
+from tests.support.prefect_server import PrefectServer, wait_paused
 from tests.support.repo import commit_all, copy_managed
 
 TOKEN = "ghp_test-token-not-real"
@@ -67,18 +67,7 @@ def start_migrate(
 
 
 def paused_run(server: PrefectServer, proc: subprocess.Popen[str], deadline_s: float = 90) -> dict[str, Any]:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-        runs = requests.post(
-            f"{server.api_url}/flow_runs/filter",
-            timeout=10,
-            json={"flow_runs": {"state": {"type": {"any_": ["PAUSED"]}}}},
-        ).json()
-        if runs:
-            return dict(runs[0])
-        time.sleep(0.5)
-    raise AssertionError("no paused run")
+    return wait_paused(server, proc, deadline_s)
 
 
 def migrate_run_id(server: PrefectServer) -> str:

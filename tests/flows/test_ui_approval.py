@@ -23,7 +23,7 @@ import pytest
 import requests
 
 from tests.conftest import REPO_ROOT
-from tests.support.prefect_server import PrefectServer
+from tests.support.prefect_server import PrefectServer, wait_paused
 from tests.support.registry_server import LocalRegistry, free_port
 from tests.support.site import PREVIOUS, Site
 
@@ -64,18 +64,7 @@ def browser(tmp_path: Path) -> Iterator[Any]:
 
 
 def paused(server: PrefectServer, proc: subprocess.Popen[str], timeout: float = 240) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-        runs = requests.post(
-            f"{server.api_url}/flow_runs/filter",
-            timeout=10,
-            json={"flow_runs": {"state": {"type": {"any_": ["PAUSED"]}}}},
-        ).json()
-        if runs:
-            return str(runs[0]["id"])
-        time.sleep(0.5)
-    raise AssertionError("no paused approval")
+    return str(wait_paused(server, proc, timeout)["id"])
 
 
 def answer_in_the_ui(

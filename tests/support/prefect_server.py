@@ -8,6 +8,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -119,13 +120,11 @@ class Worker:
         stop_group(self.process)
 
 
-def approve_when_paused(
-    server: PrefectServer, reviewer: str, proc: subprocess.Popen[str] | None = None, timeout: float = 150
-) -> str:
-    """Wait for a paused approval, approve it with `baseimage approve` (through the API); returns
-    the description the reviewer was shown (the form's Markdown)."""
-    import sys
-
+def wait_paused(
+    server: PrefectServer, proc: subprocess.Popen[str] | None = None, timeout: float = 150
+) -> dict[str, Any]:
+    """The first paused flow run on `server`, waited for; the run's process (`proc`) ending first
+    fails the test with its output."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -136,20 +135,29 @@ def approve_when_paused(
             json={"flow_runs": {"state": {"type": {"any_": ["PAUSED"]}}}},
         ).json()
         if paused:
-            keyset = paused[0]["state"]["state_details"].get("run_input_keyset") or {}
-            shown = requests.get(
-                f"{server.api_url}/flow_runs/{paused[0]['id']}/input/{keyset.get('description')}", timeout=10
-            )
-            description = str(shown.json()) if shown.status_code == 200 else ""
-            done = subprocess.run(
-                [sys.executable, "-m", "baseimage.cli", "approve", paused[0]["id"], "--reviewer", reviewer],
-                env=server.env(),
-                capture_output=True,
-                text=True,
-                timeout=120,
-                check=False,
-            )
-            assert done.returncode == 0, done.stdout + done.stderr
-            return description
+            return dict(paused[0])
         time.sleep(0.5)
-    raise AssertionError("no paused approval")
+    raise AssertionError(f"no paused run within {timeout:g} s")
+
+
+def approve_when_paused(
+    server: PrefectServer, reviewer: str, proc: subprocess.Popen[str] | None = None, timeout: float = 150
+) -> str:
+    """Wait for a paused approval, approve it with `baseimage approve` (through the API); returns
+    the description the reviewer was shown (the form's Markdown)."""
+    import sys
+
+    paused = wait_paused(server, proc, timeout)
+    keyset = paused["state"]["state_details"].get("run_input_keyset") or {}
+    shown = requests.get(f"{server.api_url}/flow_runs/{paused['id']}/input/{keyset.get('description')}", timeout=10)
+    description = str(shown.json()) if shown.status_code == 200 else ""
+    done = subprocess.run(
+        [sys.executable, "-m", "baseimage.cli", "approve", paused["id"], "--reviewer", reviewer],
+        env=server.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return description
