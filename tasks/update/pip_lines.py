@@ -387,26 +387,24 @@ def scan(text: str, build_args: Mapping[str, str] | None = None) -> Scan:
     env: Env = globals_
     in_stage = False
     # A stage built FROM an earlier stage starts with that stage's ENV (its image config), not
-    # its ARGs: each stage's ENV values by stage name (lower case, as BuildKit compares them).
-    stage_envs: dict[str, Env] = {}
+    # its ARGs: each named stage's variables and the names ENV set (lower-case stage names, as
+    # BuildKit compares them), both filled in place as the stage is read.
+    stages: dict[str, tuple[Env, set[str]]] = {}
     env_names: set[str] = set()
-    current: str | None = None
     for instr in lexed.instructions:
         if instr.keyword == "FROM":
             parent, name = _stage_names(instr, lexed.escape)
-            inherited = dict(stage_envs.get(parent, {})) if parent else {}
-            env, in_stage, env_names = inherited, True, set(inherited)
-            current = name
+            parent_env, parent_names = stages.get(parent or "", ({}, set()))
+            env = {n: parent_env[n] for n in parent_names if parent_env.get(n) is not None}
+            env_names, in_stage = set(env), True
             if name:
-                stage_envs[name] = dict(inherited)
+                stages[name] = (env, env_names)
         elif instr.keyword in ("ARG", "ENV"):
             if instr.keyword == "ENV" and not in_stage:
                 continue
             declared = _declare(instr, lexed.escape, env, globals_, args, in_stage)
             if instr.keyword == "ENV":
                 env_names.update(name for name, _s, _e in declared)
-            if current:
-                stage_envs[current] = {n: env[n] for n in env_names if env.get(n) is not None}
             for name, start, end in declared:
                 value = env.get(name)
                 if name in INDEX_VARIABLES and value is not None and start >= 0:
