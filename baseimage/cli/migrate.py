@@ -81,7 +81,7 @@ def _approvals_needed(settings: Settings, dry_run: bool) -> list[str]:
 def preflight_migrate(args: argparse.Namespace) -> None:
     """What can be checked before a Prefect API is started: the policy file, every managed
     Dockerfile and requirements file it names, --to's form and --report's file."""
-    settings = load_settings(args.config)
+    settings = args.settings = load_settings(args.config)  # cmd_migrate reads it from here
     for image in settings.images:
         for key, rel in (
             ("dockerfile", image.dockerfile),
@@ -104,7 +104,7 @@ def preflight_migrate(args: argparse.Namespace) -> None:
 
 
 def cmd_migrate(args: argparse.Namespace, out: Console, err: Console) -> int:
-    settings = load_settings(args.config)  # checked in preflight_migrate, before Prefect started
+    settings: Settings = args.settings  # loaded and checked in preflight_migrate, before Prefect started
     from prefect.settings import get_current_settings
 
     from flows.migrate import migrate
