@@ -131,6 +131,38 @@ def ask(
         return decision
 
 
+FORM_WAIT_S = 30.0
+
+
+async def form_saved(client: Any, run: Any, api: object, wait_s: float = FORM_WAIT_S) -> None:
+    """Wait until the paused `run`'s approval form is saved. Prefect marks a run PAUSED before it
+    saves the form's schema, and the server refuses a resume in that gap ("Run input schema not
+    found"): a reviewer (or an automation) who approves at once would be refused for nothing."""
+    import asyncio
+
+    from prefect.exceptions import PrefectHTTPStatusError
+
+    from tasks.errors import BaseImageError
+
+    keyset = run.state.state_details.run_input_keyset if run.state else None
+    if not keyset or "schema" not in keyset:
+        return
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            await client.read_flow_run_input(run.id, keyset["schema"])
+            return
+        except PrefectHTTPStatusError as exc:
+            if exc.response.status_code != 404:
+                raise
+            if time.monotonic() >= deadline:
+                raise BaseImageError(
+                    f"flow run {run.id} is paused but its approval form was not saved within {wait_s:g} s "
+                    f"(API {api}); the run may have stopped: check it in the Prefect UI, then approve again"
+                ) from None
+            await asyncio.sleep(0.25)
+
+
 async def resume(run_id: str, approve: bool, reviewer: str, comment: str) -> str:
     """Resume `run_id`, or the paused approval subflow of the migrate run `run_id`; returns its id."""
     from prefect.client.orchestration import get_client
@@ -173,6 +205,7 @@ async def resume(run_id: str, approve: bool, reviewer: str, comment: str) -> str
                 state = run.state.name if run.state else "unknown"
                 raise BaseImageError(f"flow run {run_id} is {state}, not waiting for an approval (API {api})")
             target = children[0]
+        await form_saved(client, target, api)
         result = await client.resume_flow_run(
             target.id, run_input={"approve": approve, "reviewer": reviewer.strip(), "comment": comment}
         )

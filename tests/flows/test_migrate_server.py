@@ -135,6 +135,41 @@ def test_approval_resumed_through_the_api_continues_the_run(server: PrefectServe
     assert "baseimage/cuda-12.9.1" in branches
 
 
+def test_an_approval_given_as_the_run_pauses_waits_for_the_form(server: PrefectServer) -> None:
+    """Prefect marks a run PAUSED before it saves the approval form (its schema, then the
+    description): a resume in that gap is refused by the server ("Run input schema not found").
+    `baseimage approve` waits for the form instead of failing a reviewer who was quick."""
+    import asyncio
+    import threading
+
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.approvals import Approval, resume
+
+    api = server.api_url
+    flow_id = requests.post(f"{api}/flows/", timeout=10, json={"name": "approval-race"}).json()["id"]
+    run_id = requests.post(f"{api}/flow_runs/", timeout=10, json={"flow_id": flow_id}).json()["id"]
+    keyset = {part: f"paused-1-{part}" for part in ("description", "response", "schema")}
+    paused = {"type": "PAUSED", "name": "Paused", "state_details": {"pause_key": "1", "run_input_keyset": keyset}}
+    set_state = requests.post(f"{api}/flow_runs/{run_id}/set_state", timeout=10, json={"state": paused, "force": True})
+    assert set_state.json()["status"] == "ACCEPT", set_state.text
+
+    def save_form() -> None:  # as pause_flow_run does, a moment after the state
+        schema = json.dumps(Approval.model_json_schema(by_alias=True))
+        requests.post(f"{api}/flow_runs/{run_id}/input", timeout=10, json={"key": keyset["schema"], "value": schema})
+
+    saver = threading.Timer(1.5, save_form)
+    saver.start()
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: api}):
+            assert asyncio.run(resume(run_id, True, "alice", "quick")) == run_id
+    finally:
+        saver.cancel()
+    assert run_state(server, run_id)[0] == "RUNNING"
+    response = requests.get(f"{api}/flow_runs/{run_id}/input/{keyset['response']}", timeout=10).json()
+    assert response == {"approve": True, "reviewer": "alice", "comment": "quick"}
+
+
 def test_reject_ends_cleanly_keeps_the_branch_and_comments_the_pr(
     server: PrefectServer, repo: Path, tmp_path: Path
 ) -> None:

@@ -120,11 +120,21 @@ class Worker:
         stop_group(self.process)
 
 
+def form_saved(server: PrefectServer, run: dict[str, Any]) -> bool:
+    keyset = run["state"]["state_details"].get("run_input_keyset")
+    if not keyset:
+        return True
+    url = f"{server.api_url}/flow_runs/{run['id']}/input/{keyset['description']}"
+    return requests.get(url, timeout=10).status_code == 200
+
+
 def wait_paused(
     server: PrefectServer, proc: subprocess.Popen[str] | None = None, timeout: float = 150
 ) -> dict[str, Any]:
-    """The first paused flow run on `server`, waited for; the run's process (`proc`) ending first
-    fails the test with its output."""
+    """The first paused flow run on `server` whose approval form is saved, waited for; the run's
+    process (`proc`) ending first fails the test with its output. Prefect marks a run PAUSED a
+    moment before it saves the form (its schema, then the description the reviewer reads): a
+    test that read the description in that gap saw none."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -134,7 +144,7 @@ def wait_paused(
             timeout=10,
             json={"flow_runs": {"state": {"type": {"any_": ["PAUSED"]}}}},
         ).json()
-        if paused:
+        if paused and form_saved(server, paused[0]):
             return dict(paused[0])
         time.sleep(0.5)
     raise AssertionError(f"no paused run within {timeout:g} s")
@@ -149,8 +159,9 @@ def approve_when_paused(
 
     paused = wait_paused(server, proc, timeout)
     keyset = paused["state"]["state_details"].get("run_input_keyset") or {}
-    shown = requests.get(f"{server.api_url}/flow_runs/{paused['id']}/input/{keyset.get('description')}", timeout=10)
-    description = str(shown.json()) if shown.status_code == 200 else ""
+    shown = requests.get(f"{server.api_url}/flow_runs/{paused['id']}/input/{keyset['description']}", timeout=10)
+    assert shown.status_code == 200, f"the approval form of {paused['id']} has no description: {shown.text}"
+    description = str(shown.json())
     done = subprocess.run(
         [sys.executable, "-m", "baseimage.cli", "approve", paused["id"], "--reviewer", reviewer],
         env=server.env(),
