@@ -23,7 +23,7 @@ from tasks.images.reference import parse_reference
 from tasks.registry.session import ImageInfo
 from tasks.research.annual import PYTHONS, AnnualImage, annual_markdown, compare_ngc, plan_cuda_image
 from tasks.research.pytorch_index import PyTorchIndex
-from tasks.research.report import REPORT_SCHEMA
+from tasks.research.report_model import REPORT_SCHEMA
 from tasks.research.support import unsupported_or_bundled
 
 

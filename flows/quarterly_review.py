@@ -39,9 +39,10 @@ from tasks.errors import BaseImageError, HttpTransientError, HttpUnreachableErro
 from tasks.progress import Progress, current_progress
 from tasks.registry.session import RegistrySession
 from tasks.registry.snapshot import RecordingTransport
+from tasks.research.assembly import Review, assemble, review_consumers
 from tasks.research.facts import Facts
 from tasks.research.pytorch_index import PyTorchIndex
-from tasks.research.report import assemble, findings_markdown, update_policy_doc, write_reports
+from tasks.research.report import findings_markdown, update_policy_doc, write_reports
 from tasks.research.review import (
     ImageReview,
     Occurrence,
@@ -224,12 +225,11 @@ def quarterly_review(
     reviews = [for_occurrence(by_key[o.key], o) if isinstance(o, Occurrence) else o for o in rows_in_order]
     if banner is not None and banner.pulled:
         log.info("removed the images the banner check pulled: %s", ", ".join(banner.cleanup()) or "none")
-    images = [r.to_json() for r in reviews]
     answers = [_answer(source, source_ctx, future) for source, future in fetching.values()]
     by_name = {a.source: a for a in answers}
     today = datetime.now(UTC).date().isoformat()
-    report, rows = assemble(
-        images,
+    review = assemble(
+        reviews,
         by_name[Advisories.name].value,
         {name: str(path) for name, path in requirements_of.items()},
         "; ".join([description, *(f"{a.label}: {a.where}" for a in answers)]),
@@ -237,51 +237,51 @@ def quarterly_review(
         today,
         facts,
     )
-    report["distinct_bases"] = len(distinct)
-    report["findings"] += [finding for a in answers for finding in a.findings]
+    review.distinct_bases = len(distinct)
+    review.findings += [finding for a in answers for finding in a.findings]
     if settings.consumers and not paths:  # who loads the exported model (tasks/research/consumers.py)
-        from tasks.research.consumers import review_consumers
         from tasks.update.consumer_pins import read_consumers
 
-        report = review_consumers(report, read_consumers(settings), facts, bump=settings.policy.bump_consumers)
-    report["files"] = write_reports(Path(out_dir), report, rows)
+        review_consumers(review, read_consumers(settings), facts, bump=settings.policy.bump_consumers)
+    review.files = write_reports(Path(out_dir), review)
     create_markdown_artifact(
-        key="quarterly-review", markdown=findings_markdown(report), description=f"Quarterly review {today}"
+        key="quarterly-review", markdown=findings_markdown(review), description=f"Quarterly review {today}"
     )
+    rows = review.matrix
     if rows:
         create_table_artifact(key="compatibility-matrix", table=rows, description="CUDA releases on each image's track")
     doc = settings.root / "docs" / "base-image-policy.md"
-    report["warnings"] = []
+    review.warnings = []
     if update_docs and doc.exists() and not paths:
-        report["policy_doc_updated"], report["warnings"] = update_policy_doc(doc, report)
-        for warning in report["warnings"]:
+        review.policy_doc_updated, review.warnings = update_policy_doc(doc, review)
+        for warning in review.warnings:
             log.warning("%s", warning)
-    if report["recommended"]:
-        targets_text = ", ".join(f"{i['current']} -> {i['target']}" for i in images if i["recommended"] and i["target"])
+    if review.recommended:
+        targets_text = ", ".join(f"{i.reference} -> {i.target}" for i in review.images if i.recommended and i.target)
         emit_event(
             event=EVENT,
             resource={"prefect.resource.id": "baseimage.review", "date": today},
-            payload={"targets": targets_text, "report": report["files"]["json"]},
+            payload={"targets": targets_text, "report": review.files["json"]},
         )
         log.warning("migration recommended: %s", targets_text or "see the report")
     if isinstance(transport, RecordingTransport):
-        report["snapshot"] = str(transport.save())
-    report["outcome"] = record_outcome(_outcome(images, report))
-    if fail_on_incomplete and not report["complete"]:
-        problems = "; ".join(e for i in images for e in i["errors"])
-        raise BaseImageError(f"the review could not complete (report {report['files']['json']}): {problems}")
-    return report
+        review.snapshot = str(transport.save())
+    review.outcome = record_outcome(_outcome(review))
+    if fail_on_incomplete and not review.complete:
+        problems = "; ".join(e for i in review.images for e in i.errors)
+        raise BaseImageError(f"the review could not complete (report {review.files['json']}): {problems}")
+    return review.to_json()
 
 
-def _outcome(images: list[dict[str, Any]], report: dict[str, Any]) -> str:
+def _outcome(review: Review) -> str:
     moves = [
-        f"{i['image']} {str(i['current']).rsplit(':', 1)[-1]} → {str(i['target']).rsplit(':', 1)[-1]}"
-        for i in images
-        if i.get("recommended") and i.get("target")
+        f"{i.image} {str(i.reference).rsplit(':', 1)[-1]} → {str(i.target).rsplit(':', 1)[-1]}"
+        for i in review.images
+        if i.recommended and i.target
     ]
     if moves:
         return "migration recommended: " + ", ".join(moves)
-    if report["recommended"]:
+    if review.recommended:
         return "migration recommended: see the report"
-    incomplete = "" if report["complete"] else " (incomplete: see the errors)"
-    return f"no migration due: {len(images)} base images reviewed{incomplete}"
+    incomplete = "" if review.complete else " (incomplete: see the errors)"
+    return f"no migration due: {len(review.images)} base images reviewed{incomplete}"

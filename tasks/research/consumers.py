@@ -389,38 +389,3 @@ def merge(plans: Sequence[ConsumerPlan]) -> ConsumerPlan:
         tuple(seen.values()),
         tuple(consumers.values()),
     )
-
-
-def planned_torch(plan: dict[str, Any]) -> str | None:
-    """The torch an image runs after its review plan: the change, else the file's pin."""
-    torch = (plan.get("changes") or {}).get("torch")
-    if not torch:
-        torch = ((plan.get("pins") or {}).get("pins") or {}).get("torch")
-    if not torch and plan.get("torch"):
-        torch = (plan.get("torch") or {}).get("torch")
-    parsed = _v(str(torch)) if torch else None
-    return str(parsed.public) if parsed is not None else None
-
-
-def review_consumers(
-    report: dict[str, Any], consumers: Sequence[ConsumerRuntime], facts: Facts, *, bump: bool = False
-) -> dict[str, Any]:
-    """The review report with each plan's ``consumers`` decision: a blocking one makes the plan
-    blocked (no longer recommended), and is a finding; the report's ``recommended`` follows."""
-    if not consumers:
-        return report
-    for image in report.get("images", []):
-        plan = image.get("plan")
-        if not plan or not (plan.get("target") or plan.get("changes")):
-            continue
-        decided = plan_consumers(planned_torch(plan), consumers, facts, bump=bump)
-        plan["consumers"] = decided.to_json()
-        if decided.blocking:
-            plan.setdefault("blocking", []).extend(decided.blocking)
-            image["recommended"] = plan["recommended"] = False
-            report.setdefault("findings", []).append(
-                f"{image['image']}: the consumers block the plan: {'; '.join(decided.blocking)}"
-            )
-        image.setdefault("reasons", []).extend(d.reason for d in decided.decisions if d.action != "ok")
-    report["recommended"] = any(i.get("recommended") for i in report.get("images", []))
-    return report

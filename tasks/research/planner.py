@@ -25,6 +25,7 @@ from packaging.version import InvalidVersion, Version
 
 from tasks.images.reference import ImageReference
 from tasks.images.tags import CudaTag
+from tasks.research.consumers import ConsumerPlan
 from tasks.research.drivers import DriverCheck, fleet_check
 from tasks.research.facts import Facts
 from tasks.research.pytorch_index import variant_for
@@ -124,6 +125,7 @@ class ImagePlan:
     dockerfile_choices: list[dict[str, Any]] = field(default_factory=list)
     dockerfile_changes: dict[str, str] = field(default_factory=dict)  # decided here; the Dockerfile edit is separate
     allow_missing: list[str] = field(default_factory=list)
+    consumers: ConsumerPlan | None = None  # the exported model's consumers, decided once every plan is settled
 
     @property
     def moves_base(self) -> bool:
@@ -142,7 +144,10 @@ class ImagePlan:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
+        del data["consumers"]
         data["action"] = self.action
+        if self.consumers is not None:
+            data["consumers"] = self.consumers.to_json()
         return data
 
 

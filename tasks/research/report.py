@@ -1,23 +1,20 @@
-"""Review outputs people read: Markdown (the report, and the findings placed in the policy
-document), JSON, and the compatibility matrix as plain rows (the table artifact, the CSV file;
-`matrix_frame` turns a report's matrix into a pandas DataFrame for analysis)."""
+"""Review outputs people read, rendered from the typed `Review` (tasks/research/assembly.py):
+Markdown (the report, and the findings placed in the policy document), JSON, and the
+compatibility matrix as plain rows (the table artifact, the CSV file; `matrix_frame` turns a
+report file's matrix into a pandas DataFrame for analysis)."""
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from collections.abc import Sequence
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 from tasks.files import write_atomic
-from tasks.research.drivers import branch_finding
-from tasks.research.facts import Facts, load_facts
-from tasks.research.settle import settle_requirements
-
-REPORT_SCHEMA = 1  # the version of the review and annual reports on disk (tasks/research/report_model.py)
+from tasks.research.assembly import Review
 
 
 def md_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> str:
@@ -34,83 +31,35 @@ def md_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = Non
     return "\n".join(lines)
 
 
-def assemble(
-    images: list[dict[str, Any]],
-    advisories: dict[str, list[dict[str, Any]]],
-    requirements_of: dict[str, str | None],
-    sources: str,
-    fleet_min_driver: int,
-    day: str,
-    facts: Facts | None = None,
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The review report and its compatibility matrix rows. Images that share a
-    requirements file get one plan for it (or a conflict naming them); an advisory the chosen
-    stack fixes becomes a pin bump; the fleet's driver branch lifecycle is a finding."""
-    facts = facts or load_facts()
-    conflicts = settle_requirements(images, advisories, requirements_of, facts)
-    findings = []
-    branch = branch_finding(fleet_min_driver, facts, date.fromisoformat(day))
-    if branch:
-        findings.append(branch)
-    findings += [f"{i['image']}: {i['reasons'][0]}" for i in images if i.get("urgent") and i["reasons"]]
-    findings += [
-        f"{i['image']}: a change is due but blocked: {'; '.join(i['plan']['blocking'])}"
-        for i in images
-        if i.get("plan") and i["plan"].get("due") and i["plan"].get("blocking")
-    ]
-    every = {(a["id"], a["package"], a["version"]): a for found in advisories.values() for a in found}
-    report: dict[str, Any] = {
-        "schema": REPORT_SCHEMA,  # tasks/research/report_model.py reads it
-        "date": day,
-        "sources": sources,
-        "fleet_min_driver": fleet_min_driver,
-        "findings": findings,
-        "conflicts": conflicts,
-        "images": sorted(images, key=lambda i: not i.get("urgent")),
-        "advisories": list(every.values()),
-        "recommended": any(i["recommended"] for i in images),
-        "complete": not any(i["errors"] for i in images),
-    }
-    rows = matrix_rows(images)
-    report["matrix"] = rows
-    return report, rows
-
-
-def matrix_rows(images: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per CUDA release on each image's track (the compatibility matrix)."""
-    return [
-        {"image": image["image"], **row} for image in images for row in (image.get("plan") or {}).get("matrix") or []
-    ]
-
-
-def findings_markdown(report: dict[str, Any]) -> str:
+def findings_markdown(review: Review) -> str:
     rows = [
         {
-            "image": i["image"],
-            "current": i["current"],
-            "status": i["status"],
-            "target": i["target"],
-            "recommended": "yes" if i["recommended"] else "no",
-            "why": "; ".join(i["reasons"][:3]),
+            "image": i.image,
+            "current": i.reference,
+            "status": i.status,
+            "target": i.target,
+            "recommended": "yes" if i.recommended else "no",
+            "why": "; ".join(i.reasons[:3]),
         }
-        for i in report["images"]
+        for i in review.images
     ]
     lines = [
-        f"Review of {report['date']} ({report['sources']}): "
-        f"**{'migration recommended' if report['recommended'] else 'no action needed'}**.",
+        f"Review of {review.date} ({review.sources}): "
+        f"**{'migration recommended' if review.recommended else 'no action needed'}**.",
         "",
     ]
-    for finding in [*report.get("findings", []), *report.get("conflicts", [])]:
+    for finding in [*review.findings, *review.conflicts]:
         lines.append(f"- {finding}")
-    if report.get("findings") or report.get("conflicts"):
+    if review.findings or review.conflicts:
         lines.append("")
     lines.append(md_table(rows))
-    if report["advisories"]:
+    if review.advisories:
+        advisories = [dataclasses.asdict(a) for a in review.advisories]
         lines += [
             "",
             "Security advisories:",
             "",
-            md_table(report["advisories"], ["id", "package", "version", "severity", "fixed", "summary"]),
+            md_table(advisories, ["id", "package", "version", "severity", "fixed", "summary"]),
         ]
     return "\n".join(lines)
 
@@ -156,25 +105,27 @@ def matrix_markdown(rows: Sequence[dict[str, Any]]) -> str:
     return md_table(rows, MATRIX_COLUMNS)
 
 
-def update_policy_doc(path: Path, report: dict[str, Any]) -> tuple[bool, list[str]]:
+def update_policy_doc(path: Path, review: Review) -> tuple[bool, list[str]]:
     """The review's findings in the policy document (see tasks.update.policy_doc): whether the file
     changed, and what could not be placed. A document without a findings section is a warning."""
     from tasks.update.policy_doc import update_findings
 
     before = path.read_text(encoding="utf-8")
-    update = update_findings(before, findings_markdown(report), str(path))
+    update = update_findings(before, findings_markdown(review), str(path))
     if update.text != before:
         write_atomic(path, update.text)
     return update.text != before, update.warnings
 
 
-def write_reports(out_dir: Path, report: dict[str, Any], rows: Sequence[dict[str, Any]]) -> dict[str, str]:
-    stem = out_dir / f"review-{report['date']}"
+def write_reports(out_dir: Path, review: Review) -> dict[str, str]:
+    """The review's Markdown, JSON and matrix CSV, each written atomically; returns their paths."""
+    stem = out_dir / f"review-{review.date}"
+    rows = review.matrix
     markdown = "\n".join(
         [
-            f"# Quarterly base-image review, {report['date']}",
+            f"# Quarterly base-image review, {review.date}",
             "",
-            findings_markdown(report),
+            findings_markdown(review),
             "",
             "## Compatibility matrix",
             "",
@@ -183,13 +134,10 @@ def write_reports(out_dir: Path, report: dict[str, Any], rows: Sequence[dict[str
             "## Reasons",
             "",
         ]
-        + [
-            f"- **{i['image']}** ({i['file']}:{i['line']}): " + "; ".join(i["reasons"] + i["errors"])
-            for i in report["images"]
-        ]
+        + [f"- **{i.image}** ({i.dockerfile}:{i.line}): " + "; ".join(i.reasons + i.errors) for i in review.images]
     )
     write_atomic(stem.with_suffix(".md"), markdown + "\n")
-    write_atomic(stem.with_suffix(".json"), json.dumps(report, indent=2, default=str) + "\n")
+    write_atomic(stem.with_suffix(".json"), json.dumps(review.to_json(), indent=2, default=str) + "\n")
     write_atomic(Path(f"{stem}-matrix.csv"), matrix_csv(rows))
     return {
         "markdown": str(stem.with_suffix(".md")),

@@ -18,10 +18,11 @@ from typing import Any
 
 from tasks.errors import ConfigError
 from tasks.research.consumers import ConsumerPlan
-from tasks.research.report import REPORT_SCHEMA, matrix_rows
 from tasks.update.requirements import RequirementChanges
 
 __all__ = ["REPORT_SCHEMA", "ImageFinding", "ReviewReport"]
+
+REPORT_SCHEMA = 1  # the version of the review and annual reports on disk (written by Review.to_json)
 
 
 @dataclass(frozen=True)
@@ -80,10 +81,17 @@ class ReviewReport:
         return cls(
             images,
             tuple(str(c) for c in data.get("conflicts") or ()),
-            tuple(dict(r) for r in (data["matrix"] if "matrix" in data else matrix_rows(data["images"]))),
+            tuple(dict(r) for r in (data["matrix"] if "matrix" in data else _matrix_rows(data["images"]))),
             str(files.get("json") or where.removeprefix("--report ")) if isinstance(files, Mapping) else where,
             schema,
         )
+
+
+def _matrix_rows(images: Sequence[Any]) -> list[dict[str, Any]]:
+    """The matrix of a report written before it carried one: from each image's plan."""
+    return [
+        {"image": image["image"], **row} for image in images for row in (image.get("plan") or {}).get("matrix") or []
+    ]
 
 
 def _image(data: Any, where: str) -> ImageFinding:

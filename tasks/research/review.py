@@ -37,8 +37,15 @@ class ReviewSources:
     unsupported_from: str
 
 
+BANNER = "start-up logs show NVIDIA's deprecation banner"
+
+
 @dataclass
 class ImageReview:
+    """One reviewed FROM, from its research to the report: the plan stays typed while the review
+    settles shared requirements files and the consumers (tasks/research/assembly.py); `to_json`
+    is the image's row in the report."""
+
     image: str
     dockerfile: str
     line: int
@@ -50,6 +57,7 @@ class ImageReview:
     advisories: list[osv.Advisory] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     transient: bool = False  # a registry error that a later attempt may not meet (503, 429, timeout)
+    notes: list[str] = field(default_factory=list)  # reasons after the plan's own (the consumers' decisions)
 
     @property
     def status(self) -> str:
@@ -57,16 +65,35 @@ class ImageReview:
             return "error"
         return self.plan.status
 
-    def to_json(self) -> dict[str, Any]:
-        if self.plan is not None and self.deprecation_banner:
-            self.plan.due = True  # NVIDIA's own banner: the image is deprecated
+    @property
+    def recommended(self) -> bool:
+        return bool(self.plan and self.plan.recommended)
+
+    @property
+    def target(self) -> str | None:
+        return self.plan.target if self.plan else None
+
+    @property
+    def urgent(self) -> bool:
+        return bool(self.plan and self.plan.urgent)
+
+    @property
+    def reasons(self) -> list[str]:
+        """Why, in the report's order: NVIDIA's banner, the plan's reasons, what blocks it, the notes."""
+        if self.plan is None:
+            return list(self.notes)
+        banner = [BANNER] if self.deprecation_banner else []
+        return [*banner, *self.plan.reasons, *(f"blocked: {b}" for b in self.plan.blocking), *self.notes]
+
+    def settle(self) -> None:
+        """Recompute the plan's `recommended` (NVIDIA's own banner makes a change due)."""
+        if self.plan is not None:
+            if self.deprecation_banner:
+                self.plan.due = True
             self.plan.settle()
-        plan = self.plan.to_json() if self.plan else None
-        reasons = list(plan["reasons"]) if plan else []
-        if self.deprecation_banner:
-            reasons.insert(0, "start-up logs show NVIDIA's deprecation banner")
-        if plan:
-            reasons += [f"blocked: {b}" for b in plan["blocking"]]
+
+    def to_json(self) -> dict[str, Any]:
+        self.settle()
         return {
             "image": self.image,
             "file": self.dockerfile,
@@ -76,14 +103,14 @@ class ImageReview:
             "eol": self.status in ("eol", "deleted"),
             "deprecation_banner": self.deprecation_banner,
             "banner_note": self.banner_note,
-            "target": plan["target"] if plan else None,
-            "action": plan["action"] if plan else "error",
-            "recommended": bool(plan and plan["recommended"]),
-            "urgent": bool(plan and plan["urgent"]),
-            "reasons": reasons,
-            "plan": plan,
+            "target": self.target,
+            "action": self.plan.action if self.plan else "error",
+            "recommended": self.recommended,
+            "urgent": self.urgent,
+            "reasons": self.reasons,
+            "plan": self.plan.to_json() if self.plan else None,
             "registry": self.info,
-            "advisories": [a.__dict__ for a in self.advisories],
+            "advisories": [dataclasses.asdict(a) for a in self.advisories],
             "errors": self.errors,
         }
 
@@ -234,6 +261,7 @@ def for_occurrence(review: ImageReview, occurrence: Occurrence) -> ImageReview:
         info=dict(review.info),
         advisories=list(review.advisories),
         errors=list(review.errors),
+        notes=list(review.notes),
     )
 
 

@@ -5,10 +5,10 @@ the consumer and both versions; and the review's view of them."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 import pytest
 
+from tasks.research.assembly import Review, review_consumers
 from tasks.research.consumers import (
     ConsumerPlan,
     ConsumerRuntime,
@@ -16,10 +16,11 @@ from tasks.research.consumers import (
     lowered_exports,
     merge,
     plan_consumers,
-    review_consumers,
 )
 from tasks.research.facts import TorchExport, load_facts
+from tasks.research.planner import ImagePlan
 from tasks.research.report_model import ReviewReport
+from tasks.research.review import ImageReview
 
 FACTS = load_facts()
 REQ = "services/inference/requirements.txt"
@@ -162,29 +163,20 @@ def test_merge_takes_the_lowest_opset_and_every_bump() -> None:
     assert merge([ConsumerPlan()]).empty
 
 
-def report(torch: str, recommended: bool = True) -> dict[str, Any]:
-    return {
-        "findings": [],
-        "recommended": recommended,
-        "images": [
-            {
-                "image": "training",
-                "recommended": recommended,
-                "reasons": ["CUDA 12.6.0 is EOL"],
-                "plan": {
-                    "target": "nvidia/cuda:12.9.1-runtime-ubuntu22.04",
-                    "recommended": recommended,
-                    "blocking": [],
-                    "changes": {"torch": torch},
-                    "pins": {"pins": {"torch": "2.5.1+cu126"}},
-                },
-            }
-        ],
-    }
+def report(torch: str) -> Review:
+    """A review whose one plan moves training to 12.9.1 with `torch` (due: 12.6.0 is EOL)."""
+    current = "nvidia/cuda:12.6.0-runtime-ubuntu22.04"
+    plan = ImagePlan("training", "dockerfiles/training/Dockerfile", "cuda", current, "eol")
+    plan.target, plan.due, plan.reasons = "nvidia/cuda:12.9.1-runtime-ubuntu22.04", True, ["CUDA 12.6.0 is EOL"]
+    plan.changes, plan.pins = {"torch": torch}, {"pins": {"torch": "2.5.1+cu126"}}
+    image = ImageReview("training", plan.dockerfile, 1, current, plan=plan)
+    image.settle()
+    assert image.recommended
+    return Review("2026-12-01", "test", 535, [image])
 
 
 def test_the_review_records_the_export_opset() -> None:
-    out = review_consumers(report("2.13.0"), [inference("1.17.3")], FACTS)
+    out = review_consumers(report("2.13.0"), [inference("1.17.3")], FACTS).to_json()
     plan = out["images"][0]["plan"]
     assert plan["consumers"]["export_opset"] == 20
     assert plan["consumers"]["environment"] == {"BASEIMAGE_ONNX_OPSET": "20"}
@@ -193,23 +185,18 @@ def test_the_review_records_the_export_opset() -> None:
 
 
 def test_a_blocking_consumer_blocks_the_review_plan() -> None:
-    base = report("2.20.0")
-    out = review_consumers(base, [inference("1.20.1", file=None)], NO_TORCHSCRIPT)
+    out = review_consumers(report("2.20.0"), [inference("1.20.1", file=None)], NO_TORCHSCRIPT).to_json()
     image = out["images"][0]
     assert image["recommended"] is False and out["recommended"] is False
     assert any("consumer inference" in b for b in image["plan"]["blocking"])
+    assert any(r.startswith("blocked: consumer inference") for r in image["reasons"]), "the row says why"
     assert any("the consumers block the plan" in f for f in out["findings"])
 
 
 def test_migrate_from_a_review_report_keeps_the_consumer_decision() -> None:
     from tasks.update.plans import from_report
 
-    out = review_consumers(report("2.13.0"), [inference("1.17.3")], FACTS)
-    out["images"][0].update(
-        file="dockerfiles/training/Dockerfile",
-        current="nvidia/cuda:12.6.0-runtime-ubuntu22.04",
-        target="nvidia/cuda:12.9.1-runtime-ubuntu22.04",
-    )
+    out = review_consumers(report("2.13.0"), [inference("1.17.3")], FACTS).to_json()
     plan = from_report(ReviewReport.from_json(out), {"training": "ml.txt"})
     assert plan is not None and plan.environment == {"BASEIMAGE_ONNX_OPSET": "20"}
     assert "BASEIMAGE_ONNX_OPSET=20" in plan.summary()

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from tasks.errors import ConfigError
-from tasks.research.report import REPORT_SCHEMA
-from tasks.research.report_model import ReviewReport
+from tasks.research.report_model import REPORT_SCHEMA, ReviewReport
 
 IMAGE = {
     "image": "training",

@@ -9,19 +9,21 @@ import pytest
 
 from tasks.http import HttpTransport
 from tasks.registry.session import RegistrySession
+from tasks.research.assembly import assemble
 from tasks.research.facts import load_facts
 from tasks.research.pytorch_index import PyTorchIndex
-from tasks.research.report import assemble
-from tasks.research.review import ReviewOptions, ReviewSources, review_dockerfile
+from tasks.research.review import ImageReview, ReviewOptions, ReviewSources, review_dockerfile
 
 FACTS = load_facts()
 
 
-def rows(tmp_path: Path, text: str | None, *, managed: bool = True, build_args: dict[str, str] | None = None) -> list:  # type: ignore[type-arg]
+def reviews(
+    tmp_path: Path, text: str | None, *, managed: bool = True, build_args: dict[str, str] | None = None
+) -> list[ImageReview]:
     path = tmp_path / "Dockerfile"
     if text is not None:
         path.write_text(text)
-    reviews = review_dockerfile(
+    return review_dockerfile(
         "img",
         path,
         "dockerfiles/img/Dockerfile",
@@ -33,7 +35,10 @@ def rows(tmp_path: Path, text: str | None, *, managed: bool = True, build_args: 
         ReviewOptions("3.11", 535, False, None),
         managed=managed,
     )
-    return [r.to_json() for r in reviews]
+
+
+def rows(tmp_path: Path, text: str | None, *, managed: bool = True, build_args: dict[str, str] | None = None) -> list:  # type: ignore[type-arg]
+    return [r.to_json() for r in reviews(tmp_path, text, managed=managed, build_args=build_args)]
 
 
 @pytest.mark.parametrize(
@@ -63,10 +68,11 @@ def rows(tmp_path: Path, text: str | None, *, managed: bool = True, build_args: 
 )
 def test_unresolvable_from_is_an_error_row(tmp_path: Path, text: str | None, error: str) -> None:
     """Regression: such images disappeared from the review, which still said "complete"."""
-    (row,) = rows(tmp_path, text)
+    (review,) = reviews(tmp_path, text)
+    row = review.to_json()
     assert row["status"] == "error" and row["action"] == "error" and not row["recommended"]
     assert row["errors"][0].endswith(error) if text is None else row["errors"] == [error]
-    report, _ = assemble([row], {}, {}, "test", 535, "2026-12-01", FACTS)
+    report = assemble([review], {}, {}, "test", 535, "2026-12-01", FACTS).to_json()
     assert report["complete"] is False, "the review is incomplete: exit 3"
 
 

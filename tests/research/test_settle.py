@@ -1,14 +1,16 @@
-"""After planning (pure, on the review's JSON): one plan per shared requirements file, advisories
+"""After planning (pure, on the typed reviews): one plan per shared requirements file, advisories
 turned into pin bumps or reported, and what makes the review recommend (exit 10)."""
 
 from __future__ import annotations
 
+from dataclasses import asdict, replace
 from typing import Any
 
 import pytest
 
+from tasks.research.assembly import assemble
 from tasks.research.facts import load_facts
-from tasks.research.report import assemble
+from tasks.research.osv import Advisory
 from tasks.research.review import ImageReview
 from tasks.research.settle import advisory_effects
 from tasks.research.stack import choose_stack
@@ -17,33 +19,19 @@ from tests.research.test_planner import ML, plan
 from tests.research.test_stack import request
 
 FACTS = load_facts()
-TORCH_ADVISORY = {
-    "id": "GHSA-53q9-r3pm-6pq6",
-    "package": "torch",
-    "version": "2.5.1+cu126",
-    "fixed": ["2.6.0"],
-    "severity": "CRITICAL",
-    "summary": "torch.load",
-}
-ONNX_ADVISORY = {
-    "id": "GHSA-onnx-0001",
-    "package": "onnx",
-    "version": "1.17.0",
-    "fixed": ["1.18.0"],
-    "severity": "HIGH",
-}
+TORCH_ADVISORY = Advisory("GHSA-53q9-r3pm-6pq6", "torch", "2.5.1+cu126", "torch.load", "CRITICAL", ["2.6.0"])
+ONNX_ADVISORY = Advisory("GHSA-onnx-0001", "onnx", "1.17.0", "", "HIGH", ["1.18.0"])
 
 
-def row(name: str, tag: str, **kw: Any) -> dict[str, Any]:
+def row(name: str, tag: str, **kw: Any) -> ImageReview:
     result = plan(tag, name=name, **kw)
-    return ImageReview(name, f"dockerfiles/{name}/Dockerfile", 1, result.current, plan=result).to_json()
+    return ImageReview(name, f"dockerfiles/{name}/Dockerfile", 1, result.current, plan=result)
 
 
-def review(images: list[dict[str, Any]], found: list[dict[str, Any]], shared: bool = True) -> dict[str, Any]:
-    files = {i["image"]: ("ml.txt" if shared else f"{i['image']}.txt") for i in images}
+def review(images: list[ImageReview], found: list[Advisory], shared: bool = True) -> dict[str, Any]:
+    files = {i.image: ("ml.txt" if shared else f"{i.image}.txt") for i in images}
     advisories = {path: list(found) for path in set(files.values())}
-    report, _ = assemble(images, advisories, files, "test", 535, "2026-12-01", FACTS)
-    return report
+    return assemble(images, advisories, files, "test", 535, "2026-12-01", FACTS).to_json()
 
 
 def test_two_images_sharing_a_file_get_one_plan_for_it() -> None:
@@ -104,18 +92,18 @@ def test_two_cuda_majors_in_one_file_is_a_conflict_naming_both() -> None:
             ["advisory GHSA-onnx-0001 on onnx 1.17.0: fixed in 1.18.0, but baseimage has no compatibility"],
         ),
         (
-            {**TORCH_ADVISORY, "fixed": ["2.99.0"]},
+            replace(TORCH_ADVISORY, fixed=["2.99.0"]),
             {},
             ["advisory GHSA-53q9-r3pm-6pq6 on torch 2.5.1+cu126: fixed in 2.99.0, but no release"],
         ),
         (
-            {**TORCH_ADVISORY, "fixed": []},
+            replace(TORCH_ADVISORY, fixed=[]),
             {},
             ["advisory GHSA-53q9-r3pm-6pq6 on torch 2.5.1+cu126: no fixed version is published"],
         ),
     ],
 )
-def test_advisory_effects(advisory: dict[str, Any], fixed: dict[str, list[str]], reported: list[str]) -> None:
+def test_advisory_effects(advisory: Advisory, fixed: dict[str, list[str]], reported: list[str]) -> None:
     stack = choose_stack([request("12.6.3")], read_requirements(ML), FACTS)
     found, done, open_ = advisory_effects([advisory], stack)
     assert found == fixed and len(done) == len(fixed)
@@ -124,7 +112,7 @@ def test_advisory_effects(advisory: dict[str, Any], fixed: dict[str, list[str]],
 
 def test_an_advisory_with_a_compatible_fix_becomes_a_pin_bump() -> None:
     current = row("training-cuda126", "12.6.3-runtime-ubuntu22.04", pin_minor="12.6")
-    assert current["action"] == "none" and not current["recommended"]
+    assert current.to_json()["action"] == "none" and not current.recommended
     report = review([current], [TORCH_ADVISORY], shared=False)
     (image,) = report["images"]
     assert image["action"] == "update-pins" and image["recommended"] and report["recommended"]
@@ -145,7 +133,7 @@ def test_an_advisory_without_a_compatible_fix_is_reported_and_does_not_recommend
     report = review([current], [ONNX_ADVISORY], shared=False)
     (image,) = report["images"]
     assert not image["recommended"] and not report["recommended"] and image["action"] == "none"
-    assert image["advisories"] == [ONNX_ADVISORY] and report["advisories"] == [ONNX_ADVISORY]
+    assert image["advisories"] == [asdict(ONNX_ADVISORY)] and report["advisories"] == [asdict(ONNX_ADVISORY)]
     assert any("GHSA-onnx-0001" in r and "reported" in r for r in image["reasons"])
 
 
@@ -164,7 +152,7 @@ def test_a_due_but_blocked_plan_is_a_finding() -> None:
 
     facts = replace(FACTS, ort_releases=tuple(r for r in FACTS.ort_releases if r.cuda < 13))
     blocked = plan("12.6.0-runtime-ubuntu22.04", fleet=580, allow_major=True, facts=facts, name="blocked")
-    image = ImageReview("blocked", "D", 1, blocked.current, plan=blocked).to_json()
-    report, _ = assemble([image], {}, {}, "test", 580, "2026-12-01", facts)
+    image = ImageReview("blocked", "D", 1, blocked.current, plan=blocked)
+    report = assemble([image], {}, {}, "test", 580, "2026-12-01", facts).to_json()
     assert not report["recommended"]
     assert any(f.startswith("blocked: a change is due but blocked: onnxruntime-gpu 1.20.1") for f in report["findings"])

@@ -347,5 +347,5 @@ def test_advisories_cover_included_files_and_the_pyproject(tmp_path: Path) -> No
     answer = Advisories().fetch(ctx)
     assert answer.where == f"OSV records in {OSV_DIR}"
     by_file = answer.value
-    assert [a["id"] for a in by_file[str(tmp_path / "reqs" / "ml.txt")]] == ["GHSA-53q9-r3pm-6pq6"], "from gpu.txt"
-    assert [a["id"] for a in by_file[str(tmp_path / "other.txt")]] == ["GHSA-53q9-r3pm-6pq6"], "from pyproject"
+    assert [a.id for a in by_file[str(tmp_path / "reqs" / "ml.txt")]] == ["GHSA-53q9-r3pm-6pq6"], "from gpu.txt"
+    assert [a.id for a in by_file[str(tmp_path / "other.txt")]] == ["GHSA-53q9-r3pm-6pq6"], "from pyproject"

@@ -1,7 +1,7 @@
 """Security advisories (OSV) for the pins of every reviewed image's stack (its requirements file
 with its -r/-c includes, and its pyproject.toml), looked up once together: from an OSV record
 directory (``--osv-db``, ``research.osv_db``), else live, else not checked. Value:
-``dict[str, list[dict]]`` of requirements file -> advisories."""
+``dict[str, list[osv.Advisory]]`` of requirements file -> advisories."""
 
 from __future__ import annotations
 
@@ -34,9 +34,7 @@ class Advisories:
                 found, where = osv.live_advisories(unique, ctx.transport), "OSV live (api.osv.dev)"
             except BaseImageError as exc:
                 return self.unavailable(ctx, f"OSV unreachable ({exc}); pass --osv-db DIR")
-        by_file = {
-            path: [a.__dict__ for a in found if osv.Pin(a.package, a.version) in pins] for path, pins in pins_of.items()
-        }
+        by_file = {path: [a for a in found if osv.Pin(a.package, a.version) in pins] for path, pins in pins_of.items()}
         return Answer(self.name, self.label, where, by_file)
 
     def unavailable(self, ctx: SourceContext, problem: str) -> Answer:
