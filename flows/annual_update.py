@@ -21,9 +21,8 @@ from tasks.errors import BaseImageError, RegistryError
 from tasks.files import write_atomic
 from tasks.images.reference import parse_reference
 from tasks.registry.session import ImageInfo
-from tasks.research.annual import PYTHONS, AnnualImage, annual_markdown, compare_ngc, plan_cuda_image
+from tasks.research.annual import PYTHONS, AnnualImage, AnnualReport, annual_markdown, compare_ngc, plan_cuda_image
 from tasks.research.pytorch_index import PyTorchIndex
-from tasks.research.report_model import REPORT_SCHEMA
 from tasks.research.support import unsupported_or_bundled
 
 
@@ -41,7 +40,7 @@ def _bases(settings: Settings) -> list[tuple[str, str, str, str, str | None]]:
 @task(name="annual-research", retries=2, retry_delay_seconds=[5, 30])
 def research(
     settings: Settings, sources: str, offline_dir: str | None, mirrors: dict[str, str], pytorch_index: str | None
-) -> dict[str, Any]:
+) -> AnnualReport:
     facts, index_url = wiring.research_sources(settings, pytorch_index)
     transport, description = wiring.make_transport(settings, sources, Path(offline_dir) if offline_dir else None, None)
     session = registry_session(settings, transport, mirrors)
@@ -105,16 +104,14 @@ def research(
             settings.fleet.min_driver,
             info,
         )
-    return {
-        "schema": REPORT_SCHEMA,
-        "year": today.year,
-        "date": today.isoformat(),
-        "sources": description,
-        "fleet_min_driver": settings.fleet.min_driver,
-        "images": [i.to_json() for i in images],
-        "ngc_vs_cuda": ngc_rows,
-        "errors": [f"{ref}: {message}" for message, ref in errors.items()],
-    }
+    return AnnualReport(
+        today,
+        description,
+        settings.fleet.min_driver,
+        images,
+        ngc_rows,
+        [f"{ref}: {message}" for message, ref in errors.items()],
+    )
 
 
 @flow(name="annual-update")
@@ -132,21 +129,14 @@ def annual_update(
         raise BaseImageError(f"sources={sources!r}: use live or offline")
     settings = load_settings(Path(config_path) if config_path else None)
     report = research(settings, sources, offline_dir, mirrors or {}, pytorch_index)
-    due = [i for i in report["images"] if i["recommended"]]
-    report["recommended"] = bool(due)
-    moves = [f"{i['image']} {i['current'].rsplit(':', 1)[1]} → {i['target'].rsplit(':', 1)[1]}" for i in due]
-    report["outcome"] = (
-        "upgrade due: " + ", ".join(moves) if due else f"no upgrade due: {len(report['images'])} images checked"
-    )
-    out = Path(out_dir)
-    stem = out / f"annual-{report['year']}"
-    report["files"] = {"json": f"{stem}.json", "markdown": f"{stem}.md"}
+    stem = Path(out_dir) / f"annual-{report.year}"
+    report.files = {"json": f"{stem}.json", "markdown": f"{stem}.md"}
     markdown = annual_markdown(report)
-    write_atomic(Path(report["files"]["json"]), json.dumps(report, indent=2, default=str) + "\n")
-    write_atomic(Path(report["files"]["markdown"]), markdown)
-    create_markdown_artifact(key="annual-update", markdown=markdown, description=report["outcome"])
-    if report["ngc_vs_cuda"]:
-        create_table_artifact(key="ngc-vs-cuda", table=report["ngc_vs_cuda"], description="NGC or plain CUDA")
-    record_outcome(report["outcome"])
-    log.info("%s; report %s", report["outcome"], report["files"]["markdown"])
-    return report
+    write_atomic(Path(report.files["json"]), json.dumps(report.to_json(), indent=2, default=str) + "\n")
+    write_atomic(Path(report.files["markdown"]), markdown)
+    create_markdown_artifact(key="annual-update", markdown=markdown, description=report.outcome)
+    if report.ngc_vs_cuda:
+        create_table_artifact(key="ngc-vs-cuda", table=report.ngc_vs_cuda, description="NGC or plain CUDA")
+    record_outcome(report.outcome)
+    log.info("%s; report %s", report.outcome, report.files["markdown"])
+    return report.to_json()

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 from packaging.version import InvalidVersion, Version
 
@@ -35,6 +35,10 @@ from tasks.update.requirements import CurrentPins
 
 # variant (cu126) -> versions with a wheel for the image's Python (what the index answered)
 Answers = Mapping[str, list[str]]
+
+
+PlanStatus = Literal["supported", "eol", "deleted"]  # the current base's (an NGC tag: supported or deleted)
+PlanAction = Literal["migrate", "update-pins", "none"]  # a review row without a plan: "error"
 
 
 @dataclass(frozen=True)
@@ -101,9 +105,9 @@ class Candidate:
 class ImagePlan:
     image: str
     dockerfile: str
-    kind: str  # cuda | ngc
+    kind: Literal["cuda", "ngc"]
     current: str
-    status: str  # supported | eol | deleted | unknown
+    status: PlanStatus
     target: str | None = None
     recommended: bool = False  # the plan changes something, for a reason that makes it due, and nothing blocks it
     reasons: list[str] = field(default_factory=list)
@@ -132,7 +136,7 @@ class ImagePlan:
         return bool(self.target and self.target != self.current)
 
     @property
-    def action(self) -> str:
+    def action(self) -> PlanAction:
         if self.moves_base:
             return "migrate"
         return "update-pins" if self.changes or self.dockerfile_changes else "none"

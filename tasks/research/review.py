@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from tasks.dockerfile.parser import BaseImage, read_dockerfile
 from tasks.errors import BaseImageError, RegistryError, RegistryTransientError, RegistryUnreachableError
@@ -20,7 +20,7 @@ from tasks.registry.session import ImageInfo, RegistrySession
 from tasks.research import osv
 from tasks.research.facts import Facts
 from tasks.research.ngc_plan import plan_ngc
-from tasks.research.planner import ImagePlan, StackInputs, candidates, pin_digest, plan_cuda
+from tasks.research.planner import ImagePlan, PlanStatus, StackInputs, candidates, pin_digest, plan_cuda
 from tasks.research.pytorch_index import PyTorchIndex
 from tasks.update.coupled import file_reader, read_stack
 from tasks.update.pip_lines import dockerfile_pins
@@ -60,7 +60,7 @@ class ImageReview:
     notes: list[str] = field(default_factory=list)  # reasons after the plan's own (the consumers' decisions)
 
     @property
-    def status(self) -> str:
+    def status(self) -> PlanStatus | Literal["error"]:
         if self.plan is None:
             return "error"
         return self.plan.status

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import date
+from typing import Literal
 
 from tasks.errors import BaseImageError, SourceProtocolError
 from tasks.http import HttpTransport, Outcome, classify, speaking_as
@@ -46,10 +47,13 @@ def add_months(day: date, months: int) -> date:
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
+SupportStatus = Literal["supported", "eol", "deleted"]  # a release, by NVIDIA's rule
+
+
 @dataclass(frozen=True)
 class SupportState:
     version: str
-    status: str  # supported | eol | deleted
+    status: SupportStatus
     reasons: tuple[str, ...]
     estimated_deletion: date | None = None
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 
-from tasks.research.annual import plan_cuda_image
+from tasks.research.annual import AnnualImage, annual_markdown, plan_cuda_image
 from tasks.research.facts import load_facts
 from tasks.research.report_model import ReviewReport
 from tasks.update.plans import from_report
@@ -60,3 +61,41 @@ def test_annual_plan_carries_the_coupled_stack(python: str, torch: str, variant:
     image = {**result.to_json(), "file": "dockerfiles/training/Dockerfile"}
     plan = from_report(ReviewReport.from_json({"images": [image]}), {"training": "ml.txt"})
     assert plan is not None and plan.changes[0].changes.torch == torch and plan.changes[0].changes.variant == variant
+
+
+def test_the_annual_report_is_one_typed_value_that_migrate_reads(tmp_path: Path) -> None:
+    """The file `migrate --report` reads and the report's own `review_report` are one plan."""
+    import json
+
+    from tasks.research.annual import AnnualReport
+
+    def annual(reference: str) -> AnnualImage:
+        return plan_cuda_image(
+            "training" if "12.6.0" in reference else "training-cuda129",
+            "dockerfiles/training/Dockerfile",
+            reference,
+            TAGS,
+            FACTS,
+            date(2026, 11, 28),
+            fleet_min_driver=535,
+            allow_major=False,
+            unsupported={},
+            pythons_with_torch=pythons_with_torch,
+        )
+
+    due, fine = annual("nvidia/cuda:12.6.0-runtime-ubuntu22.04"), annual("nvidia/cuda:12.9.1-runtime-ubuntu24.04")
+    report = AnnualReport(date(2026, 11, 28), "test", 535, [due, fine], errors=["x: not reachable"])
+    assert report.recommended and report.due == [due] and report.year == 2026
+    assert report.outcome == "upgrade due: training 12.6.0-runtime-ubuntu22.04 → 12.9.1-runtime-ubuntu24.04"
+    report.files = {"json": str(tmp_path / "annual-2026.json"), "markdown": str(tmp_path / "annual-2026.md")}
+    Path(report.files["json"]).write_text(json.dumps(report.to_json(), default=str))
+    read = ReviewReport.read(Path(report.files["json"]))
+    assert read == report.review_report()
+    assert [(i.image, i.target, i.recommended, i.coupled_later) for i in read.images] == [
+        ("training", "nvidia/cuda:12.9.1-runtime-ubuntu24.04", True, True),
+        ("training-cuda129", None, False, True),
+    ]
+    plan = from_report(read, {"training": "ml.txt", "training-cuda129": "ml.txt"})
+    assert plan is not None and [c.image for c in plan.changes] == ["training"]
+    assert f"baseimage migrate --report {report.files['json']}" in annual_markdown(report)
+    assert not AnnualReport(date(2026, 11, 28), "test", 535, [fine]).recommended
