@@ -11,7 +11,9 @@ ranked: first by how many changed values lose the shape of the old ones (``12.6`
 keeps it, ``12`` does not), then by how many ARGs change. The best is taken when it is the
 only one with its rank; a tie is refused with a message naming the ARGs and the candidates. Only when no solution keeps
 the template text is a single piece of template text edited (the innermost one that holds the
-whole change, e.g. ``FROM ${REGISTRY}/nvidia/cuda:12.6.3-...``).
+whole change, e.g. ``FROM ${REGISTRY}/nvidia/cuda:12.6.3-...``), and only when neither suffices
+do ARG values and one piece of text change together (``ARG CUDA=12.6`` with
+``FROM nvidia/cuda:${CUDA}.0-...`` to 12.9.1), each keeping its shape, the fewest pieces.
 
 The result is re-parsed: the FROM must name the target, and no other FROM may move unless it
 names the same image and moves to the same target, or the caller plans it (`planned`). An ARG
@@ -27,7 +29,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from tasks.dockerfile.parser import BaseImage, Dockerfile, FromSource, parse_dockerfile
-from tasks.dockerfile.shellword import Lit, Part, Value, Var, evaluate, variables, walk_vars
+from tasks.dockerfile.shared_args import Edit, apply_edits, conflict_message, moved_elsewhere, split_args
+from tasks.dockerfile.shellword import Lit, Part, Value, Var, evaluate, variables
 from tasks.errors import DockerfileError
 from tasks.images.reference import ImageReference, parse_reference
 
@@ -49,15 +52,6 @@ class _Seg:
     depth: int  # 0 for the FROM line, +1 per ARG default it sits in
     why: str | None = None  # why it cannot be edited
     owner: int | None = None  # the ARG declaration whose default holds template text
-
-
-@dataclass(frozen=True)
-class _Edit:
-    start: int
-    end: int
-    text: str
-    decl: int | None  # the ARG declaration it changes (None: the FROM line)
-    kind: str  # "value" or "text"
 
 
 def new_image_text(base: BaseImage, new: ImageReference, *, allow_unpin: bool = False) -> str:
@@ -120,19 +114,19 @@ def rewrite_base(
         raise DockerfileError(f"{base.location}: cannot rewrite a skipped FROM ({base.skip_reason})")
     segments = _flatten(dockerfile, source, source.parts)
     edits = _plan(dockerfile, base, source.parts, segments, target)
-    text = _apply(dockerfile.text, [(e.start, e.end, e.text) for e in edits])
+    text = apply_edits(dockerfile.text, [(e.start, e.end, e.text) for e in edits])
     after = parse_dockerfile(text, dockerfile.path, dockerfile.build_args)
     _check_same_shape(dockerfile, base, after, target)
-    conflicts = _conflicts(dockerfile, after, base, target, planned or {})
+    conflicts = moved_elsewhere(dockerfile, after, base, target, planned or {})
     if conflicts:
         if not split_arg:
-            raise DockerfileError(_conflict_message(dockerfile, base, edits, conflicts))
-        text = _split(dockerfile, base, source, edits, conflicts)
+            raise DockerfileError(conflict_message(dockerfile, base, edits, conflicts))
+        text = split_args(dockerfile, base, source, edits, conflicts)
         after = parse_dockerfile(text, dockerfile.path, dockerfile.build_args)
         _check_same_shape(dockerfile, base, after, target)
-        left = _conflicts(dockerfile, after, base, target, planned or {})
+        left = moved_elsewhere(dockerfile, after, base, target, planned or {})
         if left:
-            raise DockerfileError(_conflict_message(dockerfile, base, edits, left))
+            raise DockerfileError(conflict_message(dockerfile, base, edits, left))
     parse_reference(target)
     return text
 
@@ -232,7 +226,7 @@ def _env_before(df: Dockerfile, before: int) -> dict[str, Value]:
 # ---------------------------------------------------------------- solving
 
 
-def _plan(df: Dockerfile, base: BaseImage, parts: tuple[Part, ...], segs: list[_Seg], target: str) -> list[_Edit]:
+def _plan(df: Dockerfile, base: BaseImage, parts: tuple[Part, ...], segs: list[_Seg], target: str) -> list[Edit]:
     if len(segs) > MAX_SEGMENTS:
         raise DockerfileError(f"{base.location}: the FROM's template has too many parts to solve; change it by hand")
     names = variables(parts)
@@ -244,16 +238,22 @@ def _plan(df: Dockerfile, base: BaseImage, parts: tuple[Part, ...], segs: list[_
             seg = next(s for s in segs if s.key == key)
             if seg.why or seg.span is None:
                 raise DockerfileError(f"{base.location}: {seg.why}")
-            edits.append(_Edit(*seg.span, value, key, "value"))
+            edits.append(Edit(*seg.span, value, key, "value"))
         return edits
-    index, value = _single_edit(base, segs, target, names)
+    try:
+        index, value = _single_edit(base, segs, target, names)
+    except DockerfileError:
+        together = _value_and_text(base, segs, target)
+        if together is None:
+            raise
+        return together
     seg = segs[index]
     if seg.why or seg.span is None:
         where = "in the FROM line" if seg.owner is None else f"in ARG {df.decls[seg.owner].name}'s default"
         raise DockerfileError(
             f"{base.location}: the text to change ({seg.text!r}, {where}) {seg.why}; change the FROM line by hand"
         )
-    return [_Edit(*seg.span, value, seg.owner, "text")]
+    return [Edit(*seg.span, value, seg.owner, "text")]
 
 
 def _solutions(base: BaseImage, segs: list[_Seg], target: str) -> list[dict[int, str]]:
@@ -350,6 +350,52 @@ def _choose(
     )
 
 
+def _value_and_text(base: BaseImage, segs: list[_Seg], target: str) -> list[Edit] | None:
+    """ARG values and one piece of template text changed together, when neither alone spells
+    `target` (``ARG CUDA=12.6`` and ``FROM nvidia/cuda:${CUDA}.0-runtime-ubuntu22.04`` to 12.9.1:
+    ``CUDA=12.9`` and ``.1-runtime-ubuntu22.04``). Taken only when every changed piece keeps its
+    shape and one way changes the fewest pieces; None otherwise (the caller refuses)."""
+    found: list[tuple[int, int, dict[int, str]]] = []
+    for j, seg in enumerate(segs):
+        if seg.kind != "text" or seg.span is None or seg.why:
+            continue
+        free = -1 - j  # the text's own unknown, beside the ARGs' (their declaration indexes)
+        trial = [*segs[:j], _Seg(seg.text, "value", free, seg.span, seg.depth, None, seg.owner), *segs[j + 1 :]]
+        try:
+            solutions = _solutions(base, trial, target)
+        except DockerfileError:  # too many ways with this text free: not this one
+            continue
+        old = {s.key: s.text for s in trial if s.kind == "value" and s.key is not None}
+        by_key = {s.key: s for s in trial if s.kind == "value"}
+        for solution in solutions:
+            moved = {key: value for key, value in solution.items() if value != old[key]}
+            if free not in moved or len(moved) < 2:  # the text alone, or the ARGs alone: tried before
+                continue
+            if any(_shape(value) != _shape(old[key]) for key, value in moved.items()):
+                continue
+            if any(by_key[key].why or by_key[key].span is None for key in moved):
+                continue
+            found.append((len(moved), j, moved))
+    if not found:
+        return None
+    fewest = min(n for n, _j, _moved in found)
+    best = [(j, moved) for n, j, moved in found if n == fewest]
+    if len(best) != 1:
+        return None
+    j, moved = best[0]
+    edits = []
+    for key, value in moved.items():
+        if key < 0:
+            text = segs[j]
+            assert text.span is not None
+            edits.append(Edit(*text.span, value, text.owner, "text"))
+        else:
+            arg = next(s for s in segs if s.key == key)
+            assert arg.span is not None
+            edits.append(Edit(*arg.span, value, key, "value"))
+    return edits
+
+
 def _single_edit(base: BaseImage, segs: list[_Seg], target: str, names: tuple[str, ...]) -> tuple[int, str]:
     """The one segment whose change alone gives `target` (the innermost when several do)."""
     old = "".join(s.text for s in segs)
@@ -375,102 +421,10 @@ def _single_edit(base: BaseImage, segs: list[_Seg], target: str, names: tuple[st
     )
 
 
-# ---------------------------------------------------------------- checks and ARG splitting
-
-
-def _apply(text: str, edits: list[tuple[int, int, str]]) -> str:
-    for start, end, value in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
-        text = text[:start] + value + text[end:]
-    return text
+# ---------------------------------------------------------------- the re-parse check
 
 
 def _check_same_shape(before: Dockerfile, base: BaseImage, after: Dockerfile, target: str) -> None:
     """Re-parse check: the FROM now names `target` and no FROM appeared or vanished."""
     if len(after.bases) != len(before.bases) or after.bases[base.stage].image != target:
         raise DockerfileError(f"{base.location}: rewrite did not produce {target!r}; file left as is")
-
-
-def _conflicts(
-    before: Dockerfile, after: Dockerfile, base: BaseImage, target: str, planned: Mapping[int, ImageReference]
-) -> list[tuple[BaseImage, BaseImage]]:
-    """Other FROMs the edit moved where they are not meant to go."""
-    moved = []
-    for old, new in zip(before.bases, after.bases, strict=True):
-        if old.stage == base.stage or (old.image, old.skip_reason) == (new.image, new.skip_reason):
-            continue
-        if old.stage in planned and new.reference == planned[old.stage]:
-            continue
-        if old.reference is not None and old.reference == base.reference and new.image == target:
-            continue  # the same image, moving to the same target: the same change
-        moved.append((old, new))
-    return moved
-
-
-def _conflict_message(
-    df: Dockerfile, base: BaseImage, edits: list[_Edit], conflicts: list[tuple[BaseImage, BaseImage]]
-) -> str:
-    changed = {e.decl for e in edits if e.decl is not None}
-    lines = []
-    for old, new in conflicts:
-        shared = sorted(df.decls[d].name for d in changed & df.sources[old.stage].deps) or sorted(
-            df.decls[d].name for d in changed
-        )
-        lines.append(
-            f"ARG {', '.join(shared)} also feeds {old.location} (FROM {old.raw}), which would change from "
-            f"{old.image or old.raw!r} to {new.image or new.raw!r}"
-        )
-    return (
-        f"{base.location}: " + "; ".join(lines) + ". Plan that FROM too, or split the ARG so this FROM "
-        "gets its own (split_arg / --split-arg)"
-    )
-
-
-def _split(
-    df: Dockerfile,
-    base: BaseImage,
-    source: FromSource,
-    edits: list[_Edit],
-    conflicts: list[tuple[BaseImage, BaseImage]],
-) -> str:
-    """The edits, with each shared ARG replaced for this FROM by a new global ARG of its own."""
-    shared = {e.decl for e in edits if e.decl is not None}
-    shared &= set().union(*(df.sources[old.stage].deps for old, _new in conflicts))
-    changes = [(e.start, e.end, e.text) for e in edits if e.decl not in shared]
-    taken = set(df.arg_names) | set(df.env)
-    assert source.parts is not None
-    for decl_index in sorted(shared):
-        decl = df.decls[decl_index]
-        edit = next(e for e in edits if e.decl == decl_index)
-        if edit.kind != "value":
-            raise DockerfileError(
-                f"{base.location}: cannot give this FROM its own ARG: the text to change is inside ARG "
-                f"{decl.name}'s default ({df.path}:{decl.line}), which other FROMs use; change it by hand"
-            )
-        refs = [v for v in walk_vars(source.parts) if v.name == decl.name and df.provider(v.name) == decl_index]
-        if not refs:
-            raise DockerfileError(
-                f"{base.location}: cannot give this FROM its own ARG {decl.name}: the FROM reaches it through "
-                "another ARG's default; change it by hand"
-            )
-        name = _fresh_name(decl.name, base, taken)
-        taken.add(name)
-        at = decl.instruction.end_offset
-        ending = "\r\n" if df.text[max(0, at - 2) : at] == "\r\n" else "\n"
-        prefix = "" if at == 0 or df.text[at - 1] == "\n" else ending
-        changes.append((at, at, f"{prefix}ARG {name}={edit.text}{ending}"))
-        for ref in refs:
-            span = source.instruction.physical_span(ref.name_start, ref.name_end)
-            if span is None:
-                raise DockerfileError(f"{base.location}: the FROM is split across lines; change it by hand")
-            changes.append((*span, name))
-    return _apply(df.text, changes)
-
-
-def _fresh_name(name: str, base: BaseImage, taken: set[str]) -> str:
-    suffix = re.sub(r"[^A-Za-z0-9_]", "_", base.alias).upper() if base.alias else f"STAGE{base.stage}"
-    candidate = f"{name}_{suffix}"
-    number = 2
-    while candidate in taken:
-        candidate = f"{name}_{suffix}_{number}"
-        number += 1
-    return candidate

@@ -334,6 +334,56 @@ def test_template_text_inside_an_arg_default_is_edited_there() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("text", "new", "changes"),
+    [
+        # the ARG holds major.minor, the FROM line the patch: a new minor changes both
+        (
+            "ARG CUDA=12.6\nFROM nvidia/cuda:${CUDA}.0-runtime-ubuntu22.04\n",
+            "nvidia/cuda:12.9.1-runtime-ubuntu22.04",
+            [
+                ("ARG CUDA=12.6\n", "ARG CUDA=12.9\n"),
+                (
+                    "FROM nvidia/cuda:${CUDA}.0-runtime-ubuntu22.04\n",
+                    "FROM nvidia/cuda:${CUDA}.1-runtime-ubuntu22.04\n",
+                ),
+            ],
+        ),
+        # a new patch of the same minor is the FROM line's text alone
+        (
+            "ARG CUDA=12.6\nFROM nvidia/cuda:${CUDA}.0-runtime-ubuntu22.04\n",
+            "nvidia/cuda:12.6.3-runtime-ubuntu22.04",
+            [("FROM nvidia/cuda:${CUDA}.0-runtime-ubuntu22.04\n", "FROM nvidia/cuda:${CUDA}.3-runtime-ubuntu22.04\n")],
+        ),
+        # the version ARG and the flavor/OS text of the ARG default that uses it
+        (
+            "ARG CUDA=12.6.3\nARG IMG=nvidia/cuda:${CUDA}-base-ubuntu22.04\nFROM ${IMG}\n",
+            "nvidia/cuda:12.9.1-devel-ubuntu24.04",
+            [
+                ("ARG CUDA=12.6.3\n", "ARG CUDA=12.9.1\n"),
+                ("ARG IMG=nvidia/cuda:${CUDA}-base-ubuntu22.04\n", "ARG IMG=nvidia/cuda:${CUDA}-devel-ubuntu24.04\n"),
+            ],
+        ),
+    ],
+)
+def test_an_arg_and_the_template_text_beside_it_change_together(
+    text: str, new: str, changes: list[tuple[str, str]]
+) -> None:
+    """Regression: neither the ARG alone nor the text alone spells 12.9.1, and the rewrite was
+    refused ("change the FROM line by hand"); both change, each keeping its shape."""
+    parsed = parse_dockerfile(text)
+    after = rewrite_base(parsed, parsed.bases[0], parse_reference(new))
+    assert changed_lines(text, after) == changes
+    assert parse_dockerfile(after).bases[0].image == new
+
+
+def test_an_arg_and_text_change_that_would_reshape_either_is_refused() -> None:
+    text = "ARG CUDA=12.6\nFROM nvidia/cuda:${CUDA}.0-runtime-ubuntu22.04\n"
+    parsed = parse_dockerfile(text)
+    with pytest.raises(DockerfileError, match="cannot be written through the template"):
+        rewrite_base(parsed, parsed.bases[0], parse_reference("nvidia/cuda:12.9.1-runtime-ubi9"))
+
+
 def test_template_text_beside_an_arg_is_edited_in_place() -> None:
     text = "ARG REGISTRY=127.0.0.1:5000\nFROM ${REGISTRY}/nvidia/cuda:12.6.3-base-ubuntu22.04 AS base\n"
     parsed = parse_dockerfile(text)
@@ -532,8 +582,8 @@ def test_stages_of_the_same_image_move_together() -> None:
     [
         (
             "ARG CUDA=12.6.3\nARG IMG=nvidia/cuda:${CUDA}-base-ubuntu22.04\nFROM ${IMG}\n",
-            "nvidia/cuda:12.9.1-devel-ubuntu24.04",
-            "Dockerfile:3: 'nvidia/cuda:12.9.1-devel-ubuntu24.04' cannot be written through the template '${IMG}' "
+            "nvidia/cuda:12.9.1-devel-ubi9",
+            "Dockerfile:3: 'nvidia/cuda:12.9.1-devel-ubi9' cannot be written through the template '${IMG}' "
             "(ARGs IMG); change the FROM line by hand",
         ),
         (
