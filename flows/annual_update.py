@@ -21,7 +21,8 @@ from tasks.errors import BaseImageError, RegistryError
 from tasks.files import write_atomic
 from tasks.images.reference import parse_reference
 from tasks.registry.session import ImageInfo
-from tasks.research.annual import PYTHONS, AnnualImage, AnnualReport, annual_markdown, compare_ngc, plan_cuda_image
+from tasks.research.annual import PYTHONS, AnnualImage, compare_ngc, plan_cuda_image
+from tasks.research.annual_report import AnnualReport, annual_markdown
 from tasks.research.pytorch_index import PyTorchIndex
 from tasks.research.support import unsupported_or_bundled
 

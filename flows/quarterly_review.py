@@ -257,7 +257,7 @@ def quarterly_review(
         for warning in review.warnings:
             log.warning("%s", warning)
     if review.recommended:
-        targets_text = ", ".join(f"{i.reference} -> {i.target}" for i in review.images if i.recommended and i.target)
+        targets_text = ", ".join(f"{i.reference} -> {i.target}" for i in reviews if i.recommended and i.target)
         emit_event(
             event=EVENT,
             resource={"prefect.resource.id": "baseimage.review", "date": today},
@@ -266,17 +266,18 @@ def quarterly_review(
         log.warning("migration recommended: %s", targets_text or "see the report")
     if isinstance(transport, RecordingTransport):
         review.snapshot = str(transport.save())
-    review.outcome = record_outcome(_outcome(review))
+    review.outcome = record_outcome(_outcome(reviews, review))
     if fail_on_incomplete and not review.complete:
-        problems = "; ".join(e for i in review.images for e in i.errors)
+        problems = "; ".join(e for i in reviews for e in i.errors)
         raise BaseImageError(f"the review could not complete (report {review.files['json']}): {problems}")
     return review.to_json()
 
 
-def _outcome(review: Review) -> str:
+def _outcome(in_order: list[ImageReview], review: Review) -> str:
+    """The run's one line, naming the moves in the policy's order (the report lists urgent first)."""
     moves = [
         f"{i.image} {str(i.reference).rsplit(':', 1)[-1]} → {str(i.target).rsplit(':', 1)[-1]}"
-        for i in review.images
+        for i in in_order
         if i.recommended and i.target
     ]
     if moves:
@@ -284,4 +285,4 @@ def _outcome(review: Review) -> str:
     if review.recommended:
         return "migration recommended: see the report"
     incomplete = "" if review.complete else " (incomplete: see the errors)"
-    return f"no migration due: {len(review.images)} base images reviewed{incomplete}"
+    return f"no migration due: {len(in_order)} base images reviewed{incomplete}"

@@ -113,12 +113,14 @@ def rewrite_base(
     if source.parts is None:
         raise DockerfileError(f"{base.location}: cannot rewrite a skipped FROM ({base.skip_reason})")
     segments = _flatten(dockerfile, source, source.parts)
-    edits = _plan(dockerfile, base, source.parts, segments, target)
+    edits, refused = _plan(dockerfile, base, source.parts, segments, target)
     text = apply_edits(dockerfile.text, [(e.start, e.end, e.text) for e in edits])
     after = parse_dockerfile(text, dockerfile.path, dockerfile.build_args)
     _check_same_shape(dockerfile, base, after, target)
     conflicts = moved_elsewhere(dockerfile, after, base, target, planned or {})
     if conflicts:
+        if refused is not None:  # an ARG and text changed together would move another FROM: refuse as before
+            raise refused
         if not split_arg:
             raise DockerfileError(conflict_message(dockerfile, base, edits, conflicts))
         text = split_args(dockerfile, base, source, edits, conflicts)
@@ -226,7 +228,11 @@ def _env_before(df: Dockerfile, before: int) -> dict[str, Value]:
 # ---------------------------------------------------------------- solving
 
 
-def _plan(df: Dockerfile, base: BaseImage, parts: tuple[Part, ...], segs: list[_Seg], target: str) -> list[Edit]:
+def _plan(
+    df: Dockerfile, base: BaseImage, parts: tuple[Part, ...], segs: list[_Seg], target: str
+) -> tuple[list[Edit], DockerfileError | None]:
+    """The edits that make the FROM spell `target`, and, for ARG values and text changed together
+    (the last resort), the refusal to raise instead should they move another FROM."""
     if len(segs) > MAX_SEGMENTS:
         raise DockerfileError(f"{base.location}: the FROM's template has too many parts to solve; change it by hand")
     names = variables(parts)
@@ -239,21 +245,21 @@ def _plan(df: Dockerfile, base: BaseImage, parts: tuple[Part, ...], segs: list[_
             if seg.why or seg.span is None:
                 raise DockerfileError(f"{base.location}: {seg.why}")
             edits.append(Edit(*seg.span, value, key, "value"))
-        return edits
+        return edits, None
     try:
         index, value = _single_edit(base, segs, target, names)
-    except DockerfileError:
+    except DockerfileError as refusal:
         together = _value_and_text(base, segs, target)
         if together is None:
             raise
-        return together
+        return together, refusal
     seg = segs[index]
     if seg.why or seg.span is None:
         where = "in the FROM line" if seg.owner is None else f"in ARG {df.decls[seg.owner].name}'s default"
         raise DockerfileError(
             f"{base.location}: the text to change ({seg.text!r}, {where}) {seg.why}; change the FROM line by hand"
         )
-    return [Edit(*seg.span, value, seg.owner, "text")]
+    return [Edit(*seg.span, value, seg.owner, "text")], None
 
 
 def _solutions(base: BaseImage, segs: list[_Seg], target: str) -> list[dict[int, str]]:

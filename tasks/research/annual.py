@@ -20,7 +20,6 @@ from tasks.research.drivers import fleet_check
 from tasks.research.facts import Facts
 from tasks.research.planner import newest_torch
 from tasks.research.pytorch_index import variant_for
-from tasks.research.report_model import REPORT_SCHEMA, ReviewReport
 
 PYTHONS = ("3.14", "3.13", "3.12", "3.11", "3.10")
 LTS_WARNING_DAYS = 365  # an OS whose standard support ends within a year is due for the annual update
@@ -273,101 +272,3 @@ def compare_ngc(
                 }
             )
     return rows
-
-
-@dataclass
-class AnnualReport:
-    """The annual update's report, typed while the run builds it. `to_json` writes
-    ``reports/annual-<year>.json`` in the shape `ReviewReport.from_json` reads (``schema``
-    `REPORT_SCHEMA`), so a due upgrade is one ``baseimage migrate --report`` away; `review_report`
-    is that same reading, the one way an annual report becomes a `MigrationPlan`."""
-
-    day: date
-    sources: str
-    fleet_min_driver: int
-    images: list[AnnualImage]
-    ngc_vs_cuda: list[dict[str, Any]] = field(default_factory=list)  # the comparison table's rows
-    errors: list[str] = field(default_factory=list)  # what could not be checked, one line per cause
-    files: dict[str, str] | None = None  # json and markdown, once written
-
-    @property
-    def year(self) -> int:
-        return self.day.year
-
-    @property
-    def due(self) -> list[AnnualImage]:
-        return [i for i in self.images if i.recommended]
-
-    @property
-    def recommended(self) -> bool:
-        return bool(self.due)
-
-    @property
-    def outcome(self) -> str:
-        moves = [f"{i.image} {i.current.rsplit(':', 1)[1]} → {str(i.target).rsplit(':', 1)[1]}" for i in self.due]
-        return "upgrade due: " + ", ".join(moves) if moves else f"no upgrade due: {len(self.images)} images checked"
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "schema": REPORT_SCHEMA,
-            "year": self.year,
-            "date": self.day.isoformat(),
-            "sources": self.sources,
-            "fleet_min_driver": self.fleet_min_driver,
-            "images": [i.to_json() for i in self.images],
-            "ngc_vs_cuda": list(self.ngc_vs_cuda),
-            "errors": list(self.errors),
-            "recommended": self.recommended,
-            "outcome": self.outcome,
-        }
-        if self.files is not None:
-            data["files"] = dict(self.files)
-        return data
-
-    def review_report(self) -> ReviewReport:
-        """The plan a migration reads from this report (as ``migrate --report`` reads its file)."""
-        where = (self.files or {}).get("json") or f"the annual report of {self.year}"
-        return ReviewReport.from_json(self.to_json(), where)
-
-
-def annual_markdown(report: AnnualReport) -> str:
-    """The annual report as Markdown (reports/annual-<year>.md and the run's artifact)."""
-    lines = [f"# Annual base-image update {report.year}", "", f"Sources: {report.sources}", ""]
-    for image in report.images:
-        lines += [f"## {image.image} (`{image.current}`)", ""]
-        u, c, p = image.ubuntu, image.cuda_path, image.python
-        lines.append(
-            f"- Ubuntu {u.get('current')}: standard support until {u.get('end_of_standard_support')} "
-            f"({u.get('days_left')} days); next LTS {u.get('next_lts') or '-'}, published for CUDA "
-            f"{u.get('target_cuda')}: {u.get('next_lts_on_target') or 'not yet'}"
-        )
-        lines.append(f"- CUDA {c.get('current')} -> newest on the major the fleet runs: {c.get('newest_on_major')}")
-        if c.get("next_major"):
-            lines.append(
-                f"- next major {c['next_major']}: "
-                + (f"{c['blocked']}; to unblock: {c['unblock']}" if c.get("blocked") else "possible")
-            )
-        lines.append(
-            f"- Python with torch wheels for {p.get('variant')}: newest {p.get('newest_with_torch') or 'none'} "
-            f"(torch {p.get('torch') or '-'}; all: {', '.join(p.get('all') or []) or '-'})"
-        )
-        for ref, platforms in image.platforms.items():
-            lines.append(f"- platforms of `{ref}`: {', '.join(platforms) or 'unknown'}")
-        if image.recommended:
-            lines.append(f"- **upgrade due**: `{image.current}` -> `{image.target}`")
-        lines += [f"  - {r}" for r in image.reasons] + [""]
-    if report.ngc_vs_cuda:
-        lines += ["## NGC PyTorch or plain CUDA for the training image", ""]
-        lines += ["| option | reference | compressed | CUDA | PyTorch | platforms | support |", "|---" * 7 + "|"]
-        for row in report.ngc_vs_cuda:
-            lines.append(
-                f"| {row['option']} | `{row['reference']}` | {row['compressed_mb']} MB | {row['cuda']} | "
-                f"{row['pytorch']} | {', '.join(row['platforms'])} | {row['support']} |"
-            )
-        lines.append("")
-    if report.errors:
-        lines += ["## Not checked", "", *[f"- {e}" for e in report.errors], ""]
-    lines += ["## Plan", "", report.outcome, ""]
-    if report.recommended and report.files:
-        lines.append(f"Apply it with `baseimage migrate --report {report.files['json']}`.")
-    return "\n".join(lines) + "\n"

@@ -80,9 +80,9 @@ class ImageReview:
     @property
     def reasons(self) -> list[str]:
         """Why, in the report's order: NVIDIA's banner, the plan's reasons, what blocks it, the notes."""
-        if self.plan is None:
-            return list(self.notes)
         banner = [BANNER] if self.deprecation_banner else []
+        if self.plan is None:
+            return [*banner, *self.notes]
         return [*banner, *self.plan.reasons, *(f"blocked: {b}" for b in self.plan.blocking), *self.notes]
 
     def settle(self) -> None:

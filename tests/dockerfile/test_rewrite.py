@@ -611,3 +611,19 @@ def test_what_cannot_be_edited_in_place_is_refused(text: str, new: str, message:
     with pytest.raises(DockerfileError) as info:
         rewrite_base(parsed, parsed.bases[0], parse_reference(new))
     assert str(info.value) == message
+
+
+def test_an_arg_and_text_change_that_would_move_another_from_is_refused_as_before() -> None:
+    """The ARG is shared: changing it with this FROM's text would move the other FROM to a tag no
+    one planned (12.9.0); the refusal is the template's, not advice to plan a planned FROM."""
+    text = (
+        "ARG CUDA=12.6\nFROM nvidia/cuda:${CUDA}.0-runtime-ubuntu22.04 AS a\nRUN true\n"
+        "FROM nvidia/cuda:${CUDA}.0-runtime-ubuntu22.04 AS b\n"
+    )
+    parsed = parse_dockerfile(text)
+    target = parse_reference("nvidia/cuda:12.9.1-runtime-ubuntu22.04")
+    with pytest.raises(DockerfileError) as info:
+        rewrite_base(parsed, parsed.bases[0], target, planned={0: target, 1: target})
+    assert "cannot be written through the template" in str(info.value) and "change the FROM line by hand" in str(
+        info.value
+    )

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.research.annual import AnnualImage, annual_markdown, plan_cuda_image
+from tasks.research.annual import AnnualImage, plan_cuda_image
+from tasks.research.annual_report import annual_markdown
 from tasks.research.facts import load_facts
 from tasks.research.report_model import ReviewReport
 from tasks.update.plans import from_report
@@ -67,7 +68,7 @@ def test_the_annual_report_is_one_typed_value_that_migrate_reads(tmp_path: Path)
     """The file `migrate --report` reads and the report's own `review_report` are one plan."""
     import json
 
-    from tasks.research.annual import AnnualReport
+    from tasks.research.annual_report import AnnualReport
 
     def annual(reference: str) -> AnnualImage:
         return plan_cuda_image(

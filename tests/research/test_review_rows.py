@@ -85,3 +85,13 @@ def test_ad_hoc_dockerfiles_without_cuda_bases_add_no_row(tmp_path: Path) -> Non
 def test_stages_and_scratch_are_not_rows(tmp_path: Path) -> None:
     found = rows(tmp_path, "ARG BASE\nFROM ${BASE} AS build\nFROM build\nFROM scratch\n", build_args={"BASE": "Bad/X"})
     assert [r["line"] for r in found] == [2], "only the unresolvable image, not the stage or scratch"
+
+
+def test_a_row_without_a_plan_keeps_the_banner_it_saw() -> None:
+    """Regression: the banner was seen, planning then failed (an index error); the row's reasons
+    lost the banner when they became derived from the plan."""
+    seen = ImageReview("training", "D", 1, "nvidia/cuda:11.8.0-runtime-ubuntu22.04", deprecation_banner=["DEPRECATED"])
+    seen.errors.append("PyTorch index unreachable")
+    assert seen.to_json()["reasons"] == ["start-up logs show NVIDIA's deprecation banner"]
+    review = assemble([seen], {}, {}, "test", 535, "2026-12-01", FACTS)
+    assert not review.complete and review.to_json()["images"][0]["reasons"] == seen.reasons

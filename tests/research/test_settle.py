@@ -156,3 +156,14 @@ def test_a_due_but_blocked_plan_is_a_finding() -> None:
     report = assemble([image], {}, {}, "test", 580, "2026-12-01", facts).to_json()
     assert not report["recommended"]
     assert any(f.startswith("blocked: a change is due but blocked: onnxruntime-gpu 1.20.1") for f in report["findings"])
+
+
+def test_the_outcome_lists_the_images_in_the_policys_order() -> None:
+    """The report puts urgent images first; the run's one-line outcome (and the event's targets)
+    keep the order the policy lists them in, as before the report was typed."""
+    from flows.quarterly_review import _outcome
+
+    eol, broken = row("eol", "12.6.0-runtime-ubuntu22.04"), row("broken", "13.0.0-runtime-ubuntu24.04")
+    review = assemble([eol, broken], {}, {"eol": "eol.txt", "broken": "broken.txt"}, "test", 535, "2026-12-01", FACTS)
+    assert [i.image for i in review.images] == ["broken", "eol"] and eol.recommended and broken.recommended
+    assert _outcome([eol, broken], review).startswith("migration recommended: eol 12.6.0-runtime-ubuntu22.04 → ")
