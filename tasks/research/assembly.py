@@ -127,7 +127,7 @@ def planned_torch(plan: ImagePlan) -> str | None:
     """The torch an image runs after its review plan: the change, else the file's pin."""
     torch = plan.changes.get("torch")
     if not torch:
-        torch = ((plan.pins or {}).get("pins") or {}).get("torch")
+        torch = plan.pins.version("torch") if plan.pins else None
     if not torch and plan.torch:
         torch = plan.torch.torch
     try:

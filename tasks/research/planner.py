@@ -29,7 +29,7 @@ from tasks.research.consumers import ConsumerPlan
 from tasks.research.drivers import DriverCheck, fleet_check
 from tasks.research.facts import Facts
 from tasks.research.pytorch_index import variant_for
-from tasks.research.stack import Stack, StackRequest, choose_stack, variant_minor
+from tasks.research.stack import Choice, Stack, StackRequest, choose_stack, variant_minor
 from tasks.research.support import SupportState, support_state
 from tasks.update.requirements import CurrentPins
 
@@ -121,12 +121,12 @@ class ImagePlan:
     due: bool = False  # something makes a change due (EOL, deleted, urgent, an advisory the plan fixes)
     blocking: list[str] = field(default_factory=list)
     requirements: str | None = None
-    pins: dict[str, Any] | None = None  # the requirements file's pins (CurrentPins)
-    request: dict[str, Any] | None = None  # the StackRequest for the final base
-    choices: list[dict[str, Any]] = field(default_factory=list)  # the stack's choices with reasons
+    pins: CurrentPins | None = None  # the requirements file's pins
+    request: StackRequest | None = None  # the stack request for the final base
+    choices: list[Choice] = field(default_factory=list)  # the stack's choices with reasons
     changes: dict[str, str] = field(default_factory=dict)  # what the requirements file changes
-    dockerfile_pins: dict[str, Any] | None = None  # RUN pip install pins in the Dockerfile
-    dockerfile_choices: list[dict[str, Any]] = field(default_factory=list)
+    dockerfile_pins: CurrentPins | None = None  # RUN pip install pins in the Dockerfile
+    dockerfile_choices: list[Choice] = field(default_factory=list)
     dockerfile_changes: dict[str, str] = field(default_factory=dict)  # decided here; the Dockerfile edit is separate
     allow_missing: list[str] = field(default_factory=list)
     consumers: ConsumerPlan | None = None  # the exported model's consumers, decided once every plan is settled
@@ -252,21 +252,21 @@ class StackInputs:
 def apply_stack(plan: ImagePlan, inputs: StackInputs, request: StackRequest, facts: Facts) -> Stack:
     """The stack for `request` on `plan`: choices, changes (when the base moves), blocking reasons."""
     plan.requirements = inputs.requirements
-    plan.request = request.to_json()
+    plan.request = request
     plan.allow_missing = sorted(inputs.allow_missing)
     stack = Stack()
     if inputs.pins is not None:
-        plan.pins = inputs.pins.to_json()
+        plan.pins = inputs.pins
         stack = choose_stack([request], inputs.pins, facts, inputs.allow_missing)
-        plan.choices = [c.to_json() for c in stack.choices]
+        plan.choices = list(stack.choices)
         if plan.moves_base:
             plan.changes = stack.changes().to_json()
             plan.blocking.extend(stack.blocking)
             plan.reasons.extend(c.reason for c in stack.choices if c.notable)
     if inputs.dockerfile_pins is not None and (inputs.dockerfile_pins.pins or inputs.dockerfile_pins.ranges):
-        plan.dockerfile_pins = inputs.dockerfile_pins.to_json()
+        plan.dockerfile_pins = inputs.dockerfile_pins
         run = choose_stack([request], inputs.dockerfile_pins, facts, inputs.allow_missing)
-        plan.dockerfile_choices = [c.to_json() for c in run.choices]
+        plan.dockerfile_choices = list(run.choices)
         if plan.moves_base:
             plan.dockerfile_changes = run.changes().to_json()
             plan.blocking.extend(f"{plan.dockerfile} RUN pip install: {b}" for b in run.blocking)

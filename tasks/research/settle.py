@@ -19,7 +19,7 @@ from tasks.research.facts import Facts
 from tasks.research.osv import Advisory
 from tasks.research.planner import ImagePlan, TorchChoice
 from tasks.research.review import ImageReview
-from tasks.research.stack import Choice, Stack, StackRequest, choose_stack
+from tasks.research.stack import Choice, Stack, choose_stack
 from tasks.update.requirements import CurrentPins
 
 
@@ -83,7 +83,8 @@ def _chosen_pins(plan: ImagePlan, stack: Stack) -> None:
     torch, cupy, ort, index = stack.get("torch"), stack.get("cupy"), stack.get("onnxruntime-gpu"), stack.get("index")
     if torch and torch.chosen and index and index.chosen:
         tv = stack.get("torchvision")
-        major, minor = str((plan.request or {})["cuda"]).split(".")[:2]
+        assert plan.request is not None  # only plans with a stack request are settled
+        major, minor = plan.request.cuda.split(".")[:2]
         plan.torch = TorchChoice(
             index.chosen,
             str(_version(torch.chosen)),
@@ -120,9 +121,9 @@ def settle_requirements(
     conflicts: list[str] = []
     for path, members in groups.items():
         first = members[0][1]
-        pins = CurrentPins.from_json(first.pins or {})
+        pins = first.pins or CurrentPins()
         allow = frozenset(first.allow_missing)
-        requests = [StackRequest.from_json(plan.request or {}) for _image, plan in members]
+        requests = [plan.request for _image, plan in members if plan.request is not None]
         own = [choose_stack([r], pins, facts, allow) for r in requests]
         stack = choose_stack(requests, pins, facts, allow)
         wanted: set[str] = set()
@@ -143,7 +144,7 @@ def settle_requirements(
                 plan.changes = {}
             else:
                 plan.changes = stack.changes(wanted).to_json() if wanted else {}
-                plan.choices = [c.to_json() for c in stack.choices]
+                plan.choices = list(stack.choices)
                 if wanted:
                     plan.blocking.extend(b for b in stack.blocking if b not in plan.blocking)
                     _chosen_pins(plan, stack)

@@ -21,6 +21,7 @@ from tasks.research.facts import TorchExport, load_facts
 from tasks.research.planner import ImagePlan
 from tasks.research.report_model import ReviewReport
 from tasks.research.review import ImageReview
+from tasks.update.requirements import CurrentPins
 
 FACTS = load_facts()
 REQ = "services/inference/requirements.txt"
@@ -168,7 +169,7 @@ def report(torch: str) -> Review:
     current = "nvidia/cuda:12.6.0-runtime-ubuntu22.04"
     plan = ImagePlan("training", "dockerfiles/training/Dockerfile", "cuda", current, "eol")
     plan.target, plan.due, plan.reasons = "nvidia/cuda:12.9.1-runtime-ubuntu22.04", True, ["CUDA 12.6.0 is EOL"]
-    plan.changes, plan.pins = {"torch": torch}, {"pins": {"torch": "2.5.1+cu126"}}
+    plan.changes, plan.pins = {"torch": torch}, CurrentPins(pins={"torch": "2.5.1+cu126"})
     image = ImageReview("training", plan.dockerfile, 1, current, plan=plan)
     image.settle()
     assert image.recommended

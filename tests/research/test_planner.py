@@ -384,6 +384,6 @@ def test_plan_carries_pins_index_and_reasons() -> None:
     assert (result.cupy_package, result.cupy_version, result.onnxruntime_gpu) == ("cupy-cuda12x", "14.2.0", "1.26.0")
     assert "newer patch 12.6.3 of the same minor exists (EOL by NVIDIA's rule)" in result.reasons
     assert any(r.startswith("13.1.0 not chosen: fleet drivers: R535 is below 580.65.06") for r in result.reasons)
-    assert {c["component"] for c in result.choices} == {"index", "torch", "torchvision", "cupy", "onnxruntime-gpu"}
-    assert all(c["reason"] for c in result.choices)
+    assert {c.component for c in result.choices} == {"index", "torch", "torchvision", "cupy", "onnxruntime-gpu"}
+    assert all(c.reason for c in result.choices)
     assert result.action == "migrate" and result.to_json()["action"] == "migrate"
