@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
@@ -93,6 +94,30 @@ class CudaTag:
     def same_track(self, other: CudaTag) -> bool:
         """True when `other` is the same image line (cudnn8/cudnn9/cudnn count as one)."""
         return self.track == other.track
+
+    def on_track(self, version: str, tags: Iterable[str] | None = None, os_label: str | None = None) -> str:
+        """This image line at `version` (and `os_label`), as NVIDIA wrote the tag in `tags`: the
+        cuDNN variant is ``cudnn8`` up to 12.2.2, ``cudnn9`` on 12.3.2 and ``cudnn`` from 12.4.1, so
+        11.8.0-cudnn8-runtime-ubuntu22.04 at 12.9.1 is 12.9.1-cudnn-runtime-ubuntu22.04. Without
+        `tags`, or when they hold no single such tag, the same words with the new version."""
+        os_now = os_label or self.os_label
+        words = str(self).replace(self.version_str, version, 1)
+        if os_label is not None:
+            words = words.replace(self.os_label, os_label)
+        if tags is None:
+            return words
+        listed = list(tags)
+        if words in listed:
+            return words
+        family = extra_family(self.extra)
+        found = [
+            t
+            for t in listed
+            if (c := _cuda_or_none(t)) is not None
+            and c.version_str == version
+            and (extra_family(c.extra), c.flavor, c.os_label) == (family, self.flavor, os_now)
+        ]
+        return found[0] if len(found) == 1 else words
 
     def __str__(self) -> str:
         extra = f"{self.extra}-" if self.extra else ""

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
 
-from tasks.images.tags import CudaTag, NgcTag
+from tasks.images.tags import CudaTag, NgcTag, extra_family
 from tasks.registry.session import ImageInfo
 from tasks.research.drivers import fleet_check
 from tasks.research.facts import Facts
@@ -49,11 +49,12 @@ class AnnualImage:
 
 
 def _versions(tags: list[str], current: CudaTag) -> dict[tuple[int, int, int], set[str]]:
-    """CUDA version -> OS labels with a tag of the current image's extra and flavor."""
+    """CUDA version -> OS labels with a tag of the current image's extra (cudnn8, cudnn9 and cudnn
+    as one) and flavor."""
     found: dict[tuple[int, int, int], set[str]] = {}
     for text in tags:
         tag = CudaTag.try_parse(text)
-        if tag and tag.extra == current.extra and tag.flavor == current.flavor:
+        if tag and extra_family(tag.extra) == extra_family(current.extra) and tag.flavor == current.flavor:
             found.setdefault(tag.version, set()).add(tag.os_label)
     return found
 
@@ -151,7 +152,7 @@ def plan_cuda_image(
             )
     if target_version > current.version:
         out.reasons.append(f"CUDA {_fmt(target_version)} is the newest supported {major}.x that the fleet runs")
-    target_tag = str(current).replace(current.version_str, _fmt(target_version), 1).replace(current.os_label, os_label)
+    target_tag = current.on_track(_fmt(target_version), tags, os_label)  # cudnn8 -> cudnn as NVIDIA spells it
     if target_tag != str(current) and target_tag in tags:
         out.target = f"{repo}:{target_tag}"
         out.recommended = True

@@ -124,7 +124,12 @@ def checked_plan(
         from tasks.update.plans import parse_version
 
         parse_version(to)
-        targets = [t for b in bases if (t := target_for(b, to)) is not None]
+        # the target as the registry spells it (cudnn8 -> cudnn); the tag lists are asked for once
+        targets = [
+            t
+            for b in bases
+            if (t := target_for(b, to, session.tags(b.reference.registry, b.reference.repository))) is not None
+        ]
         return from_target(to, bases, ask(session, index, bases, targets, unsupported, source), facts, rules)
     assert report is not None
     plan = from_report(report, requirements_of)

@@ -105,15 +105,20 @@ def parse_version(text: str) -> tuple[int, int, int]:
     return major, minor, patch
 
 
-def target_for(base: ManagedBase, version: str) -> ImageReference | None:
-    """`base` on `version` on its own track (None: not an nvidia/cuda tag or pinned to another minor)."""
+def target_for(base: ManagedBase, version: str, tags: Sequence[str] | None = None) -> ImageReference | None:
+    """`base` on `version` on its own track, as the registry's `tags` spell it (None: not an
+    nvidia/cuda tag or pinned to another minor)."""
     ref = base.reference
     tag = CudaTag.try_parse(ref.tag)
     if tag is None:
         return None
     if base.pin_minor is not None and ".".join(version.split(".")[:2]) != base.pin_minor:
         return None
-    return ImageReference(ref.registry, ref.repository, str(tag).replace(tag.version_str, version, 1))
+    return ImageReference(ref.registry, ref.repository, tag.on_track(version, tags))
+
+
+def _repo(base: ManagedBase) -> str:
+    return f"{base.reference.registry}/{base.reference.repository}"
 
 
 def _request(base: ManagedBase, tag: CudaTag, answers: Answers, facts: Facts) -> StackRequest:
@@ -262,7 +267,7 @@ def from_target(
     """Move every nvidia/cuda image (except those pinned to another minor) to `version` on its own
     track, checked and coupled (see the module docstring)."""
     wanted = parse_version(version)
-    moves = [(b, t) for b in bases if (t := target_for(b, version)) is not None]
+    moves = [(b, t) for b in bases if (t := target_for(b, version, answers.tags.get(_repo(b)))) is not None]
     if not moves:
         raise BaseImageError(f"--to {version}: no managed image is on nvidia/cuda (or every one is pinned elsewhere)")
     changes, reasons = couple(moves, bases, answers, facts, rules, f"--to {version}")

@@ -100,3 +100,22 @@ def test_the_annual_report_is_one_typed_value_that_migrate_reads(tmp_path: Path)
     assert plan is not None and [c.image for c in plan.changes] == ["training"]
     assert f"baseimage migrate --report {report.files['json']}" in annual_markdown(report)
     assert not AnnualReport(date(2026, 11, 28), "test", 535, [fine]).recommended
+
+
+def test_a_cudnn8_image_moves_to_the_cudnn_tag_nvidia_publishes() -> None:
+    """Regression: the annual update looked for 12.9.1-cudnn8-..., which NVIDIA never published
+    (cuDNN images are ``cudnn`` from 12.4.1), so a cudnn8 image was never due."""
+    result = plan_cuda_image(
+        "training",
+        "dockerfiles/training/Dockerfile",
+        "nvidia/cuda:12.2.2-cudnn8-runtime-ubuntu22.04",
+        TAGS,
+        FACTS,
+        date(2026, 11, 28),
+        fleet_min_driver=535,
+        allow_major=False,
+        unsupported={},
+        pythons_with_torch=pythons_with_torch,
+    )
+    assert result.cuda_path["newest_on_major"] == "12.9.1"
+    assert result.recommended and result.target == "nvidia/cuda:12.9.1-cudnn-runtime-ubuntu24.04"

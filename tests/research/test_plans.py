@@ -241,3 +241,28 @@ def test_a_move_down_says_so() -> None:
     assert "training: the base moves down, 13.0.1 -> 12.9.1 (an older CUDA, as requested)" in plan.reasons
     up = from_target("12.9.1", [base()], answers(), FACTS, Rules(535))
     assert not any("moves down" in r for r in up.reasons)
+
+
+@pytest.mark.parametrize(
+    ("current", "to", "target"),
+    [
+        # NVIDIA renamed the cuDNN variant twice: cudnn8 (<= 12.2.2), cudnn9 (12.3.2), cudnn (>= 12.4.1)
+        ("nvidia/cuda:11.8.0-cudnn8-runtime-ubuntu22.04", "12.9.1", "nvidia/cuda:12.9.1-cudnn-runtime-ubuntu22.04"),
+        ("nvidia/cuda:12.2.2-cudnn8-devel-ubuntu22.04", "12.3.2", "nvidia/cuda:12.3.2-cudnn9-devel-ubuntu22.04"),
+        ("nvidia/cuda:12.9.1-cudnn-runtime-ubuntu22.04", "12.2.2", "nvidia/cuda:12.2.2-cudnn8-runtime-ubuntu22.04"),
+        ("nvidia/cuda:12.6.3-runtime-ubuntu22.04", "12.9.1", "nvidia/cuda:12.9.1-runtime-ubuntu22.04"),
+    ],
+)
+def test_to_finds_the_tag_as_nvidia_wrote_it_on_the_track(current: str, to: str, target: str) -> None:
+    """Regression: --to 12.9.1 from 11.8.0-cudnn8-... asked for 12.9.1-cudnn8-..., which does not
+    exist, and the refusal listed 12.9.1 among the releases on its track."""
+    from tasks.update.plans import target_for
+
+    moved = target_for(base(current=current, requirements=None), to, TAGS)
+    assert moved is not None and str(moved) == target
+
+
+def test_to_moves_a_cudnn8_image_to_the_cudnn_tag() -> None:
+    current = "nvidia/cuda:11.8.0-cudnn8-runtime-ubuntu22.04"
+    plan = from_target("12.9.1", [base(current=current, requirements=None)], answers(), FACTS, Rules(580))
+    assert [c.target for c in plan.changes] == ["nvidia/cuda:12.9.1-cudnn-runtime-ubuntu22.04"]
