@@ -99,7 +99,7 @@ class CudaTag:
         """This image line at `version` (and `os_label`), as NVIDIA wrote the tag in `tags`: the
         cuDNN variant is ``cudnn8`` up to 12.2.2, ``cudnn9`` on 12.3.2 and ``cudnn`` from 12.4.1, so
         11.8.0-cudnn8-runtime-ubuntu22.04 at 12.9.1 is 12.9.1-cudnn-runtime-ubuntu22.04. Without
-        `tags`, or when they hold no single such tag, the same words with the new version."""
+        `tags`, or when they hold no such tag, the same words with the new version."""
         os_now = os_label or self.os_label
         words = str(self).replace(self.version_str, version, 1)
         if os_label is not None:
@@ -111,13 +111,14 @@ class CudaTag:
             return words
         family = extra_family(self.extra)
         found = [
-            t
-            for t in listed
+            (c.extra != family, t)  # NVIDIA publishes one spelling per release; were there several,
+            for t in listed  # the unnumbered one (``cudnn``) is its current name
             if (c := _cuda_or_none(t)) is not None
             and c.version_str == version
             and (extra_family(c.extra), c.flavor, c.os_label) == (family, self.flavor, os_now)
         ]
-        return found[0] if len(found) == 1 else words
+        found.sort()
+        return found[0][1] if found else words
 
     def __str__(self) -> str:
         extra = f"{self.extra}-" if self.extra else ""

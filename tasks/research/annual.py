@@ -18,7 +18,7 @@ from tasks.images.tags import CudaTag, NgcTag, extra_family
 from tasks.registry.session import ImageInfo
 from tasks.research.drivers import fleet_check
 from tasks.research.facts import Facts
-from tasks.research.planner import newest_torch
+from tasks.research.planner import cudnn_change, newest_torch
 from tasks.research.pytorch_index import variant_for
 
 PYTHONS = ("3.14", "3.13", "3.12", "3.11", "3.10")
@@ -156,6 +156,9 @@ def plan_cuda_image(
     if target_tag != str(current) and target_tag in tags:
         out.target = f"{repo}:{target_tag}"
         out.recommended = True
+        cudnn = cudnn_change(current, CudaTag.parse(target_tag), None, facts)
+        if cudnn:
+            out.reasons.append(cudnn)
     # Python: the newest with torch wheels for the target's variant.
     variant = variant_for((target_version[0], target_version[1]))
     with_torch = pythons_with_torch(variant)

@@ -415,15 +415,23 @@ def _next_major_note(plan: ImagePlan, rows: list[Candidate], major: int, wants_t
         )
 
 
+def cudnn_change(current: CudaTag, target: CudaTag, env: Mapping[str, str] | None, facts: Facts) -> str | None:
+    """What a move from `current` to `target` does to cuDNN, when its major changes (None: it does not)."""
+    before, after = cudnn_major(current, env, facts), cudnn_major(target, None, facts)
+    if before is None or after is None or before == after:
+        return None
+    return (
+        f"the cuDNN major changes {before} -> {after} ({current.extra} -> {target.extra}): code built "
+        f"against cuDNN {before} must be rebuilt, and onnxruntime-gpu needs a cuDNN {after} build"
+    )
+
+
 def _cudnn_note(
     plan: ImagePlan, current: CudaTag, target: CudaTag, env: Mapping[str, str] | None, facts: Facts
 ) -> None:
-    before, after = cudnn_major(current, env, facts), cudnn_major(target, None, facts)
-    if before is not None and after is not None and before != after:
-        plan.reasons.append(
-            f"the cuDNN major changes {before} -> {after} ({current.extra} -> {target.extra}): code built "
-            f"against cuDNN {before} must be rebuilt, and onnxruntime-gpu needs a cuDNN {after} build"
-        )
+    note = cudnn_change(current, target, env, facts)
+    if note:
+        plan.reasons.append(note)
 
 
 def pin_digest(plan: ImagePlan, current: ImageReference, digest: str | None) -> None:

@@ -18,7 +18,7 @@ from tasks.images.tags import CudaTag
 from tasks.research.consumers import ConsumerRuntime, merge, plan_consumers
 from tasks.research.drivers import fleet_check
 from tasks.research.facts import Facts
-from tasks.research.planner import cudnn_major
+from tasks.research.planner import cudnn_change, cudnn_major
 from tasks.research.report_model import ReviewReport
 from tasks.research.stack import Stack, StackRequest, choose_stack, variant_minor
 from tasks.research.support import support_state
@@ -277,7 +277,14 @@ def from_target(
         for b, _t in moves
         if (current := CudaTag.try_parse(b.reference.tag or "")) is not None and current.version > wanted
     ]
-    plan = MigrationPlan(tuple(changes), (f"requested: CUDA {version}", *note, *down, *reasons))
+    cudnn = [
+        f"{b.image}: {text}"
+        for b, t in moves
+        if (now := CudaTag.try_parse(b.reference.tag)) is not None
+        and (then := CudaTag.try_parse(t.tag)) is not None
+        and (text := cudnn_change(now, then, None, facts))
+    ]
+    plan = MigrationPlan(tuple(changes), (f"requested: CUDA {version}", *note, *down, *cudnn, *reasons))
     return with_consumers(plan, bases, facts, rules, f"--to {version}")
 
 

@@ -119,3 +119,4 @@ def test_a_cudnn8_image_moves_to_the_cudnn_tag_nvidia_publishes() -> None:
     )
     assert result.cuda_path["newest_on_major"] == "12.9.1"
     assert result.recommended and result.target == "nvidia/cuda:12.9.1-cudnn-runtime-ubuntu24.04"
+    assert any(r.startswith("the cuDNN major changes 8 -> 9 (cudnn8 -> cudnn)") for r in result.reasons)

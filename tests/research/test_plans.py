@@ -266,3 +266,14 @@ def test_to_moves_a_cudnn8_image_to_the_cudnn_tag() -> None:
     current = "nvidia/cuda:11.8.0-cudnn8-runtime-ubuntu22.04"
     plan = from_target("12.9.1", [base(current=current, requirements=None)], answers(), FACTS, Rules(580))
     assert [c.target for c in plan.changes] == ["nvidia/cuda:12.9.1-cudnn-runtime-ubuntu22.04"]
+    assert "training: the cuDNN major changes 8 -> 9 (cudnn8 -> cudnn): code built against cuDNN 8 must be rebuilt" in (
+        " ".join(plan.reasons)
+    ), "the plan says what the move does to cuDNN, as the review's does"
+
+
+def test_of_two_spellings_at_one_release_the_unnumbered_cudnn_is_taken() -> None:
+    from tasks.images.tags import CudaTag
+
+    tags = ["12.3.2-cudnn9-runtime-ubuntu22.04", "12.3.2-cudnn-runtime-ubuntu22.04"]
+    assert CudaTag.parse("11.8.0-cudnn8-runtime-ubuntu22.04").on_track("12.3.2", tags) == tags[1]
+    assert CudaTag.parse("11.8.0-cudnn8-runtime-ubuntu22.04").on_track("12.3.2", tags[:1]) == tags[0]
