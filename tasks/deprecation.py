@@ -36,16 +36,25 @@ class BannerCheck:
         self.mirrors = mirrors
         self.pulled: list[str] = []
         self._lock = threading.Lock()
+        self.client: Any = None
+        self.unavailable: str | None = None
+        # The Docker SDK's import and the daemon's ping (about 0.15 s) run beside the registry
+        # research, which reaches the first banner check only after its own lookups.
+        self._connecting = threading.Thread(target=self._connect, name="banner-check-docker", daemon=True)
+        self._connecting.start()
+
+    def _connect(self) -> None:
         try:
             import docker
 
-            self.client: Any = docker.from_env(timeout=120)
-            self.client.ping()
-            self.unavailable: str | None = None
+            client = docker.from_env(timeout=120)
+            client.ping()
+            self.client = client
         except Exception as exc:  # no daemon here: the banner check is reported as not run
-            self.client, self.unavailable = None, f"not checked: no Docker daemon ({type(exc).__name__})"
+            self.unavailable = f"not checked: no Docker daemon ({type(exc).__name__})"
 
     def __call__(self, ref: str) -> tuple[list[str] | None, str]:
+        self._connecting.join()
         if self.unavailable:
             return None, self.unavailable
         import docker.errors
@@ -75,6 +84,7 @@ class BannerCheck:
         """Remove the images this review pulled (those that were on the host before stay)."""
         import docker.errors
 
+        self._connecting.join()
         removed = []
         for image in self.pulled:
             with contextlib.suppress(docker.errors.APIError):  # in use elsewhere now: it stays

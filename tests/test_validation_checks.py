@@ -54,6 +54,18 @@ def test_banner_is_found_in_start_up_logs() -> None:
     assert find_deprecation_banner("== CUDA ==\nCUDA Version 12.6.3\nready\n") == []
 
 
+def test_the_banner_check_without_a_daemon_says_not_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Docker client is made beside the research (a thread): without a daemon every check
+    says so, and there is nothing to clean up."""
+    from tasks.deprecation import BannerCheck
+
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:9")  # nothing listens on the discard port
+    check = BannerCheck({})
+    found, note = check("nvidia/cuda:12.6.0-runtime-ubuntu22.04")
+    assert found is None and note.startswith("not checked: no Docker daemon (")
+    assert check.cleanup() == [] and check.client is None
+
+
 @pytest.mark.parametrize(
     ("util", "threshold", "status", "message"),
     [
