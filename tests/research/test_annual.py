@@ -27,16 +27,12 @@ def pythons_with_torch(variant: str) -> list[tuple[str, str]]:
     return found
 
 
-@pytest.mark.parametrize(
-    ("python", "torch", "variant"),
-    [("3.11", "2.13.0", "cu126"), ("3.14", "2.13.0", "cu126")],
-)
-def test_annual_plan_carries_the_coupled_stack(python: str, torch: str, variant: str) -> None:
-    """Regression: annual plans applied with `migrate --report` moved only the FROM."""
-    result = plan_cuda_image(
-        "training",
+def annual(reference: str, name: str = "training", python: str = "3.11") -> AnnualImage:
+    """The annual answers for one image of the fixture fleet (R535, no major upgrade) on 2026-11-28."""
+    return plan_cuda_image(
+        name,
         "dockerfiles/training/Dockerfile",
-        "nvidia/cuda:12.6.0-runtime-ubuntu22.04",
+        reference,
         TAGS,
         FACTS,
         date(2026, 11, 28),
@@ -46,6 +42,15 @@ def test_annual_plan_carries_the_coupled_stack(python: str, torch: str, variant:
         pythons_with_torch=pythons_with_torch,
         python=python,
     )
+
+
+@pytest.mark.parametrize(
+    ("python", "torch", "variant"),
+    [("3.11", "2.13.0", "cu126"), ("3.14", "2.13.0", "cu126")],
+)
+def test_annual_plan_carries_the_coupled_stack(python: str, torch: str, variant: str) -> None:
+    """Regression: annual plans applied with `migrate --report` moved only the FROM."""
+    result = annual("nvidia/cuda:12.6.0-runtime-ubuntu22.04", python=python)
     assert result.target == "nvidia/cuda:12.9.1-runtime-ubuntu24.04"
     stack = result.to_json()["plan"]
     assert stack["torch"]["torch"] == torch and stack["torch"]["variant"] == variant
@@ -70,21 +75,8 @@ def test_the_annual_report_is_one_typed_value_that_migrate_reads(tmp_path: Path)
 
     from tasks.research.annual_report import AnnualReport
 
-    def annual(reference: str) -> AnnualImage:
-        return plan_cuda_image(
-            "training" if "12.6.0" in reference else "training-cuda129",
-            "dockerfiles/training/Dockerfile",
-            reference,
-            TAGS,
-            FACTS,
-            date(2026, 11, 28),
-            fleet_min_driver=535,
-            allow_major=False,
-            unsupported={},
-            pythons_with_torch=pythons_with_torch,
-        )
-
-    due, fine = annual("nvidia/cuda:12.6.0-runtime-ubuntu22.04"), annual("nvidia/cuda:12.9.1-runtime-ubuntu24.04")
+    due = annual("nvidia/cuda:12.6.0-runtime-ubuntu22.04")
+    fine = annual("nvidia/cuda:12.9.1-runtime-ubuntu24.04", name="training-cuda129")
     report = AnnualReport(date(2026, 11, 28), "test", 535, [due, fine], errors=["x: not reachable"])
     assert report.recommended and report.due == [due] and report.year == 2026
     assert report.outcome == "upgrade due: training 12.6.0-runtime-ubuntu22.04 → 12.9.1-runtime-ubuntu24.04"
@@ -105,18 +97,7 @@ def test_the_annual_report_is_one_typed_value_that_migrate_reads(tmp_path: Path)
 def test_a_cudnn8_image_moves_to_the_cudnn_tag_nvidia_publishes() -> None:
     """Regression: the annual update looked for 12.9.1-cudnn8-..., which NVIDIA never published
     (cuDNN images are ``cudnn`` from 12.4.1), so a cudnn8 image was never due."""
-    result = plan_cuda_image(
-        "training",
-        "dockerfiles/training/Dockerfile",
-        "nvidia/cuda:12.2.2-cudnn8-runtime-ubuntu22.04",
-        TAGS,
-        FACTS,
-        date(2026, 11, 28),
-        fleet_min_driver=535,
-        allow_major=False,
-        unsupported={},
-        pythons_with_torch=pythons_with_torch,
-    )
+    result = annual("nvidia/cuda:12.2.2-cudnn8-runtime-ubuntu22.04")
     assert result.cuda_path["newest_on_major"] == "12.9.1"
     assert result.recommended and result.target == "nvidia/cuda:12.9.1-cudnn-runtime-ubuntu24.04"
     assert any(r.startswith("the cuDNN major changes 8 -> 9 (cudnn8 -> cudnn)") for r in result.reasons)
