@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from tests.support.candidate import write_service_repo
-from tests.support.prefect_server import PrefectServer, approve_when_paused, wait_paused
+from tests.support.prefect_server import PrefectServer, approve, approve_when_paused, wait_paused
 from tests.support.registry_server import LocalRegistry, free_port
 from tests.support.site import PREVIOUS, Site
 
@@ -246,10 +246,7 @@ def test_production_changes_only_through_a_recorded_approval_or_break_glass(site
 
 def reject_when_paused(server: PrefectServer, reviewer: str, proc: subprocess.Popen[str]) -> None:
     paused = wait_paused(server, proc, 150)
-    argv = [sys.executable, "-m", "baseimage.cli", "approve", paused["id"], "--reject"]
-    argv += ["--reviewer", reviewer, "--comment", "latency looks off"]
-    done = subprocess.run(argv, env=server.env(), capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
+    approve(server, paused["id"], "--reject", "--reviewer", reviewer, "--comment", "latency looks off")
 
 
 def migrate_state(server: PrefectServer) -> tuple[str, str]:

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from tests.support.http_endpoint import Endpoint, Reply, Request
-from tests.support.prefect_server import PrefectServer, wait_paused
+from tests.support.prefect_server import PrefectServer, approve, wait_paused
 from tests.support.repo import commit_all, copy_managed
 
 TOKEN = "ghp_test-token-not-real"
@@ -74,19 +74,6 @@ def migrate_run_id(server: PrefectServer) -> str:
     runs = requests.post(f"{server.api_url}/flow_runs/filter", timeout=10, json={"sort": "START_TIME_DESC"}).json()
     flows = {f["id"]: f["name"] for f in requests.post(f"{server.api_url}/flows/filter", timeout=10, json={}).json()}
     return next(r["id"] for r in runs if flows[r["flow_id"]] == "migrate")
-
-
-def approve(server: PrefectServer, run_id: str, *extra: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "baseimage.cli", "approve", run_id, *extra],
-        env=server.env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
 
 
 def run_state(server: PrefectServer, run_id: str) -> tuple[str, str]:

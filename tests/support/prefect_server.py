@@ -150,20 +150,12 @@ def wait_paused(
     raise AssertionError(f"no paused run within {timeout:g} s")
 
 
-def approve_when_paused(
-    server: PrefectServer, reviewer: str, proc: subprocess.Popen[str] | None = None, timeout: float = 150
-) -> str:
-    """Wait for a paused approval, approve it with `baseimage approve` (through the API); returns
-    the description the reviewer was shown (the form's Markdown)."""
+def approve(server: PrefectServer, run_id: str, *extra: str) -> str:
+    """`baseimage approve RUN_ID [extra]` against `server`, which must succeed; returns its output."""
     import sys
 
-    paused = wait_paused(server, proc, timeout)
-    keyset = paused["state"]["state_details"].get("run_input_keyset") or {}
-    shown = requests.get(f"{server.api_url}/flow_runs/{paused['id']}/input/{keyset['description']}", timeout=10)
-    assert shown.status_code == 200, f"the approval form of {paused['id']} has no description: {shown.text}"
-    description = str(shown.json())
     done = subprocess.run(
-        [sys.executable, "-m", "baseimage.cli", "approve", paused["id"], "--reviewer", reviewer],
+        [sys.executable, "-m", "baseimage.cli", "approve", run_id, *extra],
         env=server.env(),
         capture_output=True,
         text=True,
@@ -171,4 +163,18 @@ def approve_when_paused(
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def approve_when_paused(
+    server: PrefectServer, reviewer: str, proc: subprocess.Popen[str] | None = None, timeout: float = 150
+) -> str:
+    """Wait for a paused approval, approve it with `baseimage approve` (through the API); returns
+    the description the reviewer was shown (the form's Markdown)."""
+    paused = wait_paused(server, proc, timeout)
+    keyset = paused["state"]["state_details"].get("run_input_keyset") or {}
+    shown = requests.get(f"{server.api_url}/flow_runs/{paused['id']}/input/{keyset['description']}", timeout=10)
+    assert shown.status_code == 200, f"the approval form of {paused['id']} has no description: {shown.text}"
+    description = str(shown.json())
+    approve(server, paused["id"], "--reviewer", reviewer)
     return description
