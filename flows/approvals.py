@@ -10,7 +10,7 @@ where the policy asks for distinct reviewers, the update's reviewer cannot appro
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
 from prefect import flow, get_run_logger
@@ -20,6 +20,10 @@ from prefect.input import RunInput
 from pydantic import Field
 
 from tasks.update.outcome import Decision
+
+if TYPE_CHECKING:
+    from prefect.client.orchestration import PrefectClient
+    from prefect.client.schemas.objects import FlowRun
 
 __all__ = ["Approval", "Decision", "approval", "ask", "resume"]
 
@@ -134,7 +138,7 @@ def ask(
 FORM_WAIT_S = 30.0
 
 
-async def form_saved(client: Any, run: Any, api: object, wait_s: float = FORM_WAIT_S) -> None:
+async def form_saved(client: PrefectClient, run: FlowRun, api: object, wait_s: float = FORM_WAIT_S) -> None:
     """Wait until the paused `run`'s approval form is saved. Prefect marks a run PAUSED before it
     saves the form's schema, and the server refuses a resume in that gap ("Run input schema not
     found"): a reviewer (or an automation) who approves at once would be refused for nothing."""
