@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import re
+import subprocess
+import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -137,3 +141,34 @@ def test_every_command_and_only_the_flow_commands_get_an_api() -> None:
     for name, parser in leaves.items():
         assert callable(parser.get_default("handler")), name
     assert {name for name, parser in leaves.items() if parser.get_default("needs_api")} == NEEDS_API
+
+
+def test_the_process_entry_point_tunes_the_collector_and_main_leaves_it_alone() -> None:
+    """`run` (the `baseimage` script and `python -m baseimage.cli`) raises the first generation's
+    threshold for the command and freezes what is alive when it ends, so the final collection need
+    not walk it (bench/review_scale.py: about 0.5 s of a 3-image review); `main`, which tests and
+    other callers use in a process that goes on, changes neither."""
+    probe = (
+        "import gc, json, sys\n"
+        "import baseimage.cli.app as app\n"
+        "from baseimage import cli\n"
+        "seen = {}\n"
+        "def fake(argv=None):\n"
+        "    seen['during'] = gc.get_threshold()[0]\n"
+        "    return 0\n"
+        "app.main = fake\n"
+        "before = gc.get_threshold()\n"
+        "cli.main([]); after_main = (gc.get_threshold(), gc.get_freeze_count())\n"
+        "assert seen['during'] == before[0], seen\n"
+        "cli.run()\n"
+        "print(json.dumps({'before': before, 'after_main': after_main, 'during_run': seen['during'],"
+        " 'frozen_after_run': gc.get_freeze_count()}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["after_main"] == [seen["before"], 0]
+    assert seen["during_run"] > seen["before"][0]
+    assert seen["frozen_after_run"] > 0
+    scripts = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
+    assert scripts["baseimage"] == "baseimage.cli:run"
+    assert "cli.run()" in (CLI / "__main__.py").read_text(encoding="utf-8")

@@ -4,4 +4,4 @@ import sys
 
 from baseimage import cli
 
-sys.exit(cli.main())
+sys.exit(cli.run())
