@@ -19,6 +19,7 @@ from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 from pydantic import Field
 
+from tasks.statuses import DecisionOutcome
 from tasks.update.outcome import Decision
 
 if TYPE_CHECKING:
@@ -115,13 +116,16 @@ def ask(
         else:
             state = approval(stage, note + summary_markdown, left, poll_interval_s, return_state=True)
             if not state.is_completed():
-                return Decision(stage, "timed out", None, f"no decision within {timeout_s} s")
+                return Decision(stage, DecisionOutcome.TIMED_OUT, None, f"no decision within {timeout_s} s")
             answer = state.result()
         decision = Decision(
-            stage, "approved" if answer["approve"] else "rejected", answer["reviewer"], answer["comment"]
+            stage,
+            DecisionOutcome.APPROVED if answer["approve"] else DecisionOutcome.REJECTED,
+            answer["reviewer"],
+            answer["comment"],
         )
         same = bool(not_by and decision.reviewer and decision.reviewer.casefold() == not_by.casefold())
-        if decision.outcome == "approved" and same:
+        if decision.outcome == DecisionOutcome.APPROVED and same:
             get_run_logger().warning(
                 "%s approved the %s stage too; policy approvals.distinct_reviewers asks for another reviewer",
                 decision.reviewer,

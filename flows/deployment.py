@@ -22,6 +22,7 @@ from tasks import containers
 from tasks.deploy.approvals import ApprovalRecord, ApprovalRequiredError, Approvals
 from tasks.deploy.ledger import Ledger
 from tasks.deploy.release import deploy, docker_client, image_record
+from tasks.statuses import DecisionOutcome, SoakStatus
 from tasks.update import git
 from tasks.update.apply import ApplyResult
 from tasks.update.approval_text import production_description
@@ -198,7 +199,7 @@ def deployment_phase(
         return roll_back("staging soak", _reason(soak))
     report = soak.result()
     phase.soak = report
-    if report["status"] != "passed":
+    if report["status"] != SoakStatus.PASSED:
         return roll_back("staging soak", f"{report['status']}: {'; '.join(report['reasons'])}")
     staged_image = image_record(docker_client(settings.environments["staging"].docker_host), image)
     run_page = ui_link(report["run"]) if report.get("run") else None
@@ -216,7 +217,7 @@ def deployment_phase(
         who = decision.reviewer or "nobody"
         done = roll_back("production approval", f"{decision.outcome} by {who} {decision.comment}".strip())
         if done.result is Result.ROLLED_BACK:
-            done.result = Result.REJECTED if decision.outcome == "rejected" else Result.TIMED_OUT
+            done.result = Result.REJECTED if decision.outcome == DecisionOutcome.REJECTED else Result.TIMED_OUT
             done.summary = f"stopped at production: {decision.outcome}; staging rolled back"
         return done
     Approvals(settings.state_dir, "production").record(

@@ -29,6 +29,7 @@ from flows.outcome import cancel_on_termination, record_outcome, state_of
 from tasks.errors import BaseImageError, RegistryUnreachableError
 from tasks.files import write_atomic
 from tasks.research.report_model import ReviewReport
+from tasks.statuses import CheckStatus, DecisionOutcome
 from tasks.update import git
 from tasks.update.apply import ApplyResult, apply_plan
 from tasks.update.approval_text import update_description
@@ -232,7 +233,11 @@ def _summary(state: State | None, dockerfile: str) -> dict[str, Any]:
     return {
         "candidate": dockerfile,
         "checks": [
-            {"name": "validate-run", "status": "failed", "message": f"the validate run ended {name}: {message}"}
+            {
+                "name": "validate-run",
+                "status": CheckStatus.FAILED,
+                "message": f"the validate run ended {name}: {message}",
+            }
         ],
     }
 
@@ -319,11 +324,11 @@ def migrate(
             terminal=terminal_approvals,
         )
     else:
-        first = Decision("update", "not required", None, "approvals.required_for does not list update")
+        first = Decision("update", DecisionOutcome.NOT_REQUIRED, None, "approvals.required_for does not list update")
     decisions.append(first)
     if not first.approved:
         comment(f"update {first.outcome} by {first.reviewer or 'nobody'}: {first.comment}. The branch is kept.")
-        kind = Result.REJECTED if first.outcome == "rejected" else Result.TIMED_OUT
+        kind = Result.REJECTED if first.outcome == DecisionOutcome.REJECTED else Result.TIMED_OUT
         return stopped(kind, f"stopped at update: {first.outcome}")
     if validation == "auto":  # on a server the GPU-bound steps go to the gpu pool
         validation = "deployment" if os.environ.get("PREFECT_API_URL") else "subflow"

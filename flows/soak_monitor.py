@@ -119,7 +119,7 @@ def soak_monitor(
         "reasons": verdict.reasons,
         "store": str(store.path),
     }
-    if verdict.status == "running":
+    if not verdict.status.finished:
         log.warning(
             "soak of %s stopped at slot %d/%d; run again with the same window to continue",
             environment,

@@ -26,6 +26,7 @@ from flows.outcome import record_outcome
 from tasks import containers
 from tasks.checks import CHECKS, Check, CheckRun, Results, failed, unmet
 from tasks.files import write_atomic
+from tasks.statuses import CheckStatus
 from tasks.validation import CheckResult, ValidationReport
 
 
@@ -34,7 +35,7 @@ def run_check(check: Check, run: CheckRun, done: Results) -> list[CheckResult] |
     """One check as a task; a skipped check ends in a Completed state named Skipped."""
     value = check.run(replace(run, log=get_run_logger().info), done)
     found = value if isinstance(value, list) else [value]
-    if len(found) == 1 and found[0].status == "skipped":
+    if len(found) == 1 and found[0].status == CheckStatus.SKIPPED:
         return Completed(name="Skipped", message=found[0].message, data=found)
     return found
 
@@ -61,7 +62,7 @@ def run_checks(run: CheckRun, checks: tuple[Check, ...] = CHECKS) -> list[CheckR
             state = run_check.with_options(name=check.name)(check, run, done, return_state=True)
             found = _found(check.name, state)
         done[check.name] = _overall(check.name, found)
-        listed.extend(r for r in found if not (check.quiet and r.status == "passed"))
+        listed.extend(r for r in found if not (check.quiet and r.status == CheckStatus.PASSED))
     return listed
 
 
@@ -78,10 +79,10 @@ def _overall(name: str, found: list[CheckResult]) -> CheckResult:
     consumer) the first failed, else the first passed, else the first."""
     if len(found) == 1:
         return found[0]
-    first = next((r for r in found if r.status == "failed"), None) or next(
-        (r for r in found if r.status == "passed"), None
+    first = next((r for r in found if r.status == CheckStatus.FAILED), None) or next(
+        (r for r in found if r.status == CheckStatus.PASSED), None
     )
-    chosen = first or (found[0] if found else CheckResult(name, "skipped", "nothing to check"))
+    chosen = first or (found[0] if found else CheckResult(name, CheckStatus.SKIPPED, "nothing to check"))
     return CheckResult(name, chosen.status, chosen.message, chosen.data)
 
 
@@ -133,7 +134,7 @@ def _validate(
 
 
 def _report(checks: list[CheckResult], tag: str, out_dir: Path, run_label: str) -> dict[str, Any] | State[Any]:
-    failed = [c for c in checks if c.status == "failed"]
+    failed = [c for c in checks if c.status == CheckStatus.FAILED]
     report = ValidationReport.from_summaries(
         [{"candidate": tag, "checks": [{"name": c.name, "status": c.status, "message": c.message} for c in checks]}],
         "subflow",
@@ -143,9 +144,7 @@ def _report(checks: list[CheckResult], tag: str, out_dir: Path, run_label: str) 
         "run": run_label,
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "ok": not failed,
-        "passed": report.named("passed"),
-        "failed": report.named("failed"),
-        "skipped": report.named("skipped"),
+        **{status.value: report.named(status) for status in CheckStatus},
         "counts": report.counts(),
         "checks": [{"name": c.name, "status": c.status, "message": c.message} for c in checks],
         "details": {c.name: c.data for c in checks},

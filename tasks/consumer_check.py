@@ -18,14 +18,14 @@ import venv
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
 from tasks.errors import BaseImageError
+from tasks.statuses import CheckStatus
 
 TOLERANCE = 1e-3
-Status = Literal["passed", "failed", "skipped"]
 
 
 class RuntimeUnavailableError(BaseImageError):
@@ -66,7 +66,7 @@ class ConsumerResult:
 
     consumer: str
     version: str
-    status: Status
+    status: CheckStatus
     message: str
     model_opset: int | None = None
     model_ir: int | None = None
@@ -233,7 +233,13 @@ def check_model(
         python = runtime_env(version, cache_dir, index_url=index_url, timeout_s=install_timeout_s)
     except RuntimeUnavailableError as exc:
         return ConsumerResult(
-            consumer, version, "skipped", f"skipped: {consumer}: {exc}", opset, ir, seconds=time.monotonic() - began
+            consumer,
+            version,
+            CheckStatus.SKIPPED,
+            f"skipped: {consumer}: {exc}",
+            opset,
+            ir,
+            seconds=time.monotonic() - began,
         )
     with tempfile.TemporaryDirectory(prefix="consumer-check-") as tmp:
         inputs, result = Path(tmp) / "inputs.npy", Path(tmp) / "result.npy"
@@ -251,7 +257,7 @@ def check_model(
             return ConsumerResult(
                 consumer,
                 version,
-                "failed",
+                CheckStatus.FAILED,
                 f"{consumer}: onnxruntime {version} did not finish the model in {run_timeout_s:.0f} s",
                 opset,
                 ir,
@@ -263,7 +269,7 @@ def check_model(
             return ConsumerResult(
                 consumer,
                 version,
-                "failed",
+                CheckStatus.FAILED,
                 f"{consumer}: onnxruntime {version} crashed (exit {done.returncode}): {_tail(done.stderr)}",
                 opset,
                 ir,
@@ -274,7 +280,7 @@ def check_model(
             return ConsumerResult(
                 consumer,
                 version,
-                "failed",
+                CheckStatus.FAILED,
                 f"{consumer}: the environment for onnxruntime {version} holds {answer['version']}: remove "
                 f"{python.parent.parent} and run again",
                 opset,
@@ -285,7 +291,7 @@ def check_model(
             return ConsumerResult(
                 consumer,
                 version,
-                "failed",
+                CheckStatus.FAILED,
                 _load_error(answer["error"], consumer, version, opset, ir),
                 opset,
                 ir,
@@ -297,7 +303,7 @@ def check_model(
         return ConsumerResult(
             consumer,
             version,
-            "failed",
+            CheckStatus.FAILED,
             f"{consumer}: onnxruntime {version} gave output of shape {got.shape}, the reference is {expected.shape}",
             opset,
             ir,
@@ -309,7 +315,7 @@ def check_model(
         return ConsumerResult(
             consumer,
             version,
-            "failed",
+            CheckStatus.FAILED,
             f"{consumer}: onnxruntime {version} loads the model ({stamp}) but max |diff| = {diff:.2e} > {TOLERANCE:g}",
             opset,
             ir,
@@ -319,7 +325,7 @@ def check_model(
     return ConsumerResult(
         consumer,
         version,
-        "passed",
+        CheckStatus.PASSED,
         f"{consumer}: onnxruntime {version} (CPU) loads the model ({stamp}), max |diff| = {diff:.2e} <= {TOLERANCE:g}",
         opset,
         ir,
@@ -344,7 +350,7 @@ def check_consumers(
             ConsumerResult(
                 name,
                 version,
-                "skipped",
+                CheckStatus.SKIPPED,
                 f"skipped: {name}: the training job's result carries no onnx.reference (a training service "
                 f"without this check's reference outputs): onnxruntime {version} was not checked",
             )

@@ -8,15 +8,13 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import requests
 
 from tasks.containers import ensure_running, log_tail
 from tasks.errors import HealthCheckError, ModelCheckError, TrainingJobError
-
-Status = Literal["passed", "failed", "skipped"]
-
+from tasks.statuses import CheckStatus, parse
 
 SKIPPED_NO_GPU = "skipped: no GPU"
 GPU_CHECKS = ("gpu-detect", "gpu-utilization")
@@ -25,7 +23,7 @@ GPU_CHECKS = ("gpu-detect", "gpu-utilization")
 @dataclass
 class CheckResult:
     name: str
-    status: Status
+    status: CheckStatus
     message: str
     data: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
@@ -36,7 +34,7 @@ class CheckOutcome:
     """One check as a report carries it: its name, status and what it found."""
 
     name: str
-    status: Status
+    status: CheckStatus
     message: str
 
 
@@ -50,18 +48,18 @@ class ValidationReport:
     mode: str = "subflow"  # subflow | deployment (the gpu pool) | skip
     report_files: tuple[str, ...] = ()
 
-    def named(self, status: Status) -> list[str]:
+    def named(self, status: CheckStatus) -> list[str]:
         return [c.name for c in self.checks if c.status == status]
 
     @property
     def ok(self) -> bool:
         """No check failed (and, unless validation was skipped on purpose, some check ran)."""
-        return not self.named("failed") and (bool(self.checks) or self.mode == "skip")
+        return not self.named(CheckStatus.FAILED) and (bool(self.checks) or self.mode == "skip")
 
     @property
     def skipped_gpu(self) -> list[str]:
         """GPU checks that did not run (no GPU, or validation skipped altogether)."""
-        ran = {c.name for c in self.checks if c.status != "skipped"}
+        ran = {c.name for c in self.checks if c.status != CheckStatus.SKIPPED}
         return [name for name in GPU_CHECKS if name not in ran]
 
     @property
@@ -72,13 +70,13 @@ class ValidationReport:
         """``5 passed, 2 skipped: no GPU (gpu-detect, gpu-utilization)``."""
         if self.mode == "skip":
             return "0 checks (--validation skip): nothing was built or run, no GPU check"
-        parts = [f"{len(self.named(s))} {s}" for s in ("passed", "failed", "skipped") if self.named(s)]
+        parts = [f"{len(self.named(s))} {s}" for s in CheckStatus if self.named(s)]
         text = ", ".join(parts) or "no checks"
-        if self.named("failed"):
-            text += f" (failed: {', '.join(self.named('failed'))})"
-        skipped = self.named("skipped")
+        if self.named(CheckStatus.FAILED):
+            text += f" (failed: {', '.join(self.named(CheckStatus.FAILED))})"
+        skipped = self.named(CheckStatus.SKIPPED)
         if skipped:
-            no_gpu = all(c.message.startswith(SKIPPED_NO_GPU) for c in self.checks if c.status == "skipped")
+            no_gpu = all(c.message.startswith(SKIPPED_NO_GPU) for c in self.checks if c.status == CheckStatus.SKIPPED)
             why = "no GPU" if no_gpu else "see the report"
             text += f": {why} ({', '.join(skipped)})"
         return text
@@ -94,9 +92,7 @@ class ValidationReport:
             "candidates": list(self.candidates),
             "ok": self.ok,
             "proven_on_gpu": self.proven_on_gpu,
-            "passed": self.named("passed"),
-            "failed": self.named("failed"),
-            "skipped": self.named("skipped"),
+            **{status.value: self.named(status) for status in CheckStatus},
             "summary": self.line(),
             "checks": [{"name": c.name, "status": c.status, "message": c.message} for c in self.checks],
             "reports": list(self.report_files),
@@ -106,7 +102,7 @@ class ValidationReport:
     def from_summaries(cls, summaries: list[dict[str, Any]], mode: str) -> ValidationReport:
         """From the validate flow's summaries (one per candidate Dockerfile)."""
         checks = [
-            CheckOutcome(str(c["name"]), c["status"], str(c["message"]))
+            CheckOutcome(str(c["name"]), parse(CheckStatus, c["status"], f"check {c['name']}"), str(c["message"]))
             for summary in summaries
             for c in summary.get("checks", [])
         ]
@@ -245,14 +241,14 @@ def gpu_utilization(job: dict[str, Any], threshold_percent: float) -> CheckResul
     if not util.get("available") or peak is None:
         return CheckResult(
             "gpu-utilization",
-            "failed",
+            CheckStatus.FAILED,
             f"no GPU utilisation samples from the worker: {util.get('problem') or 'none reported'}",
             util,
         )
     ok = float(peak) >= threshold_percent
     return CheckResult(
         "gpu-utilization",
-        "passed" if ok else "failed",
+        CheckStatus.PASSED if ok else CheckStatus.FAILED,
         f"peak {peak:.0f}% (mean {util.get('mean_percent') or 0:.0f}%) vs threshold {threshold_percent:g}%",
         util,
     )

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from tasks.containers import LABEL
 from tasks.research.consumers import ConsumerRuntime
+from tasks.statuses import CheckStatus
 from tasks.validation import CheckResult
 
 
@@ -103,12 +104,14 @@ def unmet(check: Check, done: Results) -> CheckResult | None:
     """The skipped result of a check whose needs did not pass, or None when it can run."""
     for need in check.needs:
         before = done.get(need)
-        if before is None or before.status == "failed":
-            return CheckResult(check.name, "skipped", f"not run: {need} {'failed' if before else 'did not run'}")
-        if before.status == "skipped":
-            return CheckResult(check.name, "skipped", before.message)  # the reason carries down
+        if before is None or before.status == CheckStatus.FAILED:
+            return CheckResult(
+                check.name, CheckStatus.SKIPPED, f"not run: {need} {'failed' if before else 'did not run'}"
+            )
+        if before.status == CheckStatus.SKIPPED:
+            return CheckResult(check.name, CheckStatus.SKIPPED, before.message)  # the reason carries down
     return None
 
 
 def failed(name: str, error: BaseException) -> CheckResult:
-    return CheckResult(name, "failed", f"{type(error).__name__}: {error}")
+    return CheckResult(name, CheckStatus.FAILED, f"{type(error).__name__}: {error}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tasks import containers
 from tasks.checks.base import CheckRun, Results
+from tasks.statuses import CheckStatus
 from tasks.validation import CheckResult
 
 
@@ -30,7 +31,7 @@ class Build:
         )
         return CheckResult(
             self.name,
-            "passed",
+            CheckStatus.PASSED,
             f"built {run.tag} ({built.image_id[:19]}) in {built.seconds:.1f} s",
             {"image_id": built.image_id, "tag": run.tag},
             built.seconds,

@@ -8,6 +8,7 @@ from dataclasses import asdict
 from tasks import containers
 from tasks.checks.base import CheckRun, Results
 from tasks.errors import GpuUnavailableError
+from tasks.statuses import CheckStatus
 from tasks.validation import SKIPPED_NO_GPU, CheckResult, parse_nvidia_smi
 
 
@@ -28,7 +29,7 @@ class GpuDetect:
             if run.require_gpu:
                 raise GpuUnavailableError(f"policy require_gpu is true and {exc}") from exc
             reason = "no NVIDIA container runtime on this Docker host"
-            return CheckResult(self.name, "skipped", f"{SKIPPED_NO_GPU} ({reason})")
+            return CheckResult(self.name, CheckStatus.SKIPPED, f"{SKIPPED_NO_GPU} ({reason})")
         status = container.wait(timeout=120)["StatusCode"]
         output = container.logs().decode(errors="replace")
         container.remove(force=True)
@@ -37,7 +38,7 @@ class GpuDetect:
             raise GpuUnavailableError(f"nvidia-smi in {run.tag} exited {status} and listed no GPU")
         return CheckResult(
             self.name,
-            "passed",
+            CheckStatus.PASSED,
             f"{', '.join(report.gpus)}; driver {report.driver_version}, CUDA {report.cuda_version}",
             asdict(report),
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from tasks.checks.base import CheckRun, Results
 from tasks.errors import BaseImageError
+from tasks.statuses import CheckStatus
 from tasks.validation import CheckResult, gpu_utilization
 
 
@@ -22,6 +23,6 @@ class GpuUtilization:
 
     def run(self, run: CheckRun, done: Results) -> CheckResult:
         result = gpu_utilization(done["training"].data, run.gpu_utilization_min)
-        if result.status == "failed":
+        if result.status == CheckStatus.FAILED:
             raise GpuUtilizationError(result.message)
         return result

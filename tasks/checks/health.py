@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from tasks.checks.base import CheckRun, Results
 from tasks.checks.service import running
+from tasks.statuses import CheckStatus
 from tasks.validation import CheckResult, wait_healthy
 
 
@@ -19,4 +20,4 @@ class Health:
     def run(self, run: CheckRun, done: Results) -> CheckResult:
         body = wait_healthy(run.base_url, run.health_timeout_s, running(run, done))
         versions = {k: body.get(k) for k in ("torch", "cuda", "cudnn", "cupy", "onnxruntime", "gpu_usable")}
-        return CheckResult(self.name, "passed", f"{run.base_url}/health ok: {versions}", body)
+        return CheckResult(self.name, CheckStatus.PASSED, f"{run.base_url}/health ok: {versions}", body)

@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 
 from tasks.checks.base import CheckRun, Results
+from tasks.statuses import CheckStatus
 from tasks.validation import CheckResult, verify_model
 
 
@@ -21,4 +22,4 @@ class OnnxModel:
         with tempfile.TemporaryDirectory() as tmp:
             data = verify_model(run.base_url, done["training"].data, Path(tmp) / "model.onnx")
         message = f"model valid ({data['bytes']} bytes), ORT ran it: {data['output_shapes']}"
-        return CheckResult(self.name, "passed", message, data)
+        return CheckResult(self.name, CheckStatus.PASSED, message, data)

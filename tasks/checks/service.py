@@ -7,6 +7,7 @@ from typing import Any
 
 from tasks import containers
 from tasks.checks.base import CheckRun, Results
+from tasks.statuses import CheckStatus
 from tasks.validation import CheckResult
 
 
@@ -20,7 +21,7 @@ class StartService:
 
     def run(self, run: CheckRun, done: Results) -> CheckResult:
         client = run.docker()
-        gpu = done.get("gpu-detect") is not None and done["gpu-detect"].status == "passed"
+        gpu = done.get("gpu-detect") is not None and done["gpu-detect"].status == CheckStatus.PASSED
         env = {"BASEIMAGE_MODELS_DIR": "/models", **run.environment}
         volume = client.volumes.create(f"bi-models-{run.short}", labels=run.labels)
         volumes = {volume.name: {"bind": "/models", "mode": "rw"}}
@@ -47,7 +48,7 @@ class StartService:
                 restart_retries=3,
             )
             ids.append(container.id)
-        return CheckResult(self.name, "passed", f"started {len(ids)} containers", {"ids": ids})
+        return CheckResult(self.name, CheckStatus.PASSED, f"started {len(ids)} containers", {"ids": ids})
 
 
 def running(run: CheckRun, done: Results) -> list[Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from tasks.checks.base import CheckRun, Results
 from tasks.checks.service import running
 from tasks.deprecation import find_deprecation_banner
+from tasks.statuses import CheckStatus
 from tasks.validation import CheckResult, logs_of
 
 
@@ -20,5 +21,5 @@ class StartupLogs:
         banner = find_deprecation_banner(logs_of(running(run, done)))
         if banner:
             message = "deprecation banner in start-up logs: " + " / ".join(banner)
-            return CheckResult(self.name, "failed", message, {"banner": banner})
-        return CheckResult(self.name, "passed", "no deprecation banner in start-up logs")
+            return CheckResult(self.name, CheckStatus.FAILED, message, {"banner": banner})
+        return CheckResult(self.name, CheckStatus.PASSED, "no deprecation banner in start-up logs")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tasks.checks.base import CheckRun, Results
 from tasks.checks.service import running
+from tasks.statuses import CheckStatus
 from tasks.validation import CheckResult, run_training
 
 
@@ -21,4 +22,4 @@ class Training:
         training = result.get("training") or {}
         first, last = training.get("loss_first", float("nan")), training.get("loss_last", float("nan"))
         message = f"job {job['job_id']}: device {result.get('device')}, loss {first:.3f} -> {last:.3f}"
-        return CheckResult(self.name, "passed", message, job)
+        return CheckResult(self.name, CheckStatus.PASSED, message, job)

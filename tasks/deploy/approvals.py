@@ -14,8 +14,9 @@ from typing import Any
 from tasks.deploy.ledger import ImageRecord, Ledger
 from tasks.errors import BaseImageError
 from tasks.files import write_atomic
+from tasks.statuses import ApprovalKind, parse
 
-APPROVAL, BREAK_GLASS = "approval", "break-glass"
+APPROVAL, BREAK_GLASS = ApprovalKind.APPROVAL, ApprovalKind.BREAK_GLASS
 
 
 class ApprovalRequiredError(BaseImageError):
@@ -28,7 +29,7 @@ class ApprovalRecord:
     image: str
     image_id: str | None
     reviewer: str
-    kind: str = APPROVAL  # approval | break-glass
+    kind: ApprovalKind = APPROVAL
     comment: str = ""
     run: str | None = None
     at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
@@ -50,7 +51,12 @@ class Approvals:
         if not self.path.exists():
             return []
         data: dict[str, Any] = json.loads(self.path.read_text(encoding="utf-8"))
-        return [ApprovalRecord(**row) for row in data.get("approvals", [])]
+        return [
+            ApprovalRecord(
+                **{**row, "kind": parse(ApprovalKind, row.get("kind", APPROVAL), f"{self.path}: approval kind")}
+            )
+            for row in data.get("approvals", [])
+        ]
 
     def record(self, entry: ApprovalRecord) -> ApprovalRecord:
         rows = [*self.all(), entry]

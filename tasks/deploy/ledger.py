@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from tasks.files import write_atomic
+from tasks.statuses import DeploymentStatus, parse
 
-DEPLOYING, DEPLOYED, FAILED, RESTORED = "deploying", "deployed", "failed", "restored"
+DEPLOYING, DEPLOYED = DeploymentStatus.DEPLOYING, DeploymentStatus.DEPLOYED
+FAILED, RESTORED = DeploymentStatus.FAILED, DeploymentStatus.RESTORED
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ class ImageRecord:
 @dataclass(frozen=True)
 class Deployment:
     environment: str
-    status: str  # deploying | deployed | failed | restored
+    status: DeploymentStatus
     image: ImageRecord
     previous: ImageRecord | None
     at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
@@ -42,11 +44,12 @@ class Deployment:
     note: str = ""
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Deployment:
+    def from_json(cls, data: dict[str, Any], where: str = "the deployment ledger") -> Deployment:
         prev = data.get("previous")
         return cls(
             **{
                 **data,
+                "status": parse(DeploymentStatus, data.get("status"), f"{where}: deployment at {data.get('at')}"),
                 "image": ImageRecord(**data["image"]),
                 "previous": ImageRecord(**prev) if prev else None,
             }
@@ -65,7 +68,7 @@ class Ledger:
         if not self.path.exists():
             return []
         data = json.loads(self.path.read_text())
-        return [Deployment.from_json(d) for d in data.get("history", [])]
+        return [Deployment.from_json(d, str(self.path)) for d in data.get("history", [])]
 
     def last(self) -> Deployment | None:
         history = self.history()
@@ -76,7 +79,7 @@ class Ledger:
         self._write(history)
         return record
 
-    def settle(self, record: Deployment, status: str, note: str = "") -> Deployment:
+    def settle(self, record: Deployment, status: DeploymentStatus, note: str = "") -> Deployment:
         """Replace the newest record (the one being deployed) by its outcome."""
         history = self.history()
         settled = replace(record, status=status, note=note or record.note)

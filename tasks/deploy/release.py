@@ -13,6 +13,7 @@ from tasks.deploy.ledger import DEPLOYED, DEPLOYING, FAILED, RESTORED, Deploymen
 from tasks.errors import BaseImageError
 from tasks.files import write_atomic
 from tasks.images.reference import parse_reference
+from tasks.statuses import DeploymentStatus
 from tasks.validation import wait_health_url
 
 
@@ -174,7 +175,7 @@ def deploy(
     image: str,
     ledger: Ledger,
     *,
-    status: str = DEPLOYED,
+    status: DeploymentStatus = DEPLOYED,
     run: str | None = None,
     branch: str | None = None,
     commit: str | None = None,

@@ -14,6 +14,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 
 from tasks.monitoring.findings import ContainerReport, Finding, Severity
+from tasks.statuses import SoakStatus
 
 JOB = "baseimage"
 log = logging.getLogger(__name__)
@@ -22,12 +23,12 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class SoakVerdict:
     environment: str
-    status: str  # passed | failed | aborted
+    status: SoakStatus  # finished: passed, failed or aborted
     source: str  # the file it was read from
 
     @property
     def passed(self) -> bool:
-        return self.status == "passed"
+        return self.status == SoakStatus.PASSED
 
 
 def last_soak_verdicts(reports_dir: Path) -> dict[str, SoakVerdict]:
@@ -41,10 +42,10 @@ def last_soak_verdicts(reports_dir: Path) -> dict[str, SoakVerdict]:
         except (OSError, ValueError, AttributeError) as exc:
             log.warning("%s: not a migration outcome (%s); skipped", path, exc)
             continue
-        if not isinstance(soak, dict) or soak.get("status") not in ("passed", "failed", "aborted"):
+        if not isinstance(soak, dict) or soak.get("status") not in set(SoakStatus) - {SoakStatus.RUNNING}:
             continue
         environment = str(soak.get("environment") or "staging")
-        verdicts[environment] = SoakVerdict(environment, str(soak["status"]), str(path))
+        verdicts[environment] = SoakVerdict(environment, SoakStatus(soak["status"]), str(path))
     return verdicts
 
 

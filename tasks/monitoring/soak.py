@@ -21,6 +21,7 @@ from typing import Any, Literal
 import requests
 
 from tasks.deprecation import find_deprecation_banner
+from tasks.statuses import SoakStatus
 
 OOM = re.compile(r"CUDA out of memory|OutOfMemoryError|CUDA error: out of memory", re.I)
 TRACEBACK = "Traceback (most recent call last)"
@@ -177,7 +178,7 @@ class SampleStore:
 
 @dataclass
 class Verdict:
-    status: str  # running | passed | failed | aborted
+    status: SoakStatus
     reasons: list[str]
     taken: int = 0
     missed: int = 0
@@ -211,14 +212,14 @@ def evaluate(samples: Sequence[Sample], expected: int, thresholds: Thresholds, m
     "passed": it runs on (extend, up to `max_slots`) or fails. Missed slots are always said."""
     real = [s for s in samples if not s.missed]
     gaps = gaps_of(samples)
-    verdict = Verdict("running", [], len(real), len(samples) - len(real), gaps)
+    verdict = Verdict(SoakStatus.RUNNING, [], len(real), len(samples) - len(real), gaps)
     gap_note = [_gap_text(samples, gaps)] if gaps else []
     oom = [line for s in real for line in s.oom_lines]
     if thresholds.abort_on_oom and oom:
-        verdict.status, verdict.reasons = "aborted", [f"CUDA out-of-memory in the logs: {oom[0]}", *gap_note]
+        verdict.status, verdict.reasons = SoakStatus.ABORTED, [f"CUDA out-of-memory in the logs: {oom[0]}", *gap_note]
         return verdict
     if thresholds.abort_on_banner and any(s.banner for s in real):
-        verdict.status, verdict.reasons = "aborted", ["deprecation banner in the service logs", *gap_note]
+        verdict.status, verdict.reasons = SoakStatus.ABORTED, ["deprecation banner in the service logs", *gap_note]
         return verdict
     reasons = []
     failures = sum(s.health_ok is False for s in real)
@@ -233,7 +234,7 @@ def evaluate(samples: Sequence[Sample], expected: int, thresholds: Thresholds, m
     if rates and rates[-1] < thresholds.min_success_rate:
         reasons.append(f"task success rate {rates[-1]:.0%} below {thresholds.min_success_rate:.0%}")
     if reasons:
-        verdict.status, verdict.reasons = "failed", [*reasons, *gap_note]
+        verdict.status, verdict.reasons = SoakStatus.FAILED, [*reasons, *gap_note]
         return verdict
     need = required_samples(expected, thresholds)
     if len(samples) < expected:
@@ -241,7 +242,7 @@ def evaluate(samples: Sequence[Sample], expected: int, thresholds: Thresholds, m
         return verdict
     if len(real) >= need and (len(samples) == expected or thresholds.on_low_coverage == "extend"):
         extended = f" (window extended by {len(samples) - expected} slots)" if len(samples) > expected else ""
-        verdict.status = "passed"
+        verdict.status = SoakStatus.PASSED
         verdict.reasons = [
             f"{len(real)} of {len(samples)} slots sampled ({verdict.coverage:.0%} coverage), "
             f"all within thresholds{extended}",
@@ -253,7 +254,7 @@ def evaluate(samples: Sequence[Sample], expected: int, thresholds: Thresholds, m
     if thresholds.on_low_coverage == "extend" and len(samples) < limit:
         verdict.reasons = [f"{short}; window extended to collect the missing samples", *gap_note]
         return verdict
-    verdict.status = "failed"
+    verdict.status = SoakStatus.FAILED
     ended = " even after extending the window" if len(samples) > expected else ""
     verdict.reasons = [f"{short}{ended}", *gap_note]
     return verdict
@@ -309,7 +310,7 @@ def run_window(
     start = samples[0].t if samples and samples[0].t is not None else clock()
     verdict = evaluate(samples, expected, window.thresholds, window.max_slots)
     taken = 0
-    while verdict.status == "running" and (max_samples is None or taken < max_samples):
+    while not verdict.status.finished and (max_samples is None or taken < max_samples):
         index = len(samples)
         now = clock()
         due_now = math.floor((now - start) / window.interval_s + 1e-9)
@@ -319,7 +320,7 @@ def run_window(
                 store.append(gap)
                 samples.append(gap)
             verdict = evaluate(samples, expected, window.thresholds, window.max_slots)
-            if verdict.status != "running":
+            if verdict.status.finished:
                 break
             index = len(samples)
         else:

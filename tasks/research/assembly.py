@@ -25,6 +25,7 @@ from tasks.research.planner import ImagePlan
 from tasks.research.report_model import REPORT_SCHEMA
 from tasks.research.review import ImageReview
 from tasks.research.settle import settle_requirements
+from tasks.statuses import ConsumerAction
 
 __all__ = ["Review", "assemble", "planned_torch", "review_consumers"]
 
@@ -153,5 +154,5 @@ def review_consumers(
             plan.blocking.extend(decided.blocking)
             plan.settle()
             review.findings.append(f"{image.image}: the consumers block the plan: {'; '.join(decided.blocking)}")
-        image.notes.extend(d.reason for d in decided.decisions if d.action != "ok")
+        image.notes.extend(d.reason for d in decided.decisions if d.action != ConsumerAction.OK)
     return review

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
 from tasks.research.facts import Facts, OrtOpsets, TorchExport
+from tasks.statuses import ConsumerAction, parse
 
 OPSET_VARIABLE = "BASEIMAGE_ONNX_OPSET"
-Action = Literal["ok", "bump", "export-opset", "blocked", "unknown"]
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ class ConsumerBump:
 class ConsumerDecision:
     consumer: str
     version: str  # the consumer's onnxruntime now
-    action: Action
+    action: ConsumerAction
     reason: str
 
     def to_json(self) -> dict[str, str]:
@@ -150,7 +150,12 @@ class ConsumerPlan:
             tuple(ConsumerBump.from_json(b) for b in data.get("bumps") or []),
             tuple(str(b) for b in data.get("blocking") or []),
             tuple(
-                ConsumerDecision(str(d["consumer"]), str(d["version"]), d["action"], str(d["reason"]))
+                ConsumerDecision(
+                    str(d["consumer"]),
+                    str(d["version"]),
+                    parse(ConsumerAction, d["action"], f"consumer {d['consumer']}: action"),
+                    str(d["reason"]),
+                )
                 for d in data.get("decisions") or []
             ),
             tuple(ConsumerRuntime.from_json(c) for c in data.get("consumers") or []),
@@ -243,7 +248,9 @@ def plan_consumers(
         return ConsumerPlan(
             None,
             decisions=tuple(
-                ConsumerDecision(c.name, c.version, "unknown", f"consumer {c.name}: no torch in the plan to compare")
+                ConsumerDecision(
+                    c.name, c.version, ConsumerAction.UNKNOWN, f"consumer {c.name}: no torch in the plan to compare"
+                )
                 for c in consumers
             ),
             consumers=listed,
@@ -257,7 +264,7 @@ def plan_consumers(
                 ConsumerDecision(
                     c.name,
                     c.version,
-                    "unknown",
+                    ConsumerAction.UNKNOWN,
                     f"consumer {c.name}: the facts know no ONNX export defaults for torch {torch} (newest "
                     f"known {known}): only the validation's consumer check can show onnxruntime {c.version} loads it",
                 )
@@ -277,7 +284,7 @@ def plan_consumers(
             decisions[consumer.name] = ConsumerDecision(
                 consumer.name,
                 consumer.version,
-                "unknown",
+                ConsumerAction.UNKNOWN,
                 f"consumer {consumer.name}: the facts do not know which opset onnxruntime {consumer.version} "
                 "loads: only the validation's consumer check can show it",
             )
@@ -285,7 +292,7 @@ def plan_consumers(
             decisions[consumer.name] = ConsumerDecision(
                 consumer.name,
                 consumer.version,
-                "ok",
+                ConsumerAction.OK,
                 f"consumer {consumer.name}: onnxruntime {consumer.version} ({_limits_text(limits)}) loads what {stamp}",
             )
         else:
@@ -303,7 +310,7 @@ def plan_consumers(
                 decisions[consumer.name] = ConsumerDecision(
                     consumer.name,
                     consumer.version,
-                    "bump",
+                    ConsumerAction.BUMP,
                     f"consumer {consumer.name}: {consumer.package} {consumer.version} -> {target} in "
                     f"{consumer.where or consumer.file} (policy.bump_consumers): {consumer.version} loads "
                     f"{_limits_text(limits)}, and {stamp}",
@@ -326,7 +333,7 @@ def plan_consumers(
                 decisions[consumer.name] = ConsumerDecision(
                     consumer.name,
                     consumer.version,
-                    "export-opset",
+                    ConsumerAction.EXPORT_OPSET,
                     f"consumer {consumer.name}: onnxruntime {consumer.version} loads {_limits_text(limits)} and "
                     f"{stamp}: the training service exports with {OPSET_VARIABLE}={chosen[0]} "
                     f"({chosen[1]} exporter, IR {chosen[2]})",
@@ -345,7 +352,7 @@ def plan_consumers(
                 f"what torch {torch} exports (opset {default}, IR {default_ir}), nor any lower export it makes "
                 f"({lowest or 'none'}): {how}, or keep torch below {torch}"
             )
-            decisions[consumer.name] = ConsumerDecision(consumer.name, consumer.version, "blocked", reason)
+            decisions[consumer.name] = ConsumerDecision(consumer.name, consumer.version, ConsumerAction.BLOCKED, reason)
             blocking.append(reason)
         export_opset = chosen[0] if chosen is not None else None
     return ConsumerPlan(

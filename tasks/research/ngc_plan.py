@@ -11,6 +11,7 @@ from tasks.images.tags import NgcTag
 from tasks.research.drivers import fleet_check
 from tasks.research.facts import Facts
 from tasks.research.planner import ImagePlan, StackInputs, apply_stack
+from tasks.statuses import SupportStatus
 
 
 def plan_ngc(
@@ -41,7 +42,9 @@ def plan_ngc(
         reverse=True,
     )
     present = str(current) in tags
-    plan = ImagePlan(image, dockerfile, "ngc", current_ref, "supported" if present else "deleted")
+    plan = ImagePlan(
+        image, dockerfile, "ngc", current_ref, SupportStatus.SUPPORTED if present else SupportStatus.DELETED
+    )
     if not present:
         plan.due = True
         plan.reasons.append(f"{current} is gone from the registry")

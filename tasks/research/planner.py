@@ -31,14 +31,11 @@ from tasks.research.facts import Facts
 from tasks.research.pytorch_index import variant_for
 from tasks.research.stack import Choice, Stack, StackRequest, choose_stack, variant_minor
 from tasks.research.support import SupportState, support_state
+from tasks.statuses import PlanAction, SupportStatus
 from tasks.update.requirements import CurrentPins
 
 # variant (cu126) -> versions with a wheel for the image's Python (what the index answered)
 Answers = Mapping[str, list[str]]
-
-
-PlanStatus = Literal["supported", "eol", "deleted"]  # the current base's (an NGC tag: supported or deleted)
-PlanAction = Literal["migrate", "update-pins", "none"]  # a review row without a plan: "error"
 
 
 @dataclass(frozen=True)
@@ -107,7 +104,7 @@ class ImagePlan:
     dockerfile: str
     kind: Literal["cuda", "ngc"]
     current: str
-    status: PlanStatus
+    status: SupportStatus  # the current base's (an NGC tag: supported or deleted)
     target: str | None = None
     recommended: bool = False  # the plan changes something, for a reason that makes it due, and nothing blocks it
     reasons: list[str] = field(default_factory=list)
@@ -138,8 +135,8 @@ class ImagePlan:
     @property
     def action(self) -> PlanAction:
         if self.moves_base:
-            return "migrate"
-        return "update-pins" if self.changes or self.dockerfile_changes else "none"
+            return PlanAction.MIGRATE
+        return PlanAction.UPDATE_PINS if self.changes or self.dockerfile_changes else PlanAction.NONE
 
     def settle(self) -> None:
         """Recompute `recommended` from what the plan changes, why and what blocks it."""

@@ -15,6 +15,7 @@ from typing import Any
 
 from tasks.files import write_atomic
 from tasks.research.assembly import Review
+from tasks.statuses import PlanAction
 
 
 def md_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> str:
@@ -36,7 +37,7 @@ def findings_markdown(review: Review) -> str:
         {
             "image": i.image,
             "current": i.reference,
-            "status": i.status,
+            "status": i.status or PlanAction.ERROR,
             "target": i.target,
             "recommended": "yes" if i.recommended else "no",
             "why": "; ".join(i.reasons[:3]),

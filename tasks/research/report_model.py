@@ -18,6 +18,7 @@ from typing import Any
 
 from tasks.errors import ConfigError
 from tasks.research.consumers import ConsumerPlan
+from tasks.statuses import PlanAction, parse
 from tasks.update.requirements import RequirementChanges
 
 __all__ = ["REPORT_SCHEMA", "ImageFinding", "ReviewReport"]
@@ -34,7 +35,7 @@ class ImageFinding:
     current: str | None
     target: str | None = None
     recommended: bool = False
-    action: str = "keep"
+    action: PlanAction = PlanAction.NONE
     reasons: tuple[str, ...] = ()
     changes: RequirementChanges = field(default_factory=RequirementChanges)  # the pins the plan chose
     # The plan chose no pins of its own (an annual report's targets, a report before ``changes``):
@@ -46,7 +47,7 @@ class ImageFinding:
     @property
     def planned_target(self) -> str | None:
         """Where the plan moves the base: its target, or the current base for a pins-only update."""
-        return self.target or (self.current if self.action == "update-pins" else None)
+        return self.target or (self.current if self.action == PlanAction.UPDATE_PINS else None)
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def _image(data: Any, where: str) -> ImageFinding:
             None if data.get("current") is None else str(data["current"]),
             None if data.get("target") is None else str(data["target"]),
             bool(data.get("recommended")),
-            str(plan.get("action") or data.get("action") or "keep"),
+            parse(PlanAction, plan.get("action") or data.get("action") or PlanAction.NONE, f"{where}: action"),
             tuple(str(r) for r in data.get("reasons") or ()),
             changes,
             "changes" not in plan,

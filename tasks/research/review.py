@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from tasks.dockerfile.parser import BaseImage, read_dockerfile
 from tasks.errors import BaseImageError, RegistryError, RegistryTransientError, RegistryUnreachableError
@@ -20,8 +20,9 @@ from tasks.registry.session import ImageInfo, RegistrySession
 from tasks.research import osv
 from tasks.research.facts import Facts
 from tasks.research.ngc_plan import plan_ngc
-from tasks.research.planner import ImagePlan, PlanStatus, StackInputs, candidates, pin_digest, plan_cuda
+from tasks.research.planner import ImagePlan, StackInputs, candidates, pin_digest, plan_cuda
 from tasks.research.pytorch_index import PyTorchIndex
+from tasks.statuses import PlanAction, SupportStatus
 from tasks.update.coupled import file_reader, read_stack
 from tasks.update.pip_lines import dockerfile_pins
 from tasks.update.requirements import CurrentPins
@@ -60,10 +61,9 @@ class ImageReview:
     notes: list[str] = field(default_factory=list)  # reasons after the plan's own (the consumers' decisions)
 
     @property
-    def status(self) -> PlanStatus | Literal["error"]:
-        if self.plan is None:
-            return "error"
-        return self.plan.status
+    def status(self) -> SupportStatus | None:
+        """The current base's support status; None when the review could not plan the image."""
+        return self.plan.status if self.plan else None
 
     @property
     def recommended(self) -> bool:
@@ -99,12 +99,12 @@ class ImageReview:
             "file": self.dockerfile,
             "line": self.line,
             "current": self.reference,
-            "status": self.status,
-            "eol": self.status in ("eol", "deleted"),
+            "status": self.status or PlanAction.ERROR,
+            "eol": self.status in (SupportStatus.EOL, SupportStatus.DELETED),
             "deprecation_banner": self.deprecation_banner,
             "banner_note": self.banner_note,
             "target": self.target,
-            "action": self.plan.action if self.plan else "error",
+            "action": self.plan.action if self.plan else PlanAction.ERROR,
             "recommended": self.recommended,
             "urgent": self.urgent,
             "reasons": self.reasons,

@@ -11,11 +11,11 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal
 
 from tasks.errors import BaseImageError, SourceProtocolError
 from tasks.http import HttpTransport, Outcome, classify, speaking_as
 from tasks.research.facts import EolEntry, Facts
+from tasks.statuses import SupportStatus
 
 _ITEM = re.compile(r"^\s*-\s*([0-9]+\.[0-9]+\.[0-9]+)\s*(?:#\s*(.*))?$")
 
@@ -47,9 +47,6 @@ def add_months(day: date, months: int) -> date:
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
-SupportStatus = Literal["supported", "eol", "deleted"]  # a release, by NVIDIA's rule
-
-
 @dataclass(frozen=True)
 class SupportState:
     version: str
@@ -59,7 +56,7 @@ class SupportState:
 
     @property
     def supported(self) -> bool:
-        return self.status == "supported"
+        return self.status == SupportStatus.SUPPORTED
 
 
 def support_state(
@@ -102,10 +99,10 @@ def support_state(
     if deletion is None:
         deletion = two_majors_deletion
     if not tag_present:
-        return SupportState(version, "deleted", ("tag is gone from the registry", *reasons), deletion)
+        return SupportState(version, SupportStatus.DELETED, ("tag is gone from the registry", *reasons), deletion)
     if reasons:
-        return SupportState(version, "eol", tuple(reasons), deletion)
-    return SupportState(version, "supported", ())
+        return SupportState(version, SupportStatus.EOL, tuple(reasons), deletion)
+    return SupportState(version, SupportStatus.SUPPORTED, ())
 
 
 class Later(Mapping[str, str]):

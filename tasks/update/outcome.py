@@ -9,6 +9,7 @@ import enum
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from tasks.statuses import DecisionOutcome
 from tasks.validation import ValidationReport
 
 
@@ -36,13 +37,13 @@ class Decision:
     """A reviewer's answer to one approval pause (or why there was none)."""
 
     stage: str  # update | production
-    outcome: str  # approved | rejected | timed out | not required
+    outcome: DecisionOutcome
     reviewer: str | None = None
     comment: str = ""
 
     @property
     def approved(self) -> bool:
-        return self.outcome in ("approved", "not required")
+        return self.outcome in (DecisionOutcome.APPROVED, DecisionOutcome.NOT_REQUIRED)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -21,7 +21,7 @@ IMAGE = {
     "recommended": True,
     "reasons": ["12.6 is EOL"],
     "plan": {
-        "action": "move",
+        "action": "migrate",
         "changes": {"variant": "cu129", "torch": "2.13.0+cu129"},
         "dockerfile_changes": {"cupy_version": "14.2.0"},
         "matrix": [{"cuda": "12.9.1", "torch": "2.13.0"}],
@@ -52,6 +52,10 @@ def test_a_report_before_versioning_still_reads() -> None:
         ({"findings": []}, "not a review report (no images list)"),
         ({"images": [{"file": "x"}]}, "images[0]: KeyError: 'image'"),
         ({"images": [{**IMAGE, "plan": "move"}]}, "images[0]: TypeError: plan is not an object"),
+        (
+            {"images": [{**IMAGE, "plan": {**IMAGE["plan"], "action": "move"}}]},
+            "images[0]: action: 'move' is not a PlanAction (one of: migrate, update-pins, none, error)",
+        ),
     ],
 )
 def test_what_is_not_a_report_says_so(data: object, message: str) -> None:
