@@ -22,7 +22,8 @@ from tasks import containers
 from tasks.deploy.approvals import ApprovalRecord, ApprovalRequiredError, Approvals
 from tasks.deploy.ledger import Ledger
 from tasks.deploy.release import deploy, docker_client, image_record
-from tasks.statuses import DecisionOutcome, SoakStatus
+from tasks.monitoring.soak_report import SoakReport
+from tasks.statuses import DecisionOutcome
 from tasks.update import git
 from tasks.update.apply import ApplyResult
 from tasks.update.approval_text import production_description
@@ -45,7 +46,7 @@ class Phase:
     summary: str
     decisions: list[Decision] = field(default_factory=list)
     image: str | None = None
-    soak: dict[str, Any] | None = None
+    soak: SoakReport | None = None
     rollback: dict[str, Any] | None = None
     release_commit: str | None = None
     merge: str | None = None
@@ -197,12 +198,12 @@ def deployment_phase(
     soak = _soak(settings, run_id, on_pool)
     if not soak.is_completed():
         return roll_back("staging soak", _reason(soak))
-    report = soak.result()
+    report = SoakReport.from_json(soak.result(), f"soak-monitor run {soak.state_details.flow_run_id}")
     phase.soak = report
-    if report["status"] != SoakStatus.PASSED:
-        return roll_back("staging soak", f"{report['status']}: {'; '.join(report['reasons'])}")
+    if not report.passed:
+        return roll_back("staging soak", f"{report.status}: {'; '.join(report.reasons)}")
     staged_image = image_record(docker_client(settings.environments["staging"].docker_host), image)
-    run_page = ui_link(report["run"]) if report.get("run") else None
+    run_page = ui_link(report.run) if report.run else None
     soak_link = f"{run_page}?tab=Artifacts" if run_page else None
     decision = ask(
         "production",
@@ -245,7 +246,7 @@ def deployment_phase(
     today = datetime.now(UTC).date().isoformat()
     note = (
         f"deployed to production {today} (approved by {decision.reviewer}; staging soak passed with "
-        f"{report['samples']} samples; {validation.line()}; image `{image}`)"
+        f"{report.samples} samples; {validation.line()}; image `{image}`)"
     )
     # Production runs the release from here on: a failure below is reported, never rolled back.
     notes = release_notes(settings, plan, branch, note, return_state=True)

@@ -8,7 +8,7 @@ the deprecation banner; ends with a table, a chart and a verdict."""
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from flows.outcome import record_outcome
 from tasks.deploy.compose import project_containers
 from tasks.errors import ConfigError
 from tasks.monitoring.soak import Sample, SampleStore, Thresholds, Verdict, Window, chart, run_window
+from tasks.monitoring.soak_report import SoakReport
 
 
 def _containers(project: str, docker_host: str | None) -> list[Any]:
@@ -105,20 +106,8 @@ def soak_monitor(
             )
             time.sleep(min(30.0, window.interval_s))
     run: Any = get_run_context()
-    result: dict[str, Any] = {
-        "run": str(getattr(getattr(run, "flow_run", None), "id", "") or ""),
-        "environment": environment,
-        "window": window_id,
-        "expected": window.expected,
-        "slots": len(samples),
-        "samples": verdict.taken,
-        "missed": verdict.missed,
-        "gaps": [list(g) for g in verdict.gaps],
-        "coverage": round(verdict.coverage, 4),
-        "status": verdict.status,
-        "reasons": verdict.reasons,
-        "store": str(store.path),
-    }
+    run_id = str(getattr(getattr(run, "flow_run", None), "id", "") or "")
+    report = SoakReport.of(verdict, environment, window_id, window.expected, len(samples), str(store.path), run_id)
     if not verdict.status.finished:
         log.warning(
             "soak of %s stopped at slot %d/%d; run again with the same window to continue",
@@ -126,9 +115,9 @@ def soak_monitor(
             len(samples),
             window.expected,
         )
-        return result
+        return report.to_json()
     png = chart(samples, Path(state_dir) / f"{environment}-{window_id}.png")
-    result["chart"] = str(png)
+    report = replace(report, chart=str(png))
     create_link_artifact(
         key=f"soak-{environment}-chart",
         link=png.resolve().as_uri(),
@@ -151,4 +140,4 @@ def soak_monitor(
     )
     record_outcome(f"soak of {environment} {verdict.status}: {'; '.join(verdict.reasons)}")
     log.info("soak of %s: %s (%s)", environment, verdict.status, "; ".join(verdict.reasons))
-    return result
+    return report.to_json()

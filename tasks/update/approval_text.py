@@ -7,8 +7,8 @@ staging image's ID and digest."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
+from tasks.monitoring.soak_report import SoakReport
 from tasks.update.apply import ApplyResult
 from tasks.update.plan import ImageChange, MigrationPlan
 from tasks.validation import ValidationReport
@@ -102,25 +102,21 @@ def production_description(
     image: str,
     image_id: str | None,
     digest: str | None,
-    soak: dict[str, Any],
+    soak: SoakReport,
     soak_run_link: str | None,
 ) -> str:
     chart = ""
-    if soak.get("chart"):
+    if soak.chart:
         where = f" ([the soak run's artifacts]({soak_run_link}))" if soak_run_link else ""
-        chart = f"- chart: `{soak['chart']}`{where}\n"
-    gaps = soak.get("missed", 0)
-    coverage = (
-        f"{soak['samples']} samples in {soak.get('slots', soak['samples'])} of {soak['expected']} slots "
-        f"({float(soak.get('coverage', 0)):.0%} coverage{', ' + str(gaps) + ' missed' if gaps else ''})"
-    )
-    reasons = "".join(f"- {r}\n" for r in soak.get("reasons", []))
+        chart = f"- chart: `{soak.chart}`{where}\n"
+    coverage = soak.coverage_line()
+    reasons = "".join(f"- {r}\n" for r in soak.reasons)
     return "\n\n".join(
         [
             "## Approve production?",
             f"**{validation.line()}**",
             plan_table(plan),
             f"Staging runs `{image}`: image `{image_id or '?'}`, digest `{digest or 'none (built here)'}`.",
-            f"### Staging soak: **{soak['status']}**\n\n{reasons}- {coverage}; store `{soak['store']}`\n{chart}",
+            f"### Staging soak: **{soak.status}**\n\n{reasons}- {coverage}; store `{soak.store}`\n{chart}",
         ]
     )

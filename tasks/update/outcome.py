@@ -9,6 +9,7 @@ import enum
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from tasks.monitoring.soak_report import SoakReport
 from tasks.statuses import DecisionOutcome
 from tasks.validation import ValidationReport
 
@@ -62,7 +63,7 @@ class MigrationOutcome:
     validation: ValidationReport | None = None
     pull_request: str | None = None
     image: str | None = None
-    soak: dict[str, Any] | None = None
+    soak: SoakReport | None = None
     rollback: dict[str, Any] | None = None
     release_commit: str | None = None
     merge: str | None = None
@@ -90,7 +91,7 @@ class MigrationOutcome:
             "validation": self.validation.to_json() if self.validation else None,
             "pull_request": self.pull_request,
             "image": self.image,
-            "soak": self.soak,
+            "soak": self.soak.to_json() if self.soak else None,
             "rollback": self.rollback,
             "release_commit": self.release_commit,
             "merge": self.merge,
