@@ -52,7 +52,7 @@ class ImageReview:
     line: int
     reference: str | None
     plan: ImagePlan | None = None
-    info: dict[str, Any] = field(default_factory=dict)
+    registry: ImageInfo | None = None  # what the registry says of the current base (None: not read)
     deprecation_banner: list[str] | None = None  # None: not checked
     banner_note: str = ""
     advisories: list[osv.Advisory] = field(default_factory=list)
@@ -109,7 +109,7 @@ class ImageReview:
             "urgent": self.urgent,
             "reasons": self.reasons,
             "plan": self.plan.to_json() if self.plan else None,
-            "registry": self.info,
+            "registry": _registry_json(self.registry),
             "advisories": [dataclasses.asdict(a) for a in self.advisories],
             "errors": self.errors,
         }
@@ -234,6 +234,18 @@ def dockerfile_occurrences(
     return errors, found
 
 
+def _registry_json(info: ImageInfo | None) -> dict[str, Any]:
+    """The report's ``registry`` object of an image: {} when the registry was not read."""
+    if info is None:
+        return {}
+    return {
+        "digest": info.digest,
+        "cuda_version": info.cuda_version,
+        "end_of_life": info.end_of_life,
+        "platforms": [str(p) for p in info.platforms],
+    }
+
+
 def research(
     occurrence: Occurrence,
     session: RegistrySession,
@@ -258,7 +270,6 @@ def for_occurrence(review: ImageReview, occurrence: Occurrence) -> ImageReview:
         dockerfile=occurrence.base.file,
         line=occurrence.base.line,
         plan=plan,
-        info=dict(review.info),
         advisories=list(review.advisories),
         errors=list(review.errors),
         notes=list(review.notes),
@@ -329,13 +340,7 @@ def review_base(
         review.errors.append(f"registry: {exc}")
         review.transient = isinstance(exc, RegistryTransientError) and not isinstance(exc, RegistryUnreachableError)
         return review
-    if info is not None:
-        review.info = {
-            "digest": info.digest,
-            "cuda_version": info.cuda_version,
-            "end_of_life": info.end_of_life,
-            "platforms": [str(p) for p in info.platforms],
-        }
+    review.registry = info
     if banner is not None and info is not None:
         review.deprecation_banner, review.banner_note = banner(str(ref))
     cuda = CudaTag.try_parse(ref.tag)
