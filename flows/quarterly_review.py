@@ -215,7 +215,7 @@ def quarterly_review(
         settings.registries.concurrency,
     )
     log.info("sources: %s; %d Dockerfiles, %d distinct bases", description, len(targets), len(distinct))
-    banner = BannerCheck(all_mirrors) if check_banner else None
+    banner = BannerCheck(all_mirrors, pull=sources != "offline") if check_banner else None
     researched = research_bases(distinct, ctx, banner, current_progress(), return_state=True)
     if researched.is_completed():
         by_key = {o.key: r for o, r in zip(distinct, researched.result(), strict=True)}

@@ -30,10 +30,13 @@ def find_deprecation_banner(log: str) -> list[str]:
 
 class BannerCheck:
     """Runs each base image once without a GPU and with no network to read NVIDIA's start-up
-    banner; images it had to pull are removed again afterwards (see `cleanup`)."""
+    banner; images it had to pull are removed again afterwards (see `cleanup`). With
+    ``pull=False`` (an offline review) it reads only images already on this host and asks no
+    registry for the others: an offline review does not reach the network through the daemon."""
 
-    def __init__(self, mirrors: dict[str, str]) -> None:
+    def __init__(self, mirrors: dict[str, str], *, pull: bool = True) -> None:
         self.mirrors = mirrors
+        self.pull = pull
         self.pulled: list[str] = []
         self._lock = threading.Lock()
         self.client: Any = None
@@ -64,6 +67,8 @@ class BannerCheck:
             try:
                 self.client.images.get(pull)
             except docker.errors.ImageNotFound:
+                if not self.pull:
+                    return None, f"not checked: an offline review pulls nothing, and {pull} is not on this host"
                 self.client.images.pull(pull)
                 with self._lock:
                     self.pulled.append(pull)
