@@ -22,6 +22,7 @@ from tasks import containers
 from tasks.deploy.approvals import ApprovalRecord, ApprovalRequiredError, Approvals
 from tasks.deploy.ledger import Ledger
 from tasks.deploy.release import deploy, docker_client, image_record
+from tasks.deploy.rollback_record import RollbackRecord
 from tasks.monitoring.soak_report import SoakReport
 from tasks.statuses import DecisionOutcome
 from tasks.update import git
@@ -47,7 +48,7 @@ class Phase:
     decisions: list[Decision] = field(default_factory=list)
     image: str | None = None
     soak: SoakReport | None = None
-    rollback: dict[str, Any] | None = None
+    rollback: RollbackRecord | None = None
     release_commit: str | None = None
     merge: str | None = None
 
@@ -268,7 +269,7 @@ def deployment_phase(
 
 def roll_back_migration(
     settings: Settings, environments: list[str], reason: str, run_id: str, branch: str, commit: str | None
-) -> tuple[dict[str, Any], str | None]:
+) -> tuple[RollbackRecord, str | None]:
     """The rollback flow for migration run `run_id` (one rollback id per migration, so a re-run of
     it is a no-op); returns its record (or the error) and None, or why it failed."""
     state = rollback(
@@ -281,8 +282,8 @@ def roll_back_migration(
         return_state=True,
     )
     if state.is_completed():
-        return state.result(), None
-    return {"error": str(state.message)}, str(state.message)
+        return RollbackRecord.from_json(state.result(), f"rollback run {state.state_details.flow_run_id}"), None
+    return RollbackRecord(f"migrate-{run_id[:12]}", reason, error=str(state.message)), str(state.message)
 
 
 def _soak(settings: Settings, run_id: str, on_pool: bool) -> Any:

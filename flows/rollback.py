@@ -11,6 +11,7 @@ and overwrites no evidence (each run's logs are kept in their own file)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from tasks.deploy.incident import incident_body, open_incident
 from tasks.deploy.ledger import RESTORED, Ledger
 from tasks.deploy.release import docker_client, image_record
 from tasks.deploy.restore import RollbackError, restore, revert, stamp
+from tasks.deploy.rollback_record import CodeRevert, EnvironmentRestore, RollbackRecord
 from tasks.errors import ConfigError
 from tasks.files import write_atomic
 from tasks.images.reference import parse_reference
@@ -46,7 +48,7 @@ def check_rollback_target(settings: Settings, environment: str, to: str, break_g
 @task(name="restore-environment")
 def restore_environment(
     settings: Settings, environment: str, to: str | None, rollback_id: str, reason: str, evidence_dir: Path
-) -> dict[str, Any]:
+) -> EnvironmentRestore:
     """Logs first (evidence), then the previous image (or `to`) back and healthy."""
     target = target_of(settings, environment)
     row = restore(
@@ -59,12 +61,12 @@ def restore_environment(
         evidence_dir,
         redactor(settings),
     )
-    get_run_logger().info("%s: %s %s (health %s)", environment, row["action"], row.get("to"), row.get("health"))
+    get_run_logger().info("%s: %s %s (health %s)", environment, row.action, row.to, row.health)
     return row
 
 
 @task(name="revert-code")
-def revert_code(settings: Settings, branch: str | None, commit: str | None, reason: str = "") -> dict[str, Any]:
+def revert_code(settings: Settings, branch: str | None, commit: str | None, reason: str = "") -> CodeRevert:
     """The migration commit reverted on a branch when it reached the base branch (see
     tasks.deploy.restore.revert); the remote's base is fetched first when GitHub is configured."""
     gh = settings.github
@@ -112,15 +114,22 @@ def rollback(
     rid = rollback_id or f"{'-'.join(environments) or 'code'}-{stamp()}"
     evidence = settings.state_dir / "rollbacks" / rid
     record_path = evidence / "rollback.json"
-    record: dict[str, Any] = json.loads(record_path.read_text()) if record_path.exists() else {}
-    record.update(id=rid, reason=secret.redact(reason), runs=[*record.get("runs", []), stamp()])
-    if allowed:
-        record["to"] = {"image": to, "why": allowed}
+    earlier = None
+    if record_path.exists():  # an earlier run of this rollback id: its runs, its incident
+        earlier = RollbackRecord.from_json(json.loads(record_path.read_text()), str(record_path))
+    record = RollbackRecord(
+        rid,
+        secret.redact(reason),
+        (*(earlier.runs if earlier else ()), stamp()),
+        {"image": str(to), "why": allowed} if allowed else (earlier.to if earlier else None),
+        incident=earlier.incident if earlier else None,
+        path=str(record_path),
+    )
     if not commit and environments:  # ad hoc: the migration the newest deploy (not a restore) came from
         deploys = [d for d in Ledger(settings.state_dir, environments[0]).history() if d.status != RESTORED]
         if deploys:
             branch, commit = deploys[-1].branch, deploys[-1].commit
-    rows: list[dict[str, Any]] = []
+    rows: list[EnvironmentRestore] = []
     failures: list[str] = []
     for name in environments:
         state = restore_environment(settings, name, to, rid, reason, evidence, return_state=True)
@@ -128,23 +137,19 @@ def rollback(
             rows.append(state.result())
         else:
             error = state.result(raise_on_failure=False)
-            rows.append({"environment": name, "action": "FAILED", "error": secret.redact(str(error))})
+            rows.append(EnvironmentRestore.failed(name, secret.redact(str(error))))
             failures.append(f"{name}: {error}")
     code = revert_code(settings, branch, commit, reason)
-    record.update(environments=rows, code=code)
     title = f"baseimage rollback {rid}: {secret.redact(reason.splitlines()[0] if reason else '')[:120]}"
     body = incident_body(reason, rows, code, evidence, secret)
     if allowed and allowed.startswith("break-glass"):
         body = f"**{allowed}** (outside the ledger and without an approval)\n\n{body}"
-    record["incident"] = open_incident_task(settings, rid, title, body, record.get("incident"))
-    write_atomic(record_path, json.dumps(record, indent=2, default=str) + "\n")
-    create_markdown_artifact(key="rollback", markdown=f"# Rollback {rid}\n\nIncident: {record['incident']}\n\n{body}")
-    record_outcome(
-        f"rollback {rid}: "
-        + ("; ".join(f"{r['environment']} {r['action']}" for r in rows) or "no environment")
-        + f"; code: {code['action']}"
-    )
+    incident = open_incident_task(settings, rid, title, body, record.incident)
+    record = replace(record, environments=tuple(rows), code=code, incident=incident)
+    write_atomic(record_path, json.dumps(record.to_json(), indent=2, default=str) + "\n")
+    create_markdown_artifact(key="rollback", markdown=f"# Rollback {rid}\n\nIncident: {incident}\n\n{body}")
+    record_outcome(f"rollback {rid}: {record.summary}")
     if failures:
         raise RollbackError("rollback did not restore every environment: " + "; ".join(failures))
-    log.info("rollback %s done: %s; incident %s", rid, "; ".join(r["action"] for r in rows), record["incident"])
-    return {**record, "record": str(record_path)}
+    log.info("rollback %s done: %s; incident %s", rid, "; ".join(r.action for r in rows), incident)
+    return record.result()

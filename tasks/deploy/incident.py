@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
+from tasks.deploy.rollback_record import CodeRevert, EnvironmentRestore
 from tasks.files import write_atomic
 from tasks.secrets import Redactor
 from tasks.update.github import GitHub
@@ -16,25 +16,25 @@ TAIL_LINES = 20
 
 
 def incident_body(
-    reason: str, rows: Sequence[dict[str, Any]], code: dict[str, Any], evidence: Path, redactor: Redactor
+    reason: str, rows: Sequence[EnvironmentRestore], code: CodeRevert, evidence: Path, redactor: Redactor
 ) -> str:
     lines = [f"## What failed\n\n{redactor.redact(reason)}\n", "## Environments\n"]
     for row in rows:
         lines.append(
-            f"- **{row['environment']}**: {row.get('action', 'failed')}; from {row.get('from')} to "
-            f"{row.get('to', '-')}; health {row.get('health', 'NOT OK')}"
+            f"- **{row.environment}**: {row.action}; from {row.from_image} to "
+            f"{row.to or '-'}; health {row.health or 'NOT OK'}"
         )
-        if row.get("error"):
-            lines.append(f"  - error: {redactor.redact(str(row['error']))}")
-        if row.get("logs"):
-            lines.append(f"  - logs: `{row['logs']}`")
-    lines.append(f"\n## Code\n\n{code.get('action')}\n")
+        if row.error:
+            lines.append(f"  - error: {redactor.redact(row.error)}")
+        if row.logs:
+            lines.append(f"  - logs: `{row.logs}`")
+    lines.append(f"\n## Code\n\n{code.action}\n")
     lines.append(f"## Evidence\n\nKept in `{evidence}` (the full logs, one file per environment and run).\n")
     for row in rows:
-        tail = row.get("log_tail") or []
+        tail = list(row.log_tail)
         if tail:
             quoted = redactor.lines(tail[-TAIL_LINES:])
-            lines.append(f"### {row['environment']} logs (last {len(quoted)} lines, redacted)\n\n```\n")
+            lines.append(f"### {row.environment} logs (last {len(quoted)} lines, redacted)\n\n```\n")
             lines[-1] += "\n".join(quoted) + "\n```\n"
     return "\n".join(lines)
 

@@ -19,6 +19,7 @@ from tasks.deploy.release import (
     running_image,
     wait_healthy,
 )
+from tasks.deploy.rollback_record import FAILED_ACTION, RESTORED_ACTION, CodeRevert, EnvironmentRestore
 from tasks.errors import BaseImageError
 from tasks.files import write_atomic
 from tasks.secrets import Redactor
@@ -44,7 +45,7 @@ def restore(
     reason: str,
     evidence_dir: Path,
     redactor: Redactor,
-) -> dict[str, Any]:
+) -> EnvironmentRestore:
     """Logs first (evidence, in a new file each run), then the previous image (or `to`) back and
     healthy; a no-op when that already happened. Returns the environment's row of the record."""
     environment = target.name
@@ -52,12 +53,13 @@ def restore(
     text = logs(target, current.image if current else (to or "none"))
     log_file = evidence_dir / f"{environment}-logs-{stamp()}.txt"
     write_atomic(log_file, redactor.redact(text))
-    row: dict[str, Any] = {
-        "environment": environment,
-        "from": current.describe() if current else None,
-        "logs": str(log_file),
-        "log_tail": redactor.lines(text.splitlines()[-40:]),
-    }
+    row = EnvironmentRestore(
+        environment,
+        FAILED_ACTION,
+        current.describe() if current else None,
+        logs=str(log_file),
+        log_tail=tuple(redactor.lines(text.splitlines()[-40:])),
+    )
     if to:
         desired: ImageRecord | None = ImageRecord(to)
         last = ledger.last()
@@ -66,16 +68,14 @@ def restore(
     if desired is None:
         if last is not None and last.status == RESTORED:
             wait_healthy(client, target)
-            row.update(action="none: already rolled back", to=last.image.describe(), health="ok")
-            return row
+            return row.done("none: already rolled back", last.image.describe())
         raise RollbackError(
             f"{environment}: no previous image recorded in {ledger.path}; name one with "
             f"`baseimage rollback --env {environment} --to IMAGE`"
         )
     if current and desired.image_id and current.image_id == desired.image_id:
         wait_healthy(client, target)
-        row.update(action="none: already running it", to=desired.describe(), health="ok")
-        return row
+        return row.done("none: already running it", desired.describe())
     reference = to if to else restorable(client, desired, environment, RetainLog(ledger.state_dir).copies_for(desired))
     try:
         restored = deploy(client, target, reference, ledger, status=RESTORED, note=f"rollback {rollback_id}: {reason}")
@@ -84,8 +84,7 @@ def restore(
         raise RollbackError(
             f"{environment}: restoring {reference} did not end healthy: {exc}; evidence in {evidence_dir}"
         ) from exc
-    row.update(action="restored", to=restored.image.describe(), health="ok")
-    return row
+    return row.done(RESTORED_ACTION, restored.image.describe())
 
 
 def merged_into(repo: Path, commit: str, base: str, remote: str | None) -> str | None:
@@ -102,23 +101,20 @@ def merged_into(repo: Path, commit: str, base: str, remote: str | None) -> str |
 
 def revert(
     repo: Path, base_name: str, remote: str | None, branch: str | None, commit: str | None, reason: str, today: date
-) -> dict[str, Any]:
+) -> CodeRevert:
     """When the migration commit reached the base branch: on ``baseimage/rollback-<commit>`` (from
     the base branch), the files it changed as they were before it (Dockerfiles, requirements; the
     backups and the changelogs stay) and a "Rolled back" CHANGELOG entry, for review and merge."""
     if not commit:
-        return {"action": "none: no migration commit given"}
+        return CodeRevert("none: no migration commit given")
     base = git.base_branch(repo, base_name)
     holder = merged_into(repo, commit, base, remote)
     if holder is None:
         where = f"{base} (nor {remote}/{base})" if remote else base
-        return {
-            "action": f"none: {branch or commit[:12]} is not merged into {where}; {base} is unchanged",
-            "branch": branch,
-        }
+        return CodeRevert(f"none: {branch or commit[:12]} is not merged into {where}; {base} is unchanged", branch)
     name = f"baseimage/rollback-{commit[:12]}"
     if git.branch_exists(repo, name):
-        return {"action": f"none: {name} already holds the revert", "branch": name}
+        return CodeRevert(f"none: {name} already holds the revert", name)
     changed = git.git(repo, "diff-tree", "--no-commit-id", "--name-only", "-r", commit).split()
     keep = {"CHANGELOG.md", POLICY_DOC}
     files: dict[str, str] = {}
@@ -135,9 +131,9 @@ def revert(
         git.git(repo, "branch", "-D", name, check=False)
         raise
     restored = ", ".join(sorted(f for f in files if f != "CHANGELOG.md"))
-    return {
-        "action": f"reverted {commit[:12]} on {name} (from {holder.removeprefix('refs/remotes/')}: {restored}); "
+    return CodeRevert(
+        f"reverted {commit[:12]} on {name} (from {holder.removeprefix('refs/remotes/')}: {restored}); "
         "review and merge it",
-        "branch": name,
-        "commit": sha,
-    }
+        name,
+        sha,
+    )

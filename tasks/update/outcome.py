@@ -9,6 +9,7 @@ import enum
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from tasks.deploy.rollback_record import RollbackRecord
 from tasks.monitoring.soak_report import SoakReport
 from tasks.statuses import DecisionOutcome
 from tasks.validation import ValidationReport
@@ -64,7 +65,7 @@ class MigrationOutcome:
     pull_request: str | None = None
     image: str | None = None
     soak: SoakReport | None = None
-    rollback: dict[str, Any] | None = None
+    rollback: RollbackRecord | None = None
     release_commit: str | None = None
     merge: str | None = None
     diff: str | None = None
@@ -92,7 +93,7 @@ class MigrationOutcome:
             "pull_request": self.pull_request,
             "image": self.image,
             "soak": self.soak.to_json() if self.soak else None,
-            "rollback": self.rollback,
+            "rollback": self.rollback.result() if self.rollback else None,
             "release_commit": self.release_commit,
             "merge": self.merge,
             "warnings": list(self.warnings),

@@ -75,8 +75,8 @@ def test_an_api_merge_is_fetched_and_a_later_rollback_reverts_it(
         # Another clone, whose main has not seen the merge yet: the rollback must look at the remote.
         git(repo, "update-ref", "refs/heads/main", git(repo, "rev-parse", f"{result.commit}^"))
         reverted = revert_code.fn(settings, result.branch, result.commit, "soak failed in production")
-    assert reverted["branch"] == f"baseimage/rollback-{result.commit[:12]}", reverted
-    assert "from origin/main" in reverted["action"]
-    assert git(repo, "show", f"{reverted['branch']}:dockerfiles/Dockerfile") == (
+    assert reverted.branch == f"baseimage/rollback-{result.commit[:12]}", reverted
+    assert "from origin/main" in reverted.action
+    assert git(repo, "show", f"{reverted.branch}:dockerfiles/Dockerfile") == (
         "FROM nvidia/cuda:12.6.0-runtime-ubuntu22.04"
     )

@@ -104,16 +104,16 @@ def test_fast_forward_and_revert_branch(tmp_path: Path) -> None:
         {"images": [{"name": "t", "dockerfile": "Dockerfile", "track": "cuda"}], "source": root / "p.yaml"}
     ).model_copy(update={"repository": Path(".")})
     not_merged = revert_code.fn(settings, "baseimage/cuda-12.9.1", sha)
-    assert not_merged["action"] == "none: baseimage/cuda-12.9.1 is not merged into main; main is unchanged"
+    assert not_merged.action == "none: baseimage/cuda-12.9.1 is not merged into main; main is unchanged"
     assert git.fast_forward(root, "main", "baseimage/cuda-12.9.1") == sha
     assert "12.9.1" in (root / "Dockerfile").read_text(), "the checked-out main moved too"
     assert git.fast_forward(root, "main", "baseimage/cuda-12.9.1") == sha, "already merged: no-op"
     reverted = revert_code.fn(settings, "baseimage/cuda-12.9.1", sha)
-    assert reverted["branch"] == f"baseimage/rollback-{sha[:12]}"
-    assert git.show(root, reverted["branch"], "Dockerfile") == "FROM nvidia/cuda:12.6.0-runtime-ubuntu22.04\n"
-    assert "### Rolled back (" in (git.show(root, reverted["branch"], "CHANGELOG.md") or "")
+    assert reverted.branch == f"baseimage/rollback-{sha[:12]}" and reverted.commit
+    assert git.show(root, reverted.branch, "Dockerfile") == "FROM nvidia/cuda:12.6.0-runtime-ubuntu22.04\n"
+    assert "### Rolled back (" in (git.show(root, reverted.branch, "CHANGELOG.md") or "")
     assert "12.9.1" in (root / "Dockerfile").read_text(), "the revert is on a branch, main is left for review"
-    assert revert_code.fn(settings, "baseimage/cuda-12.9.1", sha)["action"].endswith("already holds the revert")
+    assert revert_code.fn(settings, "baseimage/cuda-12.9.1", sha).action.endswith("already holds the revert")
 
 
 def test_fast_forward_refuses_when_main_moved_on(tmp_path: Path) -> None:
