@@ -23,6 +23,7 @@ from tasks.deploy.approvals import ApprovalRecord, ApprovalRequiredError, Approv
 from tasks.deploy.ledger import Ledger
 from tasks.deploy.release import deploy, docker_client, image_record
 from tasks.deploy.rollback_record import RollbackRecord
+from tasks.errors import ConfigError
 from tasks.monitoring.soak_report import SoakReport
 from tasks.statuses import DecisionOutcome
 from tasks.update import git
@@ -199,7 +200,10 @@ def deployment_phase(
     soak = _soak(settings, run_id, on_pool)
     if not soak.is_completed():
         return roll_back("staging soak", _reason(soak))
-    report = SoakReport.from_json(soak.result(), f"soak-monitor run {soak.state_details.flow_run_id}")
+    try:
+        report = SoakReport.from_json(soak.result(), f"soak-monitor run {soak.state_details.flow_run_id}")
+    except ConfigError as exc:  # not a verdict: staging is not proven, so it goes back
+        return roll_back("staging soak", str(exc))
     phase.soak = report
     if not report.passed:
         return roll_back("staging soak", f"{report.status}: {'; '.join(report.reasons)}")
@@ -272,18 +276,22 @@ def roll_back_migration(
 ) -> tuple[RollbackRecord, str | None]:
     """The rollback flow for migration run `run_id` (one rollback id per migration, so a re-run of
     it is a no-op); returns its record (or the error) and None, or why it failed."""
+    rid = f"migrate-{run_id[:12]}"
     state = rollback(
         environments=environments,
         reason=reason,
         config_path=str(settings.source),
-        rollback_id=f"migrate-{run_id[:12]}",
+        rollback_id=rid,
         branch=branch,
         commit=commit,
         return_state=True,
     )
     if state.is_completed():
-        return RollbackRecord.from_json(state.result(), f"rollback run {state.state_details.flow_run_id}"), None
-    return RollbackRecord(f"migrate-{run_id[:12]}", reason, error=str(state.message)), str(state.message)
+        try:
+            return RollbackRecord.from_json(state.result(), f"rollback run {state.state_details.flow_run_id}"), None
+        except ConfigError as exc:  # what the rollback did cannot be read: it is not proven done
+            return RollbackRecord(rid, reason, error=str(exc)), str(exc)
+    return RollbackRecord(rid, reason, error=str(state.message)), str(state.message)
 
 
 def _soak(settings: Settings, run_id: str, on_pool: bool) -> Any:

@@ -235,7 +235,7 @@ def _summary(state: State | None, dockerfile: str) -> dict[str, Any]:
         "checks": [
             {
                 "name": "validate-run",
-                "status": CheckStatus.FAILED,
+                "status": CheckStatus.FAILED.value,
                 "message": f"the validate run ended {name}: {message}",
             }
         ],

@@ -135,10 +135,8 @@ def _validate(
 
 def _report(checks: list[CheckResult], tag: str, out_dir: Path, run_label: str) -> dict[str, Any] | State[Any]:
     failed = [c for c in checks if c.status == CheckStatus.FAILED]
-    report = ValidationReport.from_summaries(
-        [{"candidate": tag, "checks": [{"name": c.name, "status": c.status, "message": c.message} for c in checks]}],
-        "subflow",
-    )
+    outcomes = [{"name": c.name, "status": str(c.status), "message": c.message} for c in checks]
+    report = ValidationReport.from_summaries([{"candidate": tag, "checks": outcomes}], "subflow")
     summary = {
         "candidate": tag,
         "run": run_label,
@@ -146,10 +144,10 @@ def _report(checks: list[CheckResult], tag: str, out_dir: Path, run_label: str) 
         "ok": not failed,
         **{status.value: report.named(status) for status in CheckStatus},
         "counts": report.counts(),
-        "checks": [{"name": c.name, "status": c.status, "message": c.message} for c in checks],
+        "checks": outcomes,
         "details": {c.name: c.data for c in checks},
     }
-    rows = [{"check": c.name, "status": c.status, "message": c.message} for c in checks]
+    rows = [{"check": c.name, "status": str(c.status), "message": c.message} for c in checks]
     create_table_artifact(table=rows, key="validation-checks", description=f"Validation of {tag}")
     create_markdown_artifact(
         key="validation-summary",

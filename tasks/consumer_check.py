@@ -78,7 +78,7 @@ class ConsumerResult:
         return {
             "consumer": self.consumer,
             "version": self.version,
-            "status": self.status,
+            "status": str(self.status),
             "message": self.message,
             "model_opset": self.model_opset,
             "model_ir": self.model_ir,

@@ -21,9 +21,10 @@ from tasks.errors import (
 from tasks.images.reference import ImageReference
 from tasks.images.tags import CudaTag, NgcTag
 from tasks.registry.session import ImageInfo, RegistrySession
+from tasks.statuses import LookupStatus
 
 # Lookup statuses that become a `skip` code in the JSON rows (the parser's codes come first).
-LOOKUP_SKIP_CODES = {"not found": "not-found", "unreachable": "unreachable"}
+LOOKUP_SKIP_CODES = {LookupStatus.NOT_FOUND: "not-found", LookupStatus.UNREACHABLE: "unreachable"}
 _SKIP_DIRS = {".git", ".venv", "node_modules", "__pycache__", ".mypy_cache", ".ruff_cache"}
 
 
@@ -72,14 +73,14 @@ class ScanTarget:
 # Lookups that did not get the registry's answer: `baseimage scan` exits 3 when any row has one.
 # "not found" is an answer (the registry says the tag does not exist: a finding), so is "ok";
 # "skipped" was not asked (no registry reference, or --no-registry).
-FAILED_STATUSES = frozenset({"unreachable", "auth error", "error"})
+FAILED_STATUSES = frozenset(s for s in LookupStatus if s.failed)
 
 
 @dataclass(frozen=True)
 class Lookup:
     """The registry's answer for one reference, or why there is none."""
 
-    status: str  # ok | not found | unreachable | auth error | error | skipped
+    status: LookupStatus
     info: ImageInfo | None = None
     error: str | None = None
 
@@ -120,7 +121,7 @@ class ScanRow:
             "kind": "cuda" if cuda else "ngc" if ngc else None,
             "cuda": _cuda_json(cuda),
             "ngc": _ngc_json(ngc),
-            "registry_status": self.lookup.status,
+            "registry_status": str(self.lookup.status),
             "registry_error": self.lookup.error,
             "digest": info.digest if info else None,
             "media_type": info.media_type if info else None,
@@ -158,14 +159,14 @@ def lookup(session: RegistrySession, ref: ImageReference) -> Lookup:
     try:
         info = session.inspect(ref)
     except RegistryUnreachableError as exc:
-        return Lookup("unreachable", error=str(exc))
+        return Lookup(LookupStatus.UNREACHABLE, error=str(exc))
     except RegistryAuthError as exc:
-        return Lookup("auth error", error=str(exc))
+        return Lookup(LookupStatus.AUTH_ERROR, error=str(exc))
     except BaseImageError as exc:  # protocol errors, transient failures after every attempt
-        return Lookup("error", error=str(exc))
+        return Lookup(LookupStatus.ERROR, error=str(exc))
     if info is None:
-        return Lookup("not found", error=f"{ref} does not exist in {ref.registry}")
-    return Lookup("ok", info=info)
+        return Lookup(LookupStatus.NOT_FOUND, error=f"{ref} does not exist in {ref.registry}")
+    return Lookup(LookupStatus.OK, info=info)
 
 
 def scan(
@@ -191,11 +192,11 @@ def scan(
         # session's transport bounds the requests in flight, so its slots stay busy.
         with ThreadPoolExecutor(max_workers=max(1, min(max_threads, len(unique)))) as pool:
             list(pool.map(run, unique))
-    skipped = Lookup("skipped", error="registry lookups are off")
+    skipped = Lookup(LookupStatus.SKIPPED, error="registry lookups are off")
     rows = []
     for base in bases:
         if base.reference is None:
-            rows.append(ScanRow(base, Lookup("skipped", error=base.skip_reason)))
+            rows.append(ScanRow(base, Lookup(LookupStatus.SKIPPED, error=base.skip_reason)))
         else:
             rows.append(ScanRow(base, results.get(base.reference, skipped)))
     return rows

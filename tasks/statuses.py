@@ -24,6 +24,23 @@ class CheckStatus(enum.StrEnum):
     SKIPPED = "skipped"
 
 
+class LookupStatus(enum.StrEnum):
+    """The registry's answer for one reference in `baseimage scan`, or why there is none; "not
+    found" is an answer (a finding), "skipped" was not asked."""
+
+    OK = "ok"
+    NOT_FOUND = "not found"
+    UNREACHABLE = "unreachable"
+    AUTH_ERROR = "auth error"
+    ERROR = "error"
+    SKIPPED = "skipped"
+
+    @property
+    def failed(self) -> bool:
+        """No answer from the registry (`baseimage scan` exits 3)."""
+        return self in (LookupStatus.UNREACHABLE, LookupStatus.AUTH_ERROR, LookupStatus.ERROR)
+
+
 class SupportStatus(enum.StrEnum):
     """A CUDA release by NVIDIA's support policy (an NGC tag is supported or deleted)."""
 

@@ -94,7 +94,7 @@ class ValidationReport:
             "proven_on_gpu": self.proven_on_gpu,
             **{status.value: self.named(status) for status in CheckStatus},
             "summary": self.line(),
-            "checks": [{"name": c.name, "status": c.status, "message": c.message} for c in self.checks],
+            "checks": [{"name": c.name, "status": str(c.status), "message": c.message} for c in self.checks],
             "reports": list(self.report_files),
         }
 

@@ -38,6 +38,7 @@ def test_every_status_writes_its_documented_string() -> None:
         "DeploymentStatus",
         "DecisionOutcome",
         "ApprovalKind",
+        "LookupStatus",
     }
     for kind in ENUMS:
         for member in kind:

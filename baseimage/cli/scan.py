@@ -17,6 +17,7 @@ from baseimage.printing import print_problem
 from baseimage.settings import Settings, load_settings
 from tasks.registry.session import RegistrySession
 from tasks.scan import FAILED_STATUSES, ScanRow, ScanTarget, discover, scan
+from tasks.statuses import LookupStatus
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -90,7 +91,7 @@ def cmd_scan(args: argparse.Namespace, out: Console, err: Console) -> int:
 def _scan_verdict(rows: Sequence[ScanRow], session: RegistrySession | None, err: Console) -> int:
     """Say which lookups failed and why; EXIT_INCOMPLETE when any did ("not found" is a finding)."""
     failed = {r.reference: r.lookup for r in rows if r.reference and r.lookup.status in FAILED_STATUSES}
-    unreachable = sorted({ref.registry for ref, found in failed.items() if found.status == "unreachable"})
+    unreachable = sorted({ref.registry for ref, found in failed.items() if found.status == LookupStatus.UNREACHABLE})
     for registry in unreachable:
         mirror = session.mirror(registry) if session else None
         if mirror:
@@ -109,7 +110,7 @@ def _scan_verdict(rows: Sequence[ScanRow], session: RegistrySession | None, err:
                 f"use --mirror {registry}=URL where a mirror exists",
                 style="yellow",
             )
-    others = [(ref, found) for ref, found in failed.items() if found.status != "unreachable"]
+    others = [(ref, found) for ref, found in failed.items() if found.status != LookupStatus.UNREACHABLE]
     for ref, found in others:
         print_problem(err, "warning", f"{ref}: {found.status}: {found.error}", style="yellow")
     if not failed:

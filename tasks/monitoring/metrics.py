@@ -14,7 +14,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 
 from tasks.monitoring.findings import ContainerReport, Finding, Severity
-from tasks.statuses import SoakStatus
+from tasks.statuses import SoakStatus, StatusError, parse
 
 JOB = "baseimage"
 log = logging.getLogger(__name__)
@@ -42,10 +42,17 @@ def last_soak_verdicts(reports_dir: Path) -> dict[str, SoakVerdict]:
         except (OSError, ValueError, AttributeError) as exc:
             log.warning("%s: not a migration outcome (%s); skipped", path, exc)
             continue
-        if not isinstance(soak, dict) or soak.get("status") not in set(SoakStatus) - {SoakStatus.RUNNING}:
+        if not isinstance(soak, dict):
+            continue
+        try:
+            status = parse(SoakStatus, soak.get("status"), f"{path}: soak status")
+        except StatusError as exc:  # a file this reader cannot trust says nothing about the soak
+            log.warning("%s; skipped", exc)
+            continue
+        if not status.finished:
             continue
         environment = str(soak.get("environment") or "staging")
-        verdicts[environment] = SoakVerdict(environment, SoakStatus(soak["status"]), str(path))
+        verdicts[environment] = SoakVerdict(environment, status, str(path))
     return verdicts
 
 

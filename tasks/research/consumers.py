@@ -104,7 +104,7 @@ class ConsumerDecision:
     reason: str
 
     def to_json(self) -> dict[str, str]:
-        return {"consumer": self.consumer, "version": self.version, "action": self.action, "reason": self.reason}
+        return {"consumer": self.consumer, "version": self.version, "action": str(self.action), "reason": self.reason}
 
 
 @dataclass(frozen=True)

@@ -146,7 +146,7 @@ class ImagePlan:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         del data["consumers"]
-        data["action"] = self.action
+        data["status"], data["action"] = str(self.status), str(self.action)
         if self.consumers is not None:
             data["consumers"] = self.consumers.to_json()
         return data

@@ -37,7 +37,7 @@ def findings_markdown(review: Review) -> str:
         {
             "image": i.image,
             "current": i.reference,
-            "status": i.status or PlanAction.ERROR,
+            "status": str(i.status or PlanAction.ERROR),
             "target": i.target,
             "recommended": "yes" if i.recommended else "no",
             "why": "; ".join(i.reasons[:3]),

@@ -18,7 +18,7 @@ from typing import Any
 
 from tasks.errors import ConfigError
 from tasks.research.consumers import ConsumerPlan
-from tasks.statuses import PlanAction, parse
+from tasks.statuses import PlanAction, StatusError, parse
 from tasks.update.requirements import RequirementChanges
 
 __all__ = ["REPORT_SCHEMA", "ImageFinding", "ReviewReport"]
@@ -109,13 +109,15 @@ def _image(data: Any, where: str) -> ImageFinding:
             None if data.get("current") is None else str(data["current"]),
             None if data.get("target") is None else str(data["target"]),
             bool(data.get("recommended")),
-            parse(PlanAction, plan.get("action") or data.get("action") or PlanAction.NONE, f"{where}: action"),
+            parse(PlanAction, plan.get("action") or data.get("action") or PlanAction.NONE, "action"),
             tuple(str(r) for r in data.get("reasons") or ()),
             changes,
             "changes" not in plan,
             RequirementChanges.from_json(plan.get("dockerfile_changes")),
             ConsumerPlan.from_json(plan["consumers"]) if plan.get("consumers") else None,
         )
+    except StatusError as exc:  # the status says where inside the image; the file and image say where it is
+        raise ConfigError(f"{where}: {exc}") from exc
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ConfigError(f"{where}: {type(exc).__name__}: {exc} (was the report edited by hand?)") from exc
 

@@ -48,7 +48,7 @@ class Decision:
         return self.outcome in (DecisionOutcome.APPROVED, DecisionOutcome.NOT_REQUIRED)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "outcome": str(self.outcome)}
 
 
 @dataclass(frozen=True)

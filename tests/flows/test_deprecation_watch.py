@@ -228,6 +228,7 @@ def test_soak_verdicts_and_findings_reach_a_real_pushgateway(
     soak (the soak flow's own result, run here for real), per environment."""
     from flows.deprecation_watch import deprecation_watch
     from flows.soak_monitor import soak_monitor
+    from tasks.monitoring.soak_report import SoakReport
     from tasks.update.outcome import MigrationOutcome, Result
 
     reports = tmp_path / "reports"
@@ -251,7 +252,9 @@ def test_soak_verdicts_and_findings_reach_a_real_pushgateway(
     reports.mkdir(exist_ok=True)
     for name, soak, when in (("migrate-aaaa.json", passed, 1_000), ("migrate-bbbb.json", failed, 2_000)):
         path = reports / name
-        path.write_text(json.dumps(MigrationOutcome(Result.DEPLOYED, "x", name, soak=soak).to_json()))
+        path.write_text(
+            json.dumps(MigrationOutcome(Result.DEPLOYED, "x", name, soak=SoakReport.from_json(soak, name)).to_json())
+        )
         os.utime(path, (when, when))
     (reports / "review-2026-11-04.json").write_text(json.dumps({"date": "2026-11-04"}))
     container = start(docker_client, own, OLD, "watch-soaked")

@@ -5,9 +5,14 @@ status the product never writes, is a message naming the run, never a KeyError."
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 import pytest
 
 from tasks.errors import ConfigError
+from tasks.monitoring.metrics import last_soak_verdicts
 from tasks.monitoring.soak import Sample, Thresholds, evaluate
 from tasks.monitoring.soak_report import SoakReport
 from tasks.statuses import SoakStatus
@@ -82,3 +87,25 @@ def test_the_production_approval_reads_the_typed_report() -> None:
     assert "### Staging soak: **passed**" in text
     assert "- 9 samples in 10 of 10 slots (90% coverage, 1 missed); store `/state/soak/staging-w1.jsonl`" in text
     assert "- chart: `/state/soak/staging-w1.png` ([the soak run's artifacts](http://ui/runs/run-1))" in text
+
+
+def test_the_metrics_read_only_finished_soaks_and_skip_a_status_they_cannot_trust(tmp_path: Path) -> None:
+    """The soak gauge reads each environment's newest finished soak from ``migrate-*.json``; a
+    running window is no verdict, and a status the product never writes (a list, a typo) skips
+    that file with a warning instead of stopping the metrics."""
+    files = [
+        ("migrate-1.json", {"environment": "staging", "status": "passed"}),
+        ("migrate-2.json", {"environment": "staging", "status": ["passed"]}),
+        ("migrate-3.json", {"environment": "staging", "status": "runing"}),
+        ("migrate-4.json", {"environment": "staging", "status": "running"}),
+        ("migrate-5.json", {"environment": "production", "status": "failed"}),
+    ]
+    for n, (name, soak) in enumerate(files):
+        path = tmp_path / name
+        path.write_text(json.dumps({"soak": soak}))
+        os.utime(path, (1_000 + n, 1_000 + n))
+    verdicts = last_soak_verdicts(tmp_path)
+    assert {e: (v.status, Path(v.source).name) for e, v in verdicts.items()} == {
+        "staging": (SoakStatus.PASSED, "migrate-1.json"),
+        "production": (SoakStatus.FAILED, "migrate-5.json"),
+    }

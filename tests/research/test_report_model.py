@@ -56,6 +56,24 @@ def test_a_report_before_versioning_still_reads() -> None:
             {"images": [{**IMAGE, "plan": {**IMAGE["plan"], "action": "move"}}]},
             "images[0]: action: 'move' is not a PlanAction (one of: migrate, update-pins, none, error)",
         ),
+        (
+            {
+                "images": [
+                    {
+                        **IMAGE,
+                        "plan": {
+                            **IMAGE["plan"],
+                            "consumers": {
+                                "decisions": [
+                                    {"consumer": "inference", "version": "1.20.0", "action": "maybe", "reason": ""}
+                                ]
+                            },
+                        },
+                    }
+                ]
+            },
+            "r.json: images[0]: consumer inference: action: 'maybe' is not a ConsumerAction",
+        ),
     ],
 )
 def test_what_is_not_a_report_says_so(data: object, message: str) -> None:
