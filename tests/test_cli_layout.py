@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import os
 import re
 import subprocess
 import sys
@@ -172,3 +173,30 @@ def test_the_process_entry_point_tunes_the_collector_and_main_leaves_it_alone() 
     scripts = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
     assert scripts["baseimage"] == "baseimage.cli:run"
     assert "cli.run()" in (CLI / "__main__.py").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(("preset", "telemetry"), [(None, False), ("0", True)])
+def test_commands_turn_prefects_sdk_telemetry_off_unless_the_user_said_otherwise(
+    tmp_path: Path, preset: str | None, telemetry: bool
+) -> None:
+    """Every command sets DO_NOT_TRACK (the switch Prefect's SDK analytics honour) before it
+    imports Prefect, so Prefect itself decides that no usage event leaves the user's machine from
+    an interactive terminal; a value the user set is kept. (CI variables are taken away: Prefect
+    turns its telemetry off in CI by itself, which would hide the switch.)"""
+    from prefect._internal.analytics.ci_detection import CI_ENV_VARS
+
+    probe = (
+        "import os, sys\n"
+        "from baseimage import cli\n"
+        f"cli.main(['scan', '--no-registry', {str(tmp_path)!r}])\n"
+        "assert 'prefect' not in sys.modules\n"
+        "from prefect._internal.analytics.enabled import is_telemetry_enabled\n"
+        "print(is_telemetry_enabled(), os.environ.get('DO_NOT_TRACK'))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DO_NOT_TRACK" and k not in CI_ENV_VARS}
+    if preset is not None:
+        env["DO_NOT_TRACK"] = preset
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, env=env, check=False
+    )
+    assert done.stdout.split()[-2:] == [str(telemetry), preset or "1"], done.stdout + done.stderr

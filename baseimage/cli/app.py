@@ -83,6 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     with contextlib.suppress(ValueError):  # only the main thread can install it
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemetry from a temporary server
+    # Nor from the SDK: Prefect's client sends usage events from an interactive terminal when the
+    # server it talks to has analytics on (a user's own server may). DO_NOT_TRACK is the standard
+    # switch it honours; a value the user set stays.
+    os.environ.setdefault("DO_NOT_TRACK", "1")
     if not args.verbose:
         _user_errors_without_traceback()
     try:
