@@ -27,7 +27,7 @@ from tasks import containers
 from tasks.checks import CHECKS, Check, CheckRun, Results, failed, unmet
 from tasks.files import write_atomic
 from tasks.statuses import CheckStatus
-from tasks.validation import CheckResult, ValidationReport
+from tasks.validation import CheckOutcome, CheckResult, ValidationReport
 
 
 @task(name="check", cache_policy=NO_CACHE, persist_result=False)  # renamed per check
@@ -135,16 +135,15 @@ def _validate(
 
 def _report(checks: list[CheckResult], tag: str, out_dir: Path, run_label: str) -> dict[str, Any] | State[Any]:
     failed = [c for c in checks if c.status == CheckStatus.FAILED]
-    outcomes = [{"name": c.name, "status": str(c.status), "message": c.message} for c in checks]
-    report = ValidationReport.from_summaries([{"candidate": tag, "checks": outcomes}], "subflow")
+    report = ValidationReport((tag,), tuple(CheckOutcome(c.name, c.status, c.message) for c in checks), "subflow")
     summary = {
         "candidate": tag,
         "run": run_label,
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "ok": not failed,
-        **{status.value: report.named(status) for status in CheckStatus},
+        **report.by_status(),
         "counts": report.counts(),
-        "checks": outcomes,
+        "checks": [c.to_json() for c in report.checks],
         "details": {c.name: c.data for c in checks},
     }
     rows = [{"check": c.name, "status": str(c.status), "message": c.message} for c in checks]

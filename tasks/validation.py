@@ -37,6 +37,9 @@ class CheckOutcome:
     status: CheckStatus
     message: str
 
+    def to_json(self) -> dict[str, str]:
+        return {"name": self.name, "status": str(self.status), "message": self.message}
+
 
 @dataclass(frozen=True)
 class ValidationReport:
@@ -50,6 +53,10 @@ class ValidationReport:
 
     def named(self, status: CheckStatus) -> list[str]:
         return [c.name for c in self.checks if c.status == status]
+
+    def by_status(self) -> dict[str, list[str]]:
+        """``{"passed": [...], "failed": [...], "skipped": [...]}``: the check names of each status."""
+        return {status.value: self.named(status) for status in CheckStatus}
 
     @property
     def ok(self) -> bool:
@@ -92,9 +99,9 @@ class ValidationReport:
             "candidates": list(self.candidates),
             "ok": self.ok,
             "proven_on_gpu": self.proven_on_gpu,
-            **{status.value: self.named(status) for status in CheckStatus},
+            **self.by_status(),
             "summary": self.line(),
-            "checks": [{"name": c.name, "status": str(c.status), "message": c.message} for c in self.checks],
+            "checks": [c.to_json() for c in self.checks],
             "reports": list(self.report_files),
         }
 
