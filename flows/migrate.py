@@ -286,6 +286,8 @@ def migrate(
     plan = make_plan(config_path, to, report_path)
     if plan is None:
         return _finish(MigrationOutcome(Result.NOTHING_TO_DO, "no action: nothing to migrate", run_id), out)
+    for warning in plan.warnings:
+        log.warning("%s", secret.redact(warning))
     result = update(str(settings.root), plan, dry_run)  # a stale or empty plan fails the run here
     shown = secret.redact(result.diff)
     base = MigrationOutcome(
@@ -296,7 +298,7 @@ def migrate(
         result.commit,
         plan.summary(),
         tuple(result.files),
-        warnings=tuple(secret.redact(w) for w in result.warnings),
+        warnings=tuple(secret.redact(w) for w in (*plan.warnings, *result.warnings)),
     )
     if dry_run:
         print(shown)

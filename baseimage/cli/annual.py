@@ -11,6 +11,7 @@ from rich.console import Console
 from baseimage.cli.common import network_fallback
 from baseimage.cli.options import (
     EXIT_FAILED,
+    EXIT_INCOMPLETE,
     EXIT_MIGRATE,
     EXIT_OK,
     Subparsers,
@@ -69,4 +70,6 @@ def cmd_annual(args: argparse.Namespace, out: Console, err: Console) -> int:
     else:
         out.print(report["outcome"], highlight=False)
         out.print(f"report: {report['files']['markdown']}", highlight=False)
+    if not report["complete"]:
+        return EXIT_INCOMPLETE
     return EXIT_MIGRATE if report["recommended"] else EXIT_OK

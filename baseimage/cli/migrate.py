@@ -141,7 +141,8 @@ def cmd_migrate(args: argparse.Namespace, out: Console, err: Console) -> int:
         return EXIT_FAILED
     for warning in outcome.get("warnings") or ():
         print_problem(err, "warning", str(warning), style="yellow")
-    out.print(f"{outcome['outcome']} (branch {outcome.get('branch')})", highlight=False)
+    branch = f" (branch {outcome['branch']})" if outcome.get("branch") else ""
+    out.print(f"{outcome['outcome']}{branch}", highlight=False)
     if outcome.get("validation"):
         out.print(outcome["validation"]["summary"], highlight=False)
     out.print(f"run state: {state.name}; outcome: {outcome.get('report')}", highlight=False)

@@ -43,7 +43,19 @@ class AnnualReport:
     @property
     def outcome(self) -> str:
         moves = [f"{i.image} {i.current.rsplit(':', 1)[1]} → {str(i.target).rsplit(':', 1)[1]}" for i in self.due]
-        return "upgrade due: " + ", ".join(moves) if moves else f"no upgrade due: {len(self.images)} images checked"
+        if moves:
+            return "upgrade due: " + ", ".join(moves)
+        images = f"{len(self.images)} image{'s' if len(self.images) != 1 else ''}"
+        if not self.complete:  # what it could not look up may be due: never an all-clear
+            failed = f"{len(self.errors)} lookup{'s' if len(self.errors) != 1 else ''} failed"
+            checked = f"no upgrade due among what could be checked ({images})"
+            return f"incomplete: {checked}; {failed} (the report's Not checked)"
+        return f"no upgrade due: {images} checked"
+
+    @property
+    def complete(self) -> bool:
+        """Every lookup the answers need was made (else the CLI exits 3, as the review does)."""
+        return not self.errors
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -56,6 +68,7 @@ class AnnualReport:
             "ngc_vs_cuda": list(self.ngc_vs_cuda),
             "errors": list(self.errors),
             "recommended": self.recommended,
+            "complete": self.complete,
             "outcome": self.outcome,
         }
         if self.files is not None:

@@ -43,6 +43,7 @@ class ImageFinding:
     coupled_later: bool = False
     dockerfile_changes: RequirementChanges = field(default_factory=RequirementChanges)
     consumers: ConsumerPlan | None = None
+    errors: tuple[str, ...] = ()  # why the review could not research it (no plan then)
 
     @property
     def planned_target(self) -> str | None:
@@ -115,6 +116,7 @@ def _image(data: Any, where: str) -> ImageFinding:
             "changes" not in plan,
             RequirementChanges.from_json(plan.get("dockerfile_changes")),
             ConsumerPlan.from_json(plan["consumers"]) if plan.get("consumers") else None,
+            tuple(str(e) for e in data.get("errors") or ()),
         )
     except StatusError as exc:  # the status says where inside the image; the file and image say where it is
         raise ConfigError(f"{where}: {exc}") from exc

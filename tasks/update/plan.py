@@ -38,6 +38,8 @@ class MigrationPlan:
     # The consumers of the exported model: the export opset the training service must use, the
     # coupled bumps of their ONNX Runtime pins (written with the migration), what was compared.
     consumers: ConsumerPlan = field(default_factory=ConsumerPlan)
+    # What the plan leaves out and the run must say: images the review could not research.
+    warnings: tuple[str, ...] = ()
 
     @property
     def environment(self) -> dict[str, str]:

@@ -336,6 +336,14 @@ def from_report(report: ReviewReport, requirements_of: dict[str, str | None]) ->
         )
     if report.conflicts:
         raise BaseImageError("the review found a conflict, nothing was written: " + "; ".join(report.conflicts))
+    unreviewed = [(f"{i.image} ({i.file})", "; ".join(i.errors)) for i in report.images if i.errors]
+    if not changes and unreviewed:  # "nothing to migrate" would be a false all-clear
+        raise BaseImageError(
+            "the review could not research "
+            + "; ".join(f"{name}: {why}" for name, why in unreviewed)
+            + ", so it cannot say whether a migration is due; nothing was written. Fix that and run again, "
+            "or name the target with --to"
+        )
     if not changes:
         return None
     check_shared(changes)
@@ -344,7 +352,11 @@ def from_report(report: ReviewReport, requirements_of: dict[str, str | None]) ->
     recommended = {c.image for c in changes}
     decided = merge([i.consumers for i in report.images if i.image in recommended and i.consumers is not None])
     return MigrationPlan(
-        tuple(changes), tuple(reasons), matrix_markdown([dict(r) for r in report.matrix]), consumers=decided
+        tuple(changes),
+        tuple(reasons),
+        matrix_markdown([dict(r) for r in report.matrix]),
+        consumers=decided,
+        warnings=tuple(f"{name} was not reviewed, so this migration leaves it as it is: {w}" for name, w in unreviewed),
     )
 
 
@@ -384,5 +396,5 @@ def check_report(
     coupled, reasons = couple(moves, bases, answers, facts, rules, "--report") if moves else ([], [])
     out = [*kept, *coupled]
     check_shared(out)
-    checked = MigrationPlan(tuple(out), (*plan.reasons, *reasons), plan.matrix_markdown)
+    checked = MigrationPlan(tuple(out), (*plan.reasons, *reasons), plan.matrix_markdown, warnings=plan.warnings)
     return with_consumers(checked, bases, facts, rules, "--report")

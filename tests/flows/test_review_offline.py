@@ -94,6 +94,38 @@ def test_migrate_dry_run_prints_the_diff_and_changes_nothing(
     )
 
 
+def test_migrate_never_says_nothing_is_due_when_its_review_could_not_research_an_image(
+    prefect_harness: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Regression: the review it ran could not look up the only image's base (12.4.1 is in no
+    snapshot and the network is unreachable) and said so (exit 3), and `migrate` then ended "no action: nothing to migrate" in NothingToDo with exit 0."""
+    from tests.support.repo import commit_all, copy_managed
+
+    repo = copy_managed(tmp_path / "repo", ("dockerfiles", "config"))
+    dockerfile = repo / "dockerfiles" / "training" / "Dockerfile"
+    dockerfile.write_text(
+        dockerfile.read_text().replace(
+            "nvidia/cuda:12.6.0-runtime-ubuntu22.04", "nvidia/cuda:12.4.1-runtime-ubuntu22.04"
+        )
+    )
+    (repo / "config" / "policy.yaml").write_text(
+        "version: 1\nrepository: ..\nimages:\n  - name: trainer\n    dockerfile: dockerfiles/training/Dockerfile\n"
+        "    track: cuda\nfleet:\n  min_driver: 580\n"
+    )
+    commit_all(repo)
+    code = main(
+        ["migrate", "--dry-run", "--config", str(repo / "config" / "policy.yaml"), "--out", str(tmp_path / "out")]
+    )
+    captured = capsys.readouterr()
+    assert code != 0
+    assert "nothing to migrate" not in captured.out
+    assert (
+        "the review could not research trainer (dockerfiles/training/Dockerfile): registry: GET https://"
+        in captured.err
+    )
+    assert "cannot say whether a migration is due; nothing was written" in captured.err
+
+
 def test_the_users_unmarked_policy_document_never_fails_the_review(
     prefect_harness: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

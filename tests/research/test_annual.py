@@ -94,6 +94,22 @@ def test_the_annual_report_is_one_typed_value_that_migrate_reads(tmp_path: Path)
     assert not AnnualReport(date(2026, 11, 28), "test", 535, [fine]).recommended
 
 
+def test_an_annual_report_with_lookups_it_could_not_make_never_says_no_upgrade_is_due() -> None:
+    """Regression: a registry lookup failed, the report listed it under "Not checked", and its
+    outcome still said "no upgrade due: 1 images checked" (exit 0): an all-clear for what was not
+    seen."""
+    from tasks.research.annual_report import AnnualReport
+
+    fine = annual("nvidia/cuda:12.9.1-runtime-ubuntu24.04", name="training-cuda129")
+    assert AnnualReport(date(2026, 11, 28), "test", 535, [fine]).outcome == "no upgrade due: 1 image checked"
+    report = AnnualReport(date(2026, 11, 28), "test", 535, [fine], errors=["a: not reachable", "b: not reachable"])
+    assert not report.complete and not report.recommended
+    assert report.outcome == (
+        "incomplete: no upgrade due among what could be checked (1 image); 2 lookups failed (the report's Not checked)"
+    )
+    assert report.to_json()["complete"] is False
+
+
 def test_a_cudnn8_image_moves_to_the_cudnn_tag_nvidia_publishes() -> None:
     """Regression: the annual update looked for 12.9.1-cudnn8-..., which NVIDIA never published
     (cuDNN images are ``cudnn`` from 12.4.1), so a cudnn8 image was never due."""

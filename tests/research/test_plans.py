@@ -277,3 +277,40 @@ def test_of_two_spellings_at_one_release_the_unnumbered_cudnn_is_taken() -> None
     tags = ["12.3.2-cudnn9-runtime-ubuntu22.04", "12.3.2-cudnn-runtime-ubuntu22.04"]
     assert CudaTag.parse("11.8.0-cudnn8-runtime-ubuntu22.04").on_track("12.3.2", tags) == tags[1]
     assert CudaTag.parse("11.8.0-cudnn8-runtime-ubuntu22.04").on_track("12.3.2", tags[:1]) == tags[0]
+
+
+def errored_image(name: str) -> dict[str, Any]:
+    return {
+        "image": name,
+        "file": f"dockerfiles/{name}/Dockerfile",
+        "current": "nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04",
+        "target": None,
+        "recommended": False,
+        "status": "error",
+        "errors": ["registry: GET .../manifests/12.4.1-cudnn-runtime-ubuntu22.04: not in the snapshot"],
+        "plan": None,
+    }
+
+
+def test_a_review_that_could_not_research_an_image_never_says_nothing_is_due() -> None:
+    """Regression: `migrate` ended "no action: nothing to migrate" (NothingToDo, exit 0) when the
+    review it ran could not look up the only image's base: a false all-clear."""
+    report = ReviewReport.from_json({"images": [errored_image("trainer")]})
+    assert report.images[0].errors == (
+        "registry: GET .../manifests/12.4.1-cudnn-runtime-ubuntu22.04: not in the snapshot",
+    )
+    with pytest.raises(BaseImageError) as info:
+        from_report(report, {"trainer": None})
+    message = str(info.value)
+    assert message.startswith("the review could not research trainer (dockerfiles/trainer/Dockerfile): registry: GET")
+    assert "so it cannot say whether a migration is due; nothing was written" in message
+
+
+def test_a_plan_says_which_images_the_review_could_not_research() -> None:
+    report = ReviewReport.from_json({"images": [review_image("training", {}), errored_image("trainer")]})
+    plan = from_report(report, {"training": "ml.txt", "trainer": None})
+    assert plan is not None and [c.image for c in plan.changes] == ["training"]
+    assert plan.warnings == (
+        "trainer (dockerfiles/trainer/Dockerfile) was not reviewed, so this migration leaves it as it is: "
+        "registry: GET .../manifests/12.4.1-cudnn-runtime-ubuntu22.04: not in the snapshot",
+    )
