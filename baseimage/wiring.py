@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from tasks.checks import CheckRun
     from tasks.deploy.release import Target as DeployTarget
     from tasks.research.consumers import ConsumerRuntime
+    from tasks.research.sources.base import WheelIndex
     from tasks.research.targets import Target
 
 BUNDLED_SNAPSHOT = Path(__file__).resolve().parent.parent / "config" / "data" / "snapshot"
@@ -34,6 +35,14 @@ def research_sources(settings: Settings, pytorch_index: str | None) -> tuple[Fac
     if settings.research.nvidia_support_url:
         facts = replace(facts, support_live_url=settings.research.nvidia_support_url)
     return facts, pytorch_index or settings.research.pytorch_index or facts.pytorch_index_url
+
+
+def wheel_index(url: str, transport: HttpTransport) -> WheelIndex:
+    """The run's reader of the wheel index at `url` (research_sources says which), shared by the
+    research of every base."""
+    from tasks.research.sources.pytorch_index import PyTorchIndex
+
+    return PyTorchIndex(url, transport)
 
 
 def make_transport(

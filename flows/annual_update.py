@@ -23,7 +23,6 @@ from tasks.images.reference import parse_reference
 from tasks.registry.session import ImageInfo
 from tasks.research.annual import PYTHONS, AnnualImage, compare_ngc, plan_cuda_image
 from tasks.research.annual_report import AnnualReport, annual_markdown
-from tasks.research.pytorch_index import PyTorchIndex
 from tasks.research.support import unsupported_or_bundled
 
 
@@ -45,7 +44,7 @@ def research(
     facts, index_url = wiring.research_sources(settings, pytorch_index)
     transport, description = wiring.make_transport(settings, sources, Path(offline_dir) if offline_dir else None, None)
     session = registry_session(settings, transport, mirrors)
-    index = PyTorchIndex(index_url, transport)
+    index = wiring.wheel_index(index_url, transport)
     unsupported, _ = unsupported_or_bundled(facts, transport if sources != "offline" else None)
     today = datetime.now(UTC).date()
 

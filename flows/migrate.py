@@ -88,7 +88,6 @@ def _checked_plan(
     bundled snapshot (said in the plan) when the network is unreachable."""
     from baseimage import wiring
     from tasks.research.answers import checked_plan, managed_bases
-    from tasks.research.pytorch_index import PyTorchIndex
     from tasks.research.support import unsupported_or_bundled
     from tasks.update.plans import Rules
 
@@ -107,7 +106,7 @@ def _checked_plan(
         transport, description = wiring.make_transport(settings, sources, None, None)
         session = registry_session(settings, transport)
         unsupported, _ = unsupported_or_bundled(facts, transport if sources == "live" else None)
-        index = PyTorchIndex(index_url, transport)
+        index = wiring.wheel_index(index_url, transport)
         try:
             return checked_plan(
                 to, report, requirements_of, bases, session, index, unsupported, facts, rules, description

@@ -41,7 +41,6 @@ from tasks.registry.session import RegistrySession
 from tasks.registry.snapshot import RecordingTransport
 from tasks.research.assembly import Review, assemble, review_consumers
 from tasks.research.facts import Facts
-from tasks.research.pytorch_index import PyTorchIndex
 from tasks.research.report import findings_markdown, update_policy_doc, write_reports
 from tasks.research.review import (
     ImageReview,
@@ -50,7 +49,7 @@ from tasks.research.review import (
     for_occurrence,
     research,
 )
-from tasks.research.sources import Answer, Source, SourceContext
+from tasks.research.sources import Answer, Source, SourceContext, WheelIndex
 from tasks.research.sources.advisories import Advisories
 from tasks.research.sources.nvidia_support import NvidiaSupport
 from tasks.research.support import Later
@@ -90,7 +89,7 @@ class RunContext:
 
     facts: Facts
     session: RegistrySession
-    index: PyTorchIndex
+    index: WheelIndex
     sources: ReviewSources
     concurrency: int
 
@@ -210,7 +209,7 @@ def quarterly_review(
     ctx = RunContext(
         facts,
         session,
-        PyTorchIndex(index_url, transport),
+        wiring.wheel_index(index_url, transport),
         ReviewSources(sources, description, Later(listed), "(being fetched)"),
         settings.registries.concurrency,
     )
@@ -232,7 +231,7 @@ def quarterly_review(
         reviews,
         by_name[Advisories.name].value,
         {name: str(path) for name, path in requirements_of.items()},
-        "; ".join([description, *(f"{a.label}: {a.where}" for a in answers)]),
+        "; ".join([description, *(f"{a.label}: {a.where}" for a in answers), f"PyTorch index: {ctx.index.where}"]),
         settings.fleet.min_driver,
         today,
         facts,

@@ -22,7 +22,7 @@ from tasks.errors import (
 from tasks.http import HttpTransport, RetryPolicy
 from tasks.registry.session import RegistrySession
 from tasks.research import osv
-from tasks.research.pytorch_index import PyTorchIndex
+from tasks.research.sources.pytorch_index import PyTorchIndex
 from tests.support.http_endpoint import Endpoint, Reply, Request
 from tests.support.registry_server import free_port
 

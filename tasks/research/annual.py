@@ -19,7 +19,7 @@ from tasks.registry.session import ImageInfo
 from tasks.research.drivers import fleet_check
 from tasks.research.facts import Facts
 from tasks.research.planner import cudnn_change, newest_torch
-from tasks.research.pytorch_index import variant_for
+from tasks.research.sources.pytorch_index import variant_for
 
 PYTHONS = ("3.14", "3.13", "3.12", "3.11", "3.10")
 LTS_WARNING_DAYS = 365  # an OS whose standard support ends within a year is due for the annual update

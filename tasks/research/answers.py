@@ -14,9 +14,9 @@ from tasks.images.reference import ImageReference
 from tasks.images.tags import CudaTag, NgcTag
 from tasks.registry.session import RegistrySession
 from tasks.research.facts import Facts
-from tasks.research.pytorch_index import PyTorchIndex
 from tasks.research.report_model import ReviewReport
 from tasks.research.review import torch_answers
+from tasks.research.sources.base import WheelIndex
 from tasks.update.coupled import file_reader, read_stack
 from tasks.update.pip_lines import dockerfile_pins
 from tasks.update.plan import MigrationPlan
@@ -73,7 +73,7 @@ def managed_bases(images: Sequence[Any], path_of: Any) -> list[ManagedBase]:
 
 def ask(
     session: RegistrySession,
-    index: PyTorchIndex,
+    index: WheelIndex,
     bases: Sequence[ManagedBase],
     targets: Sequence[ImageReference],
     unsupported: dict[str, str],
@@ -113,7 +113,7 @@ def checked_plan(
     requirements_of: dict[str, str | None],
     bases: Sequence[ManagedBase],
     session: RegistrySession,
-    index: PyTorchIndex,
+    index: WheelIndex,
     unsupported: dict[str, str],
     facts: Facts,
     rules: Rules,

@@ -28,7 +28,7 @@ from tasks.images.tags import CudaTag
 from tasks.research.consumers import ConsumerPlan
 from tasks.research.drivers import DriverCheck, fleet_check
 from tasks.research.facts import Facts
-from tasks.research.pytorch_index import variant_for
+from tasks.research.sources.pytorch_index import variant_for
 from tasks.research.stack import Choice, Stack, StackRequest, choose_stack, variant_minor
 from tasks.research.support import SupportState, support_state
 from tasks.statuses import PlanAction, SupportStatus

@@ -21,7 +21,7 @@ from tasks.research import osv
 from tasks.research.facts import Facts
 from tasks.research.ngc_plan import plan_ngc
 from tasks.research.planner import ImagePlan, StackInputs, candidates, pin_digest, plan_cuda
-from tasks.research.pytorch_index import PyTorchIndex
+from tasks.research.sources.base import WheelIndex
 from tasks.statuses import PlanAction, SupportStatus
 from tasks.update.coupled import file_reader, read_stack
 from tasks.update.pip_lines import dockerfile_pins
@@ -251,7 +251,7 @@ def research(
     session: RegistrySession,
     facts: Facts,
     sources: ReviewSources,
-    index: PyTorchIndex,
+    index: WheelIndex,
     banner: BannerCheck | None = None,
 ) -> ImageReview:
     """The review of one distinct occurrence (see `Occurrence.key`)."""
@@ -284,7 +284,7 @@ def review_dockerfile(
     session: RegistrySession,
     facts: Facts,
     sources: ReviewSources,
-    index: PyTorchIndex,
+    index: WheelIndex,
     options: ReviewOptions,
     *,
     managed: bool = True,
@@ -297,7 +297,7 @@ def review_dockerfile(
 
 
 def torch_answers(
-    index: PyTorchIndex, majors: dict[int, int], python: str, package: str, only: set[str] | None = None
+    index: WheelIndex, majors: dict[int, int], python: str, package: str, only: set[str] | None = None
 ) -> dict[str, list[str]]:
     """variant -> versions of `package` for `python`, for every variant cu<M><0..max minor>."""
     variants = [
@@ -322,7 +322,7 @@ def review_base(
     session: RegistrySession,
     facts: Facts,
     sources: ReviewSources,
-    index: PyTorchIndex,
+    index: WheelIndex,
     options: ReviewOptions,
     pins: CurrentPins | None = None,
     run_pins: CurrentPins | None = None,

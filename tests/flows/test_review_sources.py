@@ -55,3 +55,5 @@ def test_a_registered_source_is_read_and_reported(
     assert any(str(f).startswith("fleet note: support table as of ") for f in report["findings"])  # type: ignore[attr-defined]
     assert "NVIDIA support: bundled config/data/nvidia-support.yaml" in sources, "the built-in sources still answer"
     assert "advisories: " in sources
+    assert "PyTorch index: https://download.pytorch.org/whl" in sources, "the per-base source is named too"
+    assert "bundled facts: baseimage's config/data (8 files, as of " in sources

@@ -11,8 +11,8 @@ from tasks.http import HttpTransport
 from tasks.registry.session import RegistrySession
 from tasks.research.assembly import assemble
 from tasks.research.facts import load_facts
-from tasks.research.pytorch_index import PyTorchIndex
 from tasks.research.review import ImageReview, ReviewOptions, ReviewSources, review_dockerfile
+from tasks.research.sources.pytorch_index import PyTorchIndex
 
 FACTS = load_facts()
 

@@ -16,7 +16,7 @@ from tasks.registry.snapshot import RecordingTransport, ReplayTransport
 from tasks.research import osv
 from tasks.research.drivers import fleet_check, listed_branches, parse_require_cuda
 from tasks.research.facts import load_facts
-from tasks.research.pytorch_index import PyTorchIndex, parse_filename, parse_page
+from tasks.research.sources.pytorch_index import PyTorchIndex, parse_filename, parse_page
 from tasks.research.support import add_months, parse_unsupported, support_state
 from tests.conftest import REPO_ROOT
 from tests.support.http_endpoint import Endpoint, Reply
@@ -349,3 +349,41 @@ def test_advisories_cover_included_files_and_the_pyproject(tmp_path: Path) -> No
     by_file = answer.value
     assert [a.id for a in by_file[str(tmp_path / "reqs" / "ml.txt")]] == ["GHSA-53q9-r3pm-6pq6"], "from gpu.txt"
     assert [a.id for a in by_file[str(tmp_path / "other.txt")]] == ["GHSA-53q9-r3pm-6pq6"], "from pyproject"
+
+
+def test_the_bundled_facts_are_a_source_that_says_how_old_each_file_is() -> None:
+    """The facts are read from baseimage's own config/data, never fetched: the review names them
+    on its sources line, and a file older than two quarters is a finding naming where to refresh
+    it (a support table or a release list that old may miss what NVIDIA or PyTorch did since)."""
+    from tasks.http import HttpTransport
+    from tasks.research.sources import SOURCES, SourceContext
+    from tasks.research.sources.bundled_facts import MAX_AGE_DAYS, BundledFacts
+
+    assert any(isinstance(s, BundledFacts) for s in SOURCES), "registered: every review reads it"
+    facts = load_facts()
+    oldest = min(as_of for _, as_of in facts.sources.values())
+    newest = max(as_of for _, as_of in facts.sources.values())
+    fresh = BundledFacts().fetch(SourceContext(facts, HttpTransport(), live=False, today=newest))
+    assert fresh.source == "facts" and fresh.label == "bundled facts"
+    assert fresh.where == f"baseimage's config/data ({len(facts.sources)} files, as of {oldest} to {newest})"
+    assert fresh.value == oldest and fresh.findings == ()
+    later = date.fromordinal(newest.toordinal() + MAX_AGE_DAYS + 1)
+    stale = BundledFacts().fetch(SourceContext(facts, HttpTransport(), live=False, today=later))
+    source, as_of = facts.sources["ubuntu"]
+    age = (later - as_of).days
+    assert (
+        f"the bundled facts in config/data/ubuntu.yaml are {age} days old (as of {as_of}): releases and "
+        f"end-of-life dates since then are not in them; upgrade baseimage, or update the file from {source}"
+    ) in stale.findings
+    assert len(stale.findings) == len(facts.sources), "every file is older than two quarters by then"
+
+
+def test_the_pytorch_index_names_itself_without_its_credentials() -> None:
+    from tasks.http import HttpTransport
+    from tasks.research.sources.pytorch_index import PyTorchIndex
+
+    assert (
+        PyTorchIndex("https://download.pytorch.org/whl/", HttpTransport()).where == "https://download.pytorch.org/whl"
+    )
+    private = PyTorchIndex("https://ci:s3cret-token@wheels.example.internal/whl", HttpTransport())
+    assert private.where == "https://***@wheels.example.internal/whl" and "s3cret" not in private.where

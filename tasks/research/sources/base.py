@@ -1,9 +1,14 @@
-"""What a review-wide research source is: read once per review, concurrently with the registry
-research, as its own Prefect task (retried on transient HTTP errors). Its `Answer` says where the
-data came from (every report says it), carries the value the review reads, and may add findings.
+"""What a research source is.
 
-Sources per base image (the registry, the PyTorch index) are read inside the planner's research
-of each base (tasks/research/review.py) instead: they answer per tag, not once per review."""
+A review-wide `Source` is read once per review, concurrently with the registry research, as its
+own Prefect task (retried on transient HTTP errors). Its `Answer` says where the data came from
+(every report says it), carries the value the review reads, and may add findings.
+
+A `WheelIndex` is read per base, inside the planner's research of each one
+(tasks/research/review.py): which torch and torchvision wheels exist for the CUDA variant the
+base's candidates need, known only once the registry has answered. The composition root builds
+one per run (`baseimage.wiring.wheel_index`) and the report's sources line names its `where`.
+The registry is the other source read per base; it has its own package (tasks/registry/)."""
 
 from __future__ import annotations
 
@@ -11,10 +16,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tasks.http import HttpTransport
 from tasks.research.facts import Facts
+
+if TYPE_CHECKING:
+    from packaging.version import Version
+
+    from tasks.research.sources.pytorch_index import Wheel
 
 
 @dataclass(frozen=True)
@@ -61,3 +71,26 @@ class Source(Protocol):
 
     def unavailable(self, ctx: SourceContext, problem: str) -> Answer:
         """The answer when the source failed as a whole (the review goes on and says so)."""
+
+
+class WheelIndex(Protocol):
+    """A wheel index read per base (tasks/research/sources/pytorch_index.py: `PyTorchIndex`): one
+    run's reader, shared by its threads, each page fetched once."""
+
+    @property
+    def base_url(self) -> str:
+        """The index's root; a plan's index URL is ``<base_url>/<variant>``."""
+
+    @property
+    def where(self) -> str:
+        """How the report's sources line names it (no credentials)."""
+
+    def wheels(self, variant: str, package: str) -> list[Wheel] | None:
+        """The wheels of `package` under `variant` (cu126), or None when the index has no page."""
+
+    def versions(self, variant: str, package: str, python: str) -> list[Version]:
+        """Versions of `package` with a wheel for `python` on Linux x86_64, newest first."""
+
+    def prefetch(self, pages: Sequence[tuple[str, str]]) -> None:
+        """Fetch these (variant, package) pages concurrently, so reading them one by one waits for
+        one round trip."""

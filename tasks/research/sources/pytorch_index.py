@@ -1,4 +1,5 @@
-"""The PyTorch wheel index: PEP 503 HTML pages (PEP 691 JSON when offered) under
+"""The PyTorch wheel index, the research source read per base (the `WheelIndex` of
+tasks/research/sources/base.py): PEP 503 HTML pages (PEP 691 JSON when offered) under
 ``<base>/cuXYZ/<package>/``; which versions exist for a CUDA variant, Python and platform."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from packaging.version import InvalidVersion, Version
 
 from tasks.errors import SourceProtocolError
 from tasks.http import HttpTransport, Outcome, classify, speaking_as
+from tasks.secrets import Redactor
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 ACCEPT = f"{JSON_TYPE}, text/html;q=0.5"
@@ -126,6 +128,11 @@ class PyTorchIndex:
         self.base_url = base_url.rstrip("/")
         self.transport = transport
         self._pages = Memo()
+
+    @property
+    def where(self) -> str:
+        """The index as every report's sources line names it (credentials in its URL masked)."""
+        return Redactor().redact(self.base_url)
 
     def wheels(self, variant: str, package: str) -> list[Wheel] | None:
         """Wheels of `package` under `variant` (e.g. cu126), or None when the page is absent."""
