@@ -125,10 +125,13 @@ def assemble(
 
 
 def planned_torch(plan: ImagePlan) -> str | None:
-    """The torch an image runs after its review plan: the change, else the file's pin."""
-    torch = plan.changes.get("torch")
+    """The torch an image runs after its review plan: the change (in its requirements file, else
+    in its Dockerfile's pip lines), else what either pins today, else the planner's choice."""
+    torch = plan.changes.get("torch") or plan.dockerfile_changes.get("torch")
     if not torch:
         torch = plan.pins.version("torch") if plan.pins else None
+    if not torch:
+        torch = plan.dockerfile_pins.version("torch") if plan.dockerfile_pins else None
     if not torch and plan.torch:
         torch = plan.torch.torch
     try:
@@ -146,7 +149,7 @@ def review_consumers(
         return review
     for image in review.images:
         plan = image.plan
-        if not plan or not (plan.target or plan.changes):
+        if not plan or not (plan.target or plan.changes or plan.dockerfile_changes):
             continue
         decided = plan_consumers(planned_torch(plan), consumers, facts, bump=bump)
         plan.consumers = decided

@@ -9,6 +9,7 @@ from datetime import date
 
 from tasks.update.plan import POLICY_DOC, ImageChange, MigrationPlan
 from tasks.update.policy_doc import set_changelog_status
+from tasks.update.requirements import RequirementChanges
 
 CHANGELOG_HEAD = (
     "# Changelog\n\nAll notable changes to the base images are recorded here "
@@ -16,17 +17,28 @@ CHANGELOG_HEAD = (
 )
 
 
-def _changelog_line(change: ImageChange) -> str:
+def _pins(changes: RequirementChanges) -> list[str]:
     extra = []
-    if change.changes.torch:
-        extra.append(f"torch {change.changes.torch}")
-    if change.changes.torchvision:
-        extra.append(f"torchvision {change.changes.torchvision}")
-    if change.changes.cupy_package:
-        extra.append(f"{change.changes.cupy_package} {change.changes.cupy_version}")
-    if change.changes.onnxruntime_gpu:
-        extra.append(f"onnxruntime-gpu {change.changes.onnxruntime_gpu}")
-    tail = f" ({', '.join(extra)})" if extra else ""
+    if changes.torch:
+        extra.append(f"torch {changes.torch}")
+    if changes.torchvision:
+        extra.append(f"torchvision {changes.torchvision}")
+    if changes.cupy_package:
+        extra.append(f"{changes.cupy_package} {changes.cupy_version}")
+    if changes.onnxruntime_gpu:
+        extra.append(f"onnxruntime-gpu {changes.onnxruntime_gpu}")
+    return extra
+
+
+def _changelog_line(change: ImageChange) -> str:
+    """The base's move and every pin the plan moves with it, saying in which file (the stack's
+    requirements file, the Dockerfile's own ``RUN pip install`` lines)."""
+    parts = []
+    if pins := _pins(change.changes):
+        parts.append(", ".join(pins) + (f" in `{change.requirements}`" if change.requirements else ""))
+    if pins := _pins(change.dockerfile_pins):
+        parts.append(", ".join(pins) + " in its RUN pip install lines")
+    tail = f" ({'; '.join(parts)})" if parts else ""
     return f"- {change.image}: base image `{change.current}` -> `{change.target}` in `{change.dockerfile}`{tail}\n"
 
 

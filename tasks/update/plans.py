@@ -86,7 +86,10 @@ def with_consumers(
     for change in plan.changes:
         base = by_name.get(change.image)
         pinned = base.pins.version("torch") if base is not None and base.pins is not None else None
-        torches.append(_public(change.changes.torch or pinned))
+        run_pinned = base.run_pins.version("torch") if base is not None and base.run_pins is not None else None
+        # The torch the image runs afterwards: the plan's, in its requirements file or its
+        # Dockerfile's pip lines, else what either pins today.
+        torches.append(_public(change.changes.torch or change.dockerfile_pins.torch or pinned or run_pinned))
     wanted: list[str | None] = [*sorted({t for t in torches if t}, key=Version)] or [None]
     decided = merge([plan_consumers(t, rules.consumers, facts, bump=rules.bump_consumers) for t in wanted])
     if decided.blocking:

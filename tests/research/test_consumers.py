@@ -201,3 +201,25 @@ def test_migrate_from_a_review_report_keeps_the_consumer_decision() -> None:
     plan = from_report(ReviewReport.from_json(out), {"training": "ml.txt"})
     assert plan is not None and plan.environment == {"BASEIMAGE_ONNX_OPSET": "20"}
     assert "BASEIMAGE_ONNX_OPSET=20" in plan.summary()
+
+
+def test_the_review_checks_the_consumers_against_the_torch_a_dockerfile_pip_line_runs() -> None:
+    """Regression: for an image that pins torch only in its Dockerfile's `RUN pip install` line,
+    the review compared the consumers with the planner's newest torch instead of the one the pip
+    line keeps, and skipped a plan that only moves the pip line's pins."""
+    current = "nvidia/cuda:12.9.1-runtime-ubuntu22.04"
+    plan = ImagePlan("training", "dockerfiles/training/Dockerfile", "cuda", current, "supported")
+    plan.due, plan.reasons = True, ["onnxruntime-gpu 1.19.2 has an advisory"]
+    plan.dockerfile_pins = CurrentPins(pins={"torch": "2.8.0+cu129", "onnxruntime-gpu": "1.19.2"})
+    plan.dockerfile_changes = {"onnxruntime_gpu": "1.20.1"}  # torch stays at 2.8.0: it runs on 12.9.1
+    from tasks.research.planner import TorchChoice
+
+    plan.torch = TorchChoice("cu129", "2.13.0", "0.28.0", True)  # the newest the index has, not what the line keeps
+    image = ImageReview("training", plan.dockerfile, 1, current, plan=plan)
+    image.settle()
+    assert image.recommended and not plan.moves_base
+    out = review_consumers(Review("2026-12-01", "test", 535, [image]), [inference("1.17.3")], FACTS).to_json()
+    decided = out["images"][0]["plan"]["consumers"]
+    assert decided is not None, "a pins-only plan of the Dockerfile is checked too"
+    assert decided["torch"] == "2.8.0", "torch 2.8 exports opset 18, IR 8: ONNX Runtime 1.17 loads it"
+    assert decided["environment"] == {}

@@ -314,3 +314,22 @@ def test_a_plan_says_which_images_the_review_could_not_research() -> None:
         "trainer (dockerfiles/trainer/Dockerfile) was not reviewed, so this migration leaves it as it is: "
         "registry: GET .../manifests/12.4.1-cudnn-runtime-ubuntu22.04: not in the snapshot",
     )
+
+
+def test_the_consumers_are_checked_against_the_torch_a_dockerfile_pip_line_moves_to() -> None:
+    """Regression: with torch pinned only in the Dockerfile's `RUN pip install` line, `--to` moved
+    it from 2.5.1 to 2.13.0 and checked the model's consumers against no torch at all, so an ONNX
+    Runtime 1.17 consumer (which cannot load torch 2.13's default IR 10 export) got no opset
+    decision."""
+    from tasks.research.consumers import ConsumerRuntime
+
+    run = dockerfile_pins(
+        "FROM x\nRUN pip install torch==2.5.1+cu126 torchvision==0.20.1+cu126 "
+        "--index-url https://download.pytorch.org/whl/cu126\n"
+    )
+    consumer = ConsumerRuntime("inference", "1.17.3", "onnxruntime", "inference.txt", "inference.txt:1")
+    rules = Rules(535, consumers=(consumer,))
+    plan = from_target("12.9.1", [base(requirements=None, run_pins=run)], answers(), FACTS, rules)
+    (change,) = plan.changes
+    assert change.dockerfile_pins.torch == "2.13.0", "the pip line moves to the newest torch on the target"
+    assert plan.environment == {"BASEIMAGE_ONNX_OPSET": "20"}

@@ -54,6 +54,46 @@ def test_ledger_keeps_the_attempt_and_its_outcome(tmp_path: Path) -> None:
     assert json.loads(ledger.path.read_text())["environment"] == "staging"
 
 
+def test_the_changelog_names_the_pins_a_migration_moves_in_the_dockerfile_too() -> None:
+    """Regression: a plan that moved torch, CuPy and ONNX Runtime in the Dockerfile's
+    `RUN pip install` line (no requirements file) was recorded as a base-image change alone."""
+    from tasks.update.requirements import RequirementChanges
+
+    change = ImageChange(
+        "trainer",
+        "docker/Dockerfile",
+        "nvidia/cuda:12.6.0-runtime-ubuntu22.04",
+        "nvidia/cuda:12.9.1-runtime-ubuntu22.04",
+        dockerfile_pins=RequirementChanges(
+            variant="cu126",
+            torch="2.13.0",
+            torchvision="0.28.0",
+            cupy_package="cupy-cuda12x",
+            cupy_version="14.2.0",
+            onnxruntime_gpu="1.26.0",
+        ),
+    )
+    both = ImageChange(
+        "training",
+        "dockerfiles/training/Dockerfile",
+        "nvidia/cuda:12.6.0-runtime-ubuntu22.04",
+        "nvidia/cuda:12.9.1-runtime-ubuntu22.04",
+        "dockerfiles/training/requirements/ml.txt",
+        RequirementChanges(torch="2.13.0", torchvision="0.28.0"),
+        RequirementChanges(onnxruntime_gpu="1.26.0"),
+    )
+    text = proposed_changelog(None, MigrationPlan((change, both)), TODAY)
+    assert (
+        "- trainer: base image `nvidia/cuda:12.6.0-runtime-ubuntu22.04` -> `nvidia/cuda:12.9.1-runtime-ubuntu22.04` "
+        "in `docker/Dockerfile` (torch 2.13.0, torchvision 0.28.0, cupy-cuda12x 14.2.0, onnxruntime-gpu 1.26.0 "
+        "in its RUN pip install lines)\n"
+    ) in text
+    assert (
+        "in `dockerfiles/training/Dockerfile` (torch 2.13.0, torchvision 0.28.0 in "
+        "`dockerfiles/training/requirements/ml.txt`; onnxruntime-gpu 1.26.0 in its RUN pip install lines)\n"
+    ) in text
+
+
 def test_release_changelog_moves_the_block_into_a_release_section() -> None:
     proposed = proposed_changelog(None, PLAN, TODAY) + "\n## [cuda-12.6.0] - 2025-02-01\n### Changed\n- earlier\n"
     released = release_changelog(proposed, PLAN, TODAY, "deployed to production 2026-11-28 (approved by bob)")
