@@ -255,9 +255,10 @@ def _finish(outcome: MigrationOutcome, out_dir: Path) -> State:
     decisions = "\n".join(f"- {d.stage}: {d.outcome} by {d.reviewer or '-'} {d.comment}" for d in outcome.decisions)
     record_outcome(f"{outcome.line()} ({outcome.branch or 'no branch'})")
     validation = f"\n\n{outcome.validation.line()}" if outcome.validation else ""
+    warnings = "".join(f"\n- warning: {w}" for w in outcome.warnings)
     create_markdown_artifact(
         key="migration-outcome",
-        markdown=f"# Migration: {outcome.summary}\n\nBranch `{outcome.branch}`{validation}\n\n{decisions}\n",
+        markdown=f"# Migration: {outcome.summary}\n\nBranch `{outcome.branch}`{validation}\n\n{decisions}\n{warnings}",
     )
     return state_of(replace(outcome, details={**outcome.details, "report": str(path)}))
 

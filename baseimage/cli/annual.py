@@ -36,7 +36,8 @@ def add_parser(sub: Subparsers) -> None:
         description=(
             "Run the annual-update flow here (Prefect's ephemeral API unless PREFECT_API_URL is set). Writes "
             "reports/annual-<year>.md and .json; when an upgrade is due the JSON is a plan for "
-            "`baseimage migrate --report`. Exit 0: nothing due; 10: upgrade due; 2: bad input. "
+            "`baseimage migrate --report`. Exit 0: nothing due; 10: upgrade due; 3: a lookup failed (before 10: what "
+            "was not seen may be due too); 2: bad input. "
             "--sources auto uses the bundled snapshot (said loudly) when the network is unreachable."
         ),
     )

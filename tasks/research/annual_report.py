@@ -43,13 +43,12 @@ class AnnualReport:
     @property
     def outcome(self) -> str:
         moves = [f"{i.image} {i.current.rsplit(':', 1)[1]} → {str(i.target).rsplit(':', 1)[1]}" for i in self.due]
+        failed = f"{len(self.errors)} lookup{'s' if len(self.errors) != 1 else ''} failed (the report's Not checked)"
         if moves:
-            return "upgrade due: " + ", ".join(moves)
+            return "upgrade due: " + ", ".join(moves) + ("" if self.complete else f"; incomplete: {failed}")
         images = f"{len(self.images)} image{'s' if len(self.images) != 1 else ''}"
         if not self.complete:  # what it could not look up may be due: never an all-clear
-            failed = f"{len(self.errors)} lookup{'s' if len(self.errors) != 1 else ''} failed"
-            checked = f"no upgrade due among what could be checked ({images})"
-            return f"incomplete: {checked}; {failed} (the report's Not checked)"
+            return f"incomplete: no upgrade due among what could be checked ({images}); {failed}"
         return f"no upgrade due: {images} checked"
 
     @property

@@ -44,9 +44,12 @@ def findings_markdown(review: Review) -> str:
         }
         for i in review.images
     ]
+    if review.recommended:
+        verdict = "migration recommended" + ("" if review.complete else " (incomplete: see the errors)")
+    else:  # an image it could not research may be due: never "no action needed"
+        verdict = "no action needed" if review.complete else "incomplete: no action found among what was reviewed"
     lines = [
-        f"Review of {review.date} ({review.sources}): "
-        f"**{'migration recommended' if review.recommended else 'no action needed'}**.",
+        f"Review of {review.date} ({review.sources}): **{verdict}**.",
         "",
     ]
     for finding in [*review.findings, *review.conflicts]:

@@ -58,6 +58,10 @@ class ReviewReport:
     matrix: tuple[Mapping[str, Any], ...] = ()  # the compatibility matrix rows (a table, as written)
     source: str = ""  # the report's JSON file, for messages
     schema: int = REPORT_SCHEMA
+    # What the run could not look up (an annual report's lookups; a review's are per image) and
+    # whether it says it saw everything: an incomplete report is never read as "nothing is due".
+    errors: tuple[str, ...] = ()
+    complete: bool = True
 
     @classmethod
     def read(cls, path: Path) -> ReviewReport:
@@ -86,6 +90,8 @@ class ReviewReport:
             tuple(dict(r) for r in (data["matrix"] if "matrix" in data else _matrix_rows(data["images"]))),
             str(files.get("json") or where.removeprefix("--report ")) if isinstance(files, Mapping) else where,
             schema,
+            tuple(str(e) for e in data.get("errors") or ()),
+            data.get("complete") is not False,
         )
 
 

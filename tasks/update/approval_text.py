@@ -90,6 +90,7 @@ def update_description(
             "## Approve the update?",
             f"Branch `{result.branch}`: read the change in {where}.{already}",
             plan_table(plan),
+            *(["**Not in this plan**:\n" + "\n".join(f"- {w}" for w in plan.warnings)] if plan.warnings else []),
             f"**Diff**: {diff_summary(result.numstat)}",
             f"```diff\n{shown}\n```",
         ]

@@ -59,4 +59,5 @@ class MigrationPlan:
         lines = [f"- {c.image}: {c.current} -> {c.target}" for c in self.changes]
         lines += [f"- {b.line()}" for b in self.consumers.bumps]
         lines += [f"- the training service exports ONNX with {k}={v}" for k, v in self.environment.items()]
+        lines += [f"- warning: {w}" for w in self.warnings]
         return "\n".join(lines)

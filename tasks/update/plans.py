@@ -77,7 +77,8 @@ def with_consumers(
     plan: MigrationPlan, bases: Sequence[ManagedBase], facts: Facts, rules: Rules, why: str
 ) -> MigrationPlan:
     """`plan` with its consumer decision (tasks.research.consumers) for the torch each changed image
-    runs afterwards (the plan's pin, else the file's); a consumer that cannot load what it exports
+    runs afterwards (the plan's pin in its requirements file or Dockerfile pip lines, else what those
+    pin today); a consumer that cannot load what it exports
     stops the plan, naming the consumer and both versions."""
     if not rules.consumers:
         return plan
@@ -318,7 +319,7 @@ def from_report(report: ReviewReport, requirements_of: dict[str, str | None]) ->
     reasons: list[str] = []
     for image in report.images:
         target = image.planned_target
-        if not image.recommended or not target:
+        if not image.recommended or not target or image.errors:  # an unfinished research plans nothing
             continue
         changes.append(
             ImageChange(
@@ -340,12 +341,13 @@ def from_report(report: ReviewReport, requirements_of: dict[str, str | None]) ->
     if report.conflicts:
         raise BaseImageError("the review found a conflict, nothing was written: " + "; ".join(report.conflicts))
     unreviewed = [(f"{i.image} ({i.file})", "; ".join(i.errors)) for i in report.images if i.errors]
-    if not changes and unreviewed:  # "nothing to migrate" would be a false all-clear
+    if not changes and (unreviewed or report.errors or not report.complete):  # not a "nothing to migrate"
+        missed = [f"{name}: {why}" for name, why in unreviewed] + [f"lookup failed: {e}" for e in report.errors]
         raise BaseImageError(
-            "the review could not research "
-            + "; ".join(f"{name}: {why}" for name, why in unreviewed)
-            + ", so it cannot say whether a migration is due; nothing was written. Fix that and run again, "
-            "or name the target with --to"
+            f"{report.source}: the review did not finish ("
+            + ("; ".join(missed) or "the report says it is incomplete")
+            + "), so it cannot say whether a migration is due; nothing was written. Fix that and run the review "
+            "again, or name the target with --to"
         )
     if not changes:
         return None
@@ -359,7 +361,13 @@ def from_report(report: ReviewReport, requirements_of: dict[str, str | None]) ->
         tuple(reasons),
         matrix_markdown([dict(r) for r in report.matrix]),
         consumers=decided,
-        warnings=tuple(f"{name} was not reviewed, so this migration leaves it as it is: {w}" for name, w in unreviewed),
+        warnings=(
+            *(f"{name} was not reviewed, so this migration leaves it as it is: {why}" for name, why in unreviewed),
+            *(
+                f"the review could not look this up, so what it would change is not in this plan: {e}"
+                for e in report.errors
+            ),
+        ),
     )
 
 

@@ -302,7 +302,9 @@ def test_a_review_that_could_not_research_an_image_never_says_nothing_is_due() -
     with pytest.raises(BaseImageError) as info:
         from_report(report, {"trainer": None})
     message = str(info.value)
-    assert message.startswith("the review could not research trainer (dockerfiles/trainer/Dockerfile): registry: GET")
+    assert message.startswith(
+        "the review report: the review did not finish (trainer (dockerfiles/trainer/Dockerfile): registry: GET"
+    ), "the report it read, the image and why"
     assert "so it cannot say whether a migration is due; nothing was written" in message
 
 
@@ -333,3 +335,33 @@ def test_the_consumers_are_checked_against_the_torch_a_dockerfile_pip_line_moves
     (change,) = plan.changes
     assert change.dockerfile_pins.torch == "2.13.0", "the pip line moves to the newest torch on the target"
     assert plan.environment == {"BASEIMAGE_ONNX_OPSET": "20"}
+
+
+def test_an_image_whose_research_did_not_finish_is_not_planned_even_when_recommended() -> None:
+    """A base that is due but whose digest lookup failed after planning: migrating it would drop
+    its digest pin. It is left as it is, and the warning says so."""
+    half = {**review_image("trainer", {"torch": "2.13.0"}), "errors": ["RegistryError: manifest of the target: 503"]}
+    report = ReviewReport.from_json({"images": [review_image("training", {}), half]})
+    plan = from_report(report, {"training": "ml.txt", "trainer": None})
+    assert plan is not None and [c.image for c in plan.changes] == ["training"]
+    assert plan.warnings == (
+        "trainer (dockerfiles/trainer/Dockerfile) was not reviewed, so this migration leaves it as it is: "
+        "RegistryError: manifest of the target: 503",
+    )
+    assert "- warning: trainer (dockerfiles/trainer/Dockerfile) was not reviewed" in plan.summary()
+    with pytest.raises(BaseImageError, match=r"did not finish \(trainer "):
+        from_report(ReviewReport.from_json({"images": [half]}), {"trainer": None})
+
+
+def test_an_annual_report_whose_lookups_failed_is_never_nothing_to_migrate() -> None:
+    """Regression: an annual report keeps its failed lookups at the top (its images carry none), so
+    `migrate --report annual-2026.json` read one with nothing due as "nothing to migrate"."""
+    fine = {**review_image("training", {}), "recommended": False, "target": None}
+    annual = {"images": [fine], "errors": ["nvidia/cuda:13.0.2-runtime-ubuntu24.04: HTTP 503"], "complete": False}
+    with pytest.raises(BaseImageError) as info:
+        from_report(ReviewReport.from_json(annual, "--report reports/annual-2026.json"), {"training": None})
+    assert str(info.value).startswith(
+        "reports/annual-2026.json: the review did not finish (lookup failed: "
+        "nvidia/cuda:13.0.2-runtime-ubuntu24.04: HTTP 503), so it cannot say whether a migration is due"
+    )
+    assert from_report(ReviewReport.from_json({"images": [fine], "complete": True}), {"training": None}) is None

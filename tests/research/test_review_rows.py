@@ -72,8 +72,15 @@ def test_unresolvable_from_is_an_error_row(tmp_path: Path, text: str | None, err
     row = review.to_json()
     assert row["status"] == "error" and row["action"] == "error" and not row["recommended"]
     assert row["errors"][0].endswith(error) if text is None else row["errors"] == [error]
-    report = assemble([review], {}, {}, "test", 535, "2026-12-01", FACTS).to_json()
+    assembled = assemble([review], {}, {}, "test", 535, "2026-12-01", FACTS)
+    report = assembled.to_json()
     assert report["complete"] is False, "the review is incomplete: exit 3"
+    from tasks.research.report import findings_markdown
+
+    headline = findings_markdown(assembled).splitlines()[0]
+    assert headline == "Review of 2026-12-01 (test): **incomplete: no action found among what was reviewed**.", (
+        "never 'no action needed' for a review that could not see every image"
+    )
 
 
 def test_ad_hoc_dockerfiles_without_cuda_bases_add_no_row(tmp_path: Path) -> None:

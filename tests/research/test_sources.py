@@ -385,5 +385,11 @@ def test_the_pytorch_index_names_itself_without_its_credentials() -> None:
     assert (
         PyTorchIndex("https://download.pytorch.org/whl/", HttpTransport()).where == "https://download.pytorch.org/whl"
     )
-    private = PyTorchIndex("https://ci:s3cret-token@wheels.example.internal/whl", HttpTransport())
-    assert private.where == "https://***@wheels.example.internal/whl" and "s3cret" not in private.where
+    for private in (
+        "https://ci:s3cret-token@wheels.example.internal/whl",
+        "https://wheels.example.internal/s3cret-token/whl",  # a token in the path, as some hosts have it
+        "https://wheels.example.internal/whl?private_token=s3cret-token",
+    ):
+        assert PyTorchIndex(private, HttpTransport()).where == "https://wheels.example.internal/…"
+    tokened = PyTorchIndex("https://download.pytorch.org/whl?key=s3cret-token", HttpTransport())
+    assert "s3cret" not in tokened.where

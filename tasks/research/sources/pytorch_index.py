@@ -11,13 +11,13 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from html.parser import HTMLParser
-from urllib.parse import unquote, urljoin
+from urllib.parse import unquote, urljoin, urlsplit
 
 from packaging.version import InvalidVersion, Version
 
 from tasks.errors import SourceProtocolError
 from tasks.http import HttpTransport, Outcome, classify, speaking_as
-from tasks.secrets import Redactor
+from tasks.secrets import redact_url
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 ACCEPT = f"{JSON_TYPE}, text/html;q=0.5"
@@ -26,6 +26,7 @@ _WHEEL = re.compile(
     r"-(?P<platform>[a-z0-9_.]+)\.whl$"
 )
 LINUX_X86 = ("linux_x86_64", "manylinux")
+PUBLIC_HOST = "download.pytorch.org"
 
 
 @dataclass(frozen=True)
@@ -131,8 +132,11 @@ class PyTorchIndex:
 
     @property
     def where(self) -> str:
-        """The index as every report's sources line names it (credentials in its URL masked)."""
-        return Redactor().redact(self.base_url)
+        """The index as the review's sources line names it: the public index in full, any other as
+        its scheme and host only (a private index may carry a token in its user, path or query)."""
+        parts = urlsplit(self.base_url)
+        public = parts.hostname == PUBLIC_HOST and not (parts.username or parts.password or parts.query)
+        return self.base_url if public and parts.scheme == "https" else redact_url(self.base_url)
 
     def wheels(self, variant: str, package: str) -> list[Wheel] | None:
         """Wheels of `package` under `variant` (e.g. cu126), or None when the page is absent."""
