@@ -37,6 +37,22 @@ def research_sources(settings: Settings, pytorch_index: str | None) -> tuple[Fac
     return facts, pytorch_index or settings.research.pytorch_index or facts.pytorch_index_url
 
 
+def network_down(settings: Settings, mirrors: Sequence[tuple[str, str]] = ()) -> str | None:
+    """Why the live registries are unreachable, or None when they answer (or are mirrored): what
+    ``--sources auto`` and a migration's own review decide on."""
+    from tasks.errors import BaseImageError
+
+    mirrored = {**settings.registries.mirrors, **dict(mirrors)}
+    if "docker.io" in mirrored:
+        return None
+    probe = HttpTransport(retry=RetryPolicy(attempts=1), timeout=(3.0, 5.0))
+    try:
+        probe.request("GET", "https://registry-1.docker.io/v2/")
+    except BaseImageError as exc:
+        return str(exc)
+    return None
+
+
 def wheel_index(url: str, transport: HttpTransport) -> WheelIndex:
     """The run's reader of the wheel index at `url` (research_sources says which), shared by the
     research of every base."""

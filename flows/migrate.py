@@ -74,11 +74,28 @@ def make_plan(config_path: str | None, to: str | None, report_path: str | None) 
         report = ReviewReport.read(Path(report_path)) if report_path else None
         plan = _checked_plan(settings, to, report, requirements_of)
         return _with_repository_facts(plan, settings) if plan else None
+    from baseimage import wiring
     from flows.quarterly_review import quarterly_review
 
-    reviewed = quarterly_review(config_path=config_path, sources="auto", update_docs=False, check_banner=False)
+    sources, snapshot = "live", None
+    down = wiring.network_down(settings)
+    if down:  # as `review` and `--to` do: said loudly, and the plan carries it
+        sources = "offline"
+        snapshot = _snapshot_warning(down)
+        get_run_logger().warning("registry unreachable (%s): planning against the bundled snapshot", down)
+    reviewed = quarterly_review(config_path=config_path, sources=sources, update_docs=False, check_banner=False)
     plan = from_report(ReviewReport.from_json(reviewed, "this run's review"), requirements_of)
+    if plan and snapshot:
+        plan = replace(plan, warnings=(snapshot, *plan.warnings))
     return _with_repository_facts(plan, settings) if plan else None
+
+
+def _snapshot_warning(why: object) -> str:
+    return (
+        "this plan was made against the bundled snapshot (config/data/snapshot), as the registry is "
+        f"unreachable ({why}): its tags and digests are not today's registry; review again where it is "
+        "reachable before this reaches production"
+    )
 
 
 def _checked_plan(
@@ -108,9 +125,12 @@ def _checked_plan(
         unsupported, _ = unsupported_or_bundled(facts, transport if sources == "live" else None)
         index = wiring.wheel_index(index_url, transport)
         try:
-            return checked_plan(
+            plan = checked_plan(
                 to, report, requirements_of, bases, session, index, unsupported, facts, rules, description
             )
+            if plan is not None and first is not None:
+                plan = replace(plan, warnings=(_snapshot_warning(first), *plan.warnings))
+            return plan
         except RegistryUnreachableError as exc:
             if first is not None:
                 raise BaseImageError(

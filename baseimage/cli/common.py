@@ -13,8 +13,6 @@ from rich.console import Console
 
 from baseimage.printing import print_problem
 from baseimage.settings import Settings
-from tasks.errors import BaseImageError
-from tasks.http import HttpTransport, RetryPolicy
 
 
 def write_json(data: Any) -> None:
@@ -22,19 +20,6 @@ def write_json(data: Any) -> None:
     seconds and doubles the memory of a large report)."""
     sys.stdout.write(json.dumps(data, default=str) + "\n")
     sys.stdout.flush()
-
-
-def _network_down(settings: Settings, mirrors: Sequence[tuple[str, str]]) -> str | None:
-    """Why the live registries are unreachable, or None when they answer (or are mirrored)."""
-    mirrored = {**settings.registries.mirrors, **dict(mirrors)}
-    if "docker.io" in mirrored:
-        return None
-    transport = HttpTransport(retry=RetryPolicy(attempts=1), timeout=(3.0, 5.0))
-    try:
-        transport.request("GET", "https://registry-1.docker.io/v2/")
-    except BaseImageError as exc:
-        return str(exc)
-    return None
 
 
 def network_fallback(
@@ -45,7 +30,9 @@ def network_fallback(
         return "offline", offline
     if sources != "auto":
         return sources, offline
-    down = _network_down(settings, mirrors)
+    from baseimage.wiring import network_down
+
+    down = network_down(settings, mirrors)
     if not down:
         return "live", offline
     from baseimage.wiring import BUNDLED_SNAPSHOT

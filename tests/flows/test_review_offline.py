@@ -87,11 +87,36 @@ def test_migrate_dry_run_prints_the_diff_and_changes_nothing(
     assert "-FROM nvidia/cuda:12.6.0-runtime-ubuntu22.04\n+FROM nvidia/cuda:12.9.1-runtime-ubuntu22.04" in out
     assert "dry run: nothing changed" in out
     assert "Dockerfile.cuda126 " not in out, "the 12.6-pinned image is left alone by --to 12.9.1"
+    (outcome,) = [json.loads(p.read_text()) for p in (tmp_path / "out").glob("migrate-*.json")]
+    assert outcome["warnings"][0].startswith("this plan was made against the bundled snapshot"), "said in the plan"
     status = subprocess.run(["git", "-C", str(repo), "status", "--porcelain"], capture_output=True, text=True).stdout
     assert (
         status == ""
         and subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout == head
     )
+
+
+def test_migrate_without_a_target_plans_against_the_bundled_snapshot_when_offline(
+    prefect_harness: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Regression: `migrate` with no --to ran its review live whatever the network, so with no
+    network every image was an error row (and the run said "nothing to migrate"); `review` and
+    `migrate --to` fall back to the bundled snapshot, said loudly. It does too now, and the plan
+    says where it came from."""
+    from tests.support.repo import commit_all, copy_managed
+
+    repo = commit_all(copy_managed(tmp_path / "repo", ("dockerfiles", "config", "services")))
+    argv = ["migrate", "--dry-run", "--config", str(repo / "config" / "policy.yaml"), "--out", str(tmp_path / "out")]
+    code = main(argv)
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "-FROM nvidia/cuda:12.6.0-runtime-ubuntu22.04\n+FROM nvidia/cuda:12.9.1-runtime-ubuntu22.04" in captured.out
+    assert "this plan was made against the bundled snapshot (config/data/snapshot), as the registry is unreachable" in (
+        captured.err
+    ), "printed with the outcome (Prefect's own log line may go to a handler another test set up)"
+    (outcome,) = [json.loads(p.read_text()) for p in (tmp_path / "out").glob("migrate-*.json")]
+    assert any(w.startswith("this plan was made against the bundled snapshot") for w in outcome["warnings"])
+    assert "- warning: this plan was made against the bundled snapshot" in outcome["plan"]
 
 
 def test_migrate_never_says_nothing_is_due_when_its_review_could_not_research_an_image(
