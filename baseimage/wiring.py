@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from baseimage.settings import Settings, github_token
+from tasks.errors import BaseImageError
 from tasks.http import HttpTransport, RetryPolicy
 from tasks.registry.models import Platform
 from tasks.registry.session import RegistrySession
@@ -40,8 +41,6 @@ def research_sources(settings: Settings, pytorch_index: str | None) -> tuple[Fac
 def network_down(settings: Settings, mirrors: Sequence[tuple[str, str]] = ()) -> str | None:
     """Why the live registries are unreachable, or None when they answer (or are mirrored): what
     ``--sources auto`` and a migration's own review decide on."""
-    from tasks.errors import BaseImageError
-
     mirrored = {**settings.registries.mirrors, **dict(mirrors)}
     if "docker.io" in mirrored:
         return None

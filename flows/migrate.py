@@ -21,6 +21,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.client.schemas.objects import State
 from prefect.context import TaskRunContext, get_run_context
 
+from baseimage import wiring
 from baseimage.settings import Settings, load_settings
 from baseimage.wiring import github_client, redactor, registry_session
 from flows.approvals import ask
@@ -74,7 +75,6 @@ def make_plan(config_path: str | None, to: str | None, report_path: str | None) 
         report = ReviewReport.read(Path(report_path)) if report_path else None
         plan = _checked_plan(settings, to, report, requirements_of)
         return _with_repository_facts(plan, settings) if plan else None
-    from baseimage import wiring
     from flows.quarterly_review import quarterly_review
 
     sources, snapshot = "live", None
@@ -103,7 +103,6 @@ def _checked_plan(
 ) -> MigrationPlan | None:
     """--to / --report checked against the registry and the index before anything is written; the
     bundled snapshot (said in the plan) when the network is unreachable."""
-    from baseimage import wiring
     from tasks.research.answers import checked_plan, managed_bases
     from tasks.research.support import unsupported_or_bundled
     from tasks.update.plans import Rules

@@ -30,12 +30,11 @@ def network_fallback(
         return "offline", offline
     if sources != "auto":
         return sources, offline
-    from baseimage.wiring import network_down
+    from baseimage.wiring import BUNDLED_SNAPSHOT, network_down
 
     down = network_down(settings, mirrors)
     if not down:
         return "live", offline
-    from baseimage.wiring import BUNDLED_SNAPSHOT
 
     print_problem(
         err,
