@@ -36,7 +36,7 @@ from tasks.update.apply import ApplyResult, apply_plan
 from tasks.update.approval_text import update_description
 from tasks.update.github import PullRequest
 from tasks.update.outcome import Decision, MigrationOutcome, Result
-from tasks.update.plan import MigrationPlan
+from tasks.update.plan import MigrationPlan, NoMigration
 from tasks.update.plans import from_report
 from tasks.validation import ValidationReport
 
@@ -68,13 +68,13 @@ def _with_repository_facts(plan: MigrationPlan, settings: Settings) -> Migration
 
 
 @task(name="plan", cache_key_fn=plan_key, persist_result=True)
-def make_plan(config_path: str | None, to: str | None, report_path: str | None) -> MigrationPlan | None:
+def make_plan(config_path: str | None, to: str | None, report_path: str | None) -> MigrationPlan | NoMigration:
     settings = load_settings(Path(config_path) if config_path else None)
     requirements_of = {i.name: str(i.requirements) if i.requirements else None for i in settings.images}
     if to or report_path:
         report = ReviewReport.read(Path(report_path)) if report_path else None
         plan = _checked_plan(settings, to, report, requirements_of)
-        return _with_repository_facts(plan, settings) if plan else None
+        return _with_repository_facts(plan, settings) if plan else NoMigration()
     from flows.quarterly_review import quarterly_review
 
     sources, snapshot = "live", None
@@ -85,9 +85,11 @@ def make_plan(config_path: str | None, to: str | None, report_path: str | None) 
         get_run_logger().warning("registry unreachable (%s): planning against the bundled snapshot", down)
     reviewed = quarterly_review(config_path=config_path, sources=sources, update_docs=False, check_banner=False)
     plan = from_report(ReviewReport.from_json(reviewed, "this run's review"), requirements_of)
-    if plan and snapshot:
+    if plan is None:  # nothing due: on the snapshot that says nothing of today's registry
+        return NoMigration(" on the bundled snapshot", (_nothing_due_warning(down),)) if down else NoMigration()
+    if snapshot:
         plan = replace(plan, warnings=(snapshot, *plan.warnings))
-    return _with_repository_facts(plan, settings) if plan else None
+    return _with_repository_facts(plan, settings)
 
 
 def _snapshot_warning(why: object) -> str:
@@ -95,6 +97,14 @@ def _snapshot_warning(why: object) -> str:
         "this plan was made against the bundled snapshot (config/data/snapshot), as the registry is "
         f"unreachable ({why}): its tags and digests are not today's registry; review again where it is "
         "reachable before this reaches production"
+    )
+
+
+def _nothing_due_warning(why: object) -> str:
+    return (
+        "this review was of the bundled snapshot (config/data/snapshot), as the registry is unreachable "
+        f"({why}): nothing is due there, which says nothing of today's registry; review again where it is "
+        "reachable"
     )
 
 
@@ -303,8 +313,11 @@ def migrate(
     run_id, out = _run_id(), Path(out_dir)
     secret = redactor(settings)
     plan = make_plan(config_path, to, report_path)
-    if plan is None:
-        return _finish(MigrationOutcome(Result.NOTHING_TO_DO, "no action: nothing to migrate", run_id), out)
+    if isinstance(plan, NoMigration):
+        warnings = tuple(secret.redact(w) for w in plan.warnings)
+        for warning in warnings:
+            log.warning("%s", warning)
+        return _finish(MigrationOutcome(Result.NOTHING_TO_DO, plan.summary, run_id, warnings=warnings), out)
     for warning in plan.warnings:
         log.warning("%s", secret.redact(warning))
     result = update(str(settings.root), plan, dry_run)  # a stale or empty plan fails the run here

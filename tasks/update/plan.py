@@ -61,3 +61,16 @@ class MigrationPlan:
         lines += [f"- the training service exports ONNX with {k}={v}" for k, v in self.environment.items()]
         lines += [f"- warning: {w}" for w in self.warnings]
         return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class NoMigration:
+    """What planning found when nothing is due, with what the run must say of it (the review was
+    of the bundled snapshot, not today's registry)."""
+
+    where: str = ""  # " on the bundled snapshot"
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def summary(self) -> str:
+        return f"no action: nothing to migrate{self.where}"

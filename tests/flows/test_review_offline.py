@@ -199,3 +199,29 @@ def test_a_tag_the_snapshot_lacks_is_that_images_error_only(
     assert code == 3, "a lookup that could not be answered makes the review incomplete"
     assert any("12.6.0-cudnn-runtime-ubuntu22.04: not in the snapshot" in e for e in images["a"]["errors"])
     assert images["b"]["errors"] == [] and images["b"]["target"] == "nvidia/cuda:12.9.1-runtime-ubuntu22.04"
+
+
+def test_migrate_with_nothing_due_on_the_snapshot_says_it_was_the_snapshot(
+    prefect_harness: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Regression: offline, a review of the bundled snapshot that found nothing due ended "no
+    action: nothing to migrate" (NothingToDo) and said it was the snapshot only in a log line: the
+    outcome, its JSON and the command's output read as if today's registry had been asked."""
+    from tests.support.repo import commit_all, copy_managed
+
+    repo = copy_managed(tmp_path / "repo", ("dockerfiles", "config"))
+    (repo / "config" / "policy.yaml").write_text(  # the NGC image: supported, no update recommended
+        "version: 1\nrepository: ..\nimages:\n  - name: ngc\n    dockerfile: dockerfiles/training/Dockerfile.ngc\n"
+        "    track: ngc\nfleet:\n  min_driver: 580\n"
+    )
+    commit_all(repo)
+    code = main(
+        ["migrate", "--dry-run", "--config", str(repo / "config" / "policy.yaml"), "--out", str(tmp_path / "out")]
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "no action: nothing to migrate on the bundled snapshot" in captured.out
+    assert "the registry is unreachable" in captured.err, "the warning is printed with the outcome"
+    (outcome,) = [json.loads(p.read_text()) for p in (tmp_path / "out").glob("migrate-*.json")]
+    assert outcome["result"] == "nothing to do"
+    assert outcome["warnings"] and outcome["warnings"][0].startswith("this review was of the bundled snapshot")
