@@ -278,9 +278,8 @@ def _run_id() -> str:
 def _finish(outcome: MigrationOutcome, out_dir: Path) -> State:
     """Record the outcome (JSON, artifact, history line) and return the run's final state."""
     path = out_dir / f"migrate-{outcome.run[:12]}.json"
-    data = outcome.to_json()
-    data["report"] = str(path)
-    write_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
+    outcome = replace(outcome, report=str(path))
+    write_atomic(path, json.dumps(outcome.to_json(), indent=2, default=str) + "\n")
     decisions = "\n".join(f"- {d.stage}: {d.outcome} by {d.reviewer or '-'} {d.comment}" for d in outcome.decisions)
     record_outcome(f"{outcome.line()} ({outcome.branch or 'no branch'})")
     validation = f"\n\n{outcome.validation.line()}" if outcome.validation else ""
@@ -289,7 +288,7 @@ def _finish(outcome: MigrationOutcome, out_dir: Path) -> State:
         key="migration-outcome",
         markdown=f"# Migration: {outcome.summary}\n\nBranch `{outcome.branch}`{validation}\n\n{decisions}\n{warnings}",
     )
-    return state_of(replace(outcome, details={**outcome.details, "report": str(path)}))
+    return state_of(outcome)
 
 
 @flow(name="migrate", on_crashed=[cancel_on_termination])

@@ -16,7 +16,7 @@ import tempfile
 import time
 import venv
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +72,7 @@ class ConsumerResult:
     model_ir: int | None = None
     max_abs_diff: float | None = None
     seconds: float = 0.0
-    details: dict[str, Any] = field(default_factory=dict)
+    providers: tuple[str, ...] | None = None  # the session's execution providers, when it ran
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -84,7 +84,7 @@ class ConsumerResult:
             "model_ir": self.model_ir,
             "max_abs_diff": self.max_abs_diff,
             "seconds": round(self.seconds, 2),
-            **self.details,
+            **({"providers": list(self.providers)} if self.providers is not None else {}),
         }
 
 
@@ -331,7 +331,7 @@ def check_model(
         ir,
         diff,
         seconds,
-        {"providers": answer.get("providers", [])},
+        tuple(str(p) for p in answer.get("providers", [])),
     )
 
 

@@ -6,7 +6,7 @@ code follows that state."""
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from tasks.deploy.rollback_record import RollbackRecord
@@ -71,7 +71,7 @@ class MigrationOutcome:
     diff: str | None = None
     # What the update could not do and the user should (a policy document section not found)
     warnings: tuple[str, ...] = ()
-    details: dict[str, Any] = field(default_factory=dict)
+    report: str | None = None  # where the outcome JSON was written
 
     def line(self) -> str:
         """The summary with the validation counts, as `baseimage history` shows it."""
@@ -97,7 +97,7 @@ class MigrationOutcome:
             "release_commit": self.release_commit,
             "merge": self.merge,
             "warnings": list(self.warnings),
-            **self.details,
+            "report": self.report,
         }
         if self.diff is not None:
             data["diff"] = self.diff

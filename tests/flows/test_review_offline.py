@@ -222,6 +222,8 @@ def test_migrate_with_nothing_due_on_the_snapshot_says_it_was_the_snapshot(
     assert code == 0, captured.err
     assert "no action: nothing to migrate on the bundled snapshot" in captured.out
     assert "the registry is unreachable" in captured.err, "the warning is printed with the outcome"
-    (outcome,) = [json.loads(p.read_text()) for p in (tmp_path / "out").glob("migrate-*.json")]
+    (path,) = (tmp_path / "out").glob("migrate-*.json")
+    outcome = json.loads(path.read_text())
     assert outcome["result"] == "nothing to do"
+    assert outcome["report"] == str(path) and f"outcome: {path}" in captured.out, "the outcome says where it is"
     assert outcome["warnings"] and outcome["warnings"][0].startswith("this review was of the bundled snapshot")

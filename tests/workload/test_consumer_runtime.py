@@ -90,6 +90,8 @@ def test_a_second_runtime_loads_the_model_in_its_own_environment(
     assert checked.version == version and checked.consumer == "inference"
     assert checked.message.startswith(f"inference: onnxruntime {version} (CPU) loads the model (opset 19, IR 9)")
     assert checked.max_abs_diff is not None and checked.max_abs_diff <= 1e-3
+    assert checked.providers and "CPUExecutionProvider" in checked.providers
+    assert checked.to_json()["providers"] == list(checked.providers)
     probe = subprocess.run(
         [
             str(cache / f"onnxruntime-{version}-py{sys.version_info.major}{sys.version_info.minor}" / "bin" / "python"),
