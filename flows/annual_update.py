@@ -21,7 +21,8 @@ from tasks.errors import BaseImageError, RegistryError
 from tasks.files import write_atomic
 from tasks.images.reference import parse_reference
 from tasks.registry.session import ImageInfo
-from tasks.research.annual import PYTHONS, AnnualImage, compare_ngc, plan_cuda_image
+from tasks.research.annual import PYTHONS, compare_ngc, plan_cuda_image
+from tasks.research.annual_model import AnnualImage, NgcOption
 from tasks.research.annual_report import AnnualReport, annual_markdown
 from tasks.research.support import unsupported_or_bundled
 
@@ -68,7 +69,7 @@ def research(
         return found
 
     images: list[AnnualImage] = []
-    ngc_rows: list[dict[str, Any]] = []
+    ngc_rows: list[NgcOption] = []
     bases = _bases(settings)
     for name, file, reference, track, pin_minor in bases:
         ref = parse_reference(reference)
@@ -97,7 +98,7 @@ def research(
         plain = training.target or training.current if training else None
         ngc_rows = compare_ngc(
             plain,
-            training.python.get("torch") if training else None,
+            training.python.torch if training and training.python else None,
             ngc[1].rsplit(":", 1)[0],
             session.tags(ngc_ref.registry, ngc_ref.repository) or [],
             facts,
@@ -136,7 +137,8 @@ def annual_update(
     write_atomic(Path(report.files["markdown"]), markdown)
     create_markdown_artifact(key="annual-update", markdown=markdown, description=report.outcome)
     if report.ngc_vs_cuda:
-        create_table_artifact(key="ngc-vs-cuda", table=report.ngc_vs_cuda, description="NGC or plain CUDA")
+        rows = [row.to_json() for row in report.ngc_vs_cuda]
+        create_table_artifact(key="ngc-vs-cuda", table=rows, description="NGC or plain CUDA")
     record_outcome(report.outcome)
     log.info("%s; report %s", report.outcome, report.files["markdown"])
     return report.to_json()

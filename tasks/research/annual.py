@@ -10,12 +10,12 @@ against the requirements file (never downgrading a pin) and the registry before 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import replace
 from datetime import date
-from typing import Any
 
 from tasks.images.tags import CudaTag, NgcTag, extra_family
 from tasks.registry.session import ImageInfo
+from tasks.research.annual_model import AnnualImage, AnnualStack, CudaPath, NgcOption, PythonAnswer, UbuntuAnswer
 from tasks.research.drivers import fleet_check
 from tasks.research.facts import Facts
 from tasks.research.planner import cudnn_change, newest_torch
@@ -23,29 +23,6 @@ from tasks.research.sources.pytorch_index import variant_for
 
 PYTHONS = ("3.14", "3.13", "3.12", "3.11", "3.10")
 LTS_WARNING_DAYS = 365  # an OS whose standard support ends within a year is due for the annual update
-
-
-@dataclass
-class AnnualImage:
-    image: str
-    file: str
-    current: str
-    track: str = "cuda"
-    ubuntu: dict[str, Any] = field(default_factory=dict)
-    cuda_path: dict[str, Any] = field(default_factory=dict)
-    python: dict[str, Any] = field(default_factory=dict)
-    platforms: dict[str, list[str]] = field(default_factory=dict)
-    target: str | None = None
-    recommended: bool = False
-    reasons: list[str] = field(default_factory=list)
-    stack: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        # The shape `baseimage migrate --report` reads: the stack for the target, coupled there again
-        # against the requirements file's pins (no "changes" key: they depend on that file).
-        data["plan"] = {**self.stack, "coupled": "at migrate time, against the requirements file and the registry"}
-        return data
 
 
 def _versions(tags: list[str], current: CudaTag) -> dict[tuple[int, int, int], set[str]]:
@@ -100,25 +77,7 @@ def plan_cuda_image(
     ]
     target_version = line[0] if line else current.version
     next_major = sorted((v for v in versions if v[0] == major + 1), reverse=True)
-    path: dict[str, Any] = {"current": current.version_str, "newest_on_major": _fmt(target_version)}
-    if next_major:
-        newest = _fmt(next_major[0])
-        check = fleet_check(newest, fleet_min_driver, facts)
-        floor = facts.mvc_floor.get(major + 1)
-        path["next_major"] = newest
-        path["next_major_runs_on_fleet"] = check.ok
-        if not check.ok:
-            path["blocked"] = f"CUDA {major} -> {major + 1} is blocked: {check.reason}"
-            path["unblock"] = (
-                f"raise the fleet's minimum driver (fleet.min_driver, now R{fleet_min_driver}) to "
-                f"R{floor.split('.')[0]} or newer ({floor})"
-                if floor
-                else "no driver data for the next major"
-            )
-        elif not allow_major:
-            path["blocked"] = f"CUDA {major + 1} runs on the fleet but policy.allow_major_upgrade is false"
-            path["unblock"] = f"set policy.allow_major_upgrade: true to plan CUDA {newest}"
-    out.cuda_path = path
+    out.cuda_path = _cuda_path(current, target_version, next_major, facts, fleet_min_driver, allow_major)
     # Ubuntu: the current LTS's end of standard support and the next LTS on the target line.
     os_now = current.os_version if current.os == "ubuntu" else None
     release = facts.ubuntu.get(os_now or "")
@@ -128,14 +87,14 @@ def plan_cuda_image(
         key=lambda u: u.version,
     )
     available = [u for u in newer if f"ubuntu{u.version}" in labels]
-    out.ubuntu = {
-        "current": os_now,
-        "end_of_standard_support": release.end_of_standard_support.isoformat() if release else None,
-        "days_left": (release.end_of_standard_support - today).days if release else None,
-        "next_lts": newer[0].version if newer else None,
-        "next_lts_on_target": available[0].version if available else None,
-        "target_cuda": _fmt(target_version),
-    }
+    out.ubuntu = UbuntuAnswer(
+        os_now,
+        release.end_of_standard_support.isoformat() if release else None,
+        (release.end_of_standard_support - today).days if release else None,
+        newer[0].version if newer else None,
+        available[0].version if available else None,
+        _fmt(target_version),
+    )
     os_label = current.os_label
     if release and (release.end_of_standard_support - today).days <= LTS_WARNING_DAYS:
         if available:
@@ -162,12 +121,12 @@ def plan_cuda_image(
     # Python: the newest with torch wheels for the target's variant.
     variant = variant_for((target_version[0], target_version[1]))
     with_torch = pythons_with_torch(variant)
-    out.python = {
-        "variant": variant,
-        "newest_with_torch": with_torch[0][0] if with_torch else None,
-        "torch": with_torch[0][1] if with_torch else None,
-        "all": [p for p, _ in with_torch],
-    }
+    out.python = PythonAnswer(
+        variant,
+        with_torch[0][0] if with_torch else None,
+        with_torch[0][1] if with_torch else None,
+        tuple(p for p, _ in with_torch),
+    )
     out.stack = _stack(out, target_version, python, pythons_with_torch, facts)
     for ref in (reference, out.target):
         if ref:
@@ -176,13 +135,47 @@ def plan_cuda_image(
     return out
 
 
+def _cuda_path(
+    current: CudaTag,
+    target: tuple[int, int, int],
+    next_major: list[tuple[int, int, int]],
+    facts: Facts,
+    fleet_min_driver: int,
+    allow_major: bool,
+) -> CudaPath:
+    """The newest of the major the fleet runs, and the next major with what blocks it."""
+    path = CudaPath(current.version_str, _fmt(target))
+    if not next_major:
+        return path
+    major = current.version[0]
+    newest = _fmt(next_major[0])
+    check = fleet_check(newest, fleet_min_driver, facts)
+    path = CudaPath(path.current, path.newest_on_major, newest, check.ok)
+    if not check.ok:
+        floor = facts.mvc_floor.get(major + 1)
+        unblock = (
+            f"raise the fleet's minimum driver (fleet.min_driver, now R{fleet_min_driver}) to "
+            f"R{floor.split('.')[0]} or newer ({floor})"
+            if floor
+            else "no driver data for the next major"
+        )
+        return replace(path, blocked=f"CUDA {major} -> {major + 1} is blocked: {check.reason}", unblock=unblock)
+    if not allow_major:
+        return replace(
+            path,
+            blocked=f"CUDA {major + 1} runs on the fleet but policy.allow_major_upgrade is false",
+            unblock=f"set policy.allow_major_upgrade: true to plan CUDA {newest}",
+        )
+    return path
+
+
 def _stack(
     image: AnnualImage,
     version: tuple[int, int, int],
     python: str,
     pythons_with_torch: Callable[[str], list[tuple[str, str]]],
     facts: Facts,
-) -> dict[str, Any]:
+) -> AnnualStack:
     """The coupled stack for the target (or the current release when nothing is due)."""
     minor = (version[0], version[1])
     answers: dict[str, list[str]] = {}
@@ -193,20 +186,13 @@ def _stack(
             answers[variant] = found
     torch = newest_torch(minor, answers, facts)
     package, cupy = facts.cupy_for(minor)
-    stack: dict[str, Any] = {
-        "cuda": _fmt(version),
-        "python": python,
-        "torch": asdict(torch) if torch else None,
-        "cupy_package": package,
-        "cupy_version": cupy,
-        "onnxruntime_gpu": facts.ort_for(minor[0]),
-    }
+    stack = AnnualStack(_fmt(version), python, torch, package, cupy, facts.ort_for(minor[0]))
     if torch and image.target:
         image.reasons.append(
             f"stack for CUDA {_fmt(version)}: torch {torch.torch} + torchvision {torch.torchvision} from "
             f"{torch.variant} (the newest for Python {python} on a CUDA {minor[0]}.x variant up to "
             f"cu{minor[0]}{minor[1]}), {package}=={cupy}, onnxruntime-gpu "
-            f"{stack['onnxruntime_gpu'] or 'none for this major'}"
+            f"{stack.onnxruntime_gpu or 'none for this major'}"
         )
     return stack
 
@@ -220,21 +206,21 @@ def compare_ngc(
     fleet_min_driver: int,
     info: Callable[[str], ImageInfo | None],
     newest_n: int = 24,
-) -> list[dict[str, Any]]:
+) -> list[NgcOption]:
     """The plain CUDA target against the newest NGC PyTorch release the fleet runs."""
-    rows: list[dict[str, Any]] = []
+    rows: list[NgcOption] = []
     if plain_ref:
         plain = info(plain_ref)
         rows.append(
-            {
-                "option": "plain CUDA + pip torch",
-                "reference": plain_ref,
-                "compressed_mb": round(plain.compressed_size / 1e6, 1) if plain else None,
-                "cuda": plain.cuda_version if plain else None,
-                "pytorch": f"torch {plain_torch} (pip wheel)" if plain_torch else "no wheel found",
-                "platforms": [str(p) for p in plain.platforms] if plain else [],
-                "support": "NVIDIA's CUDA support policy: EOL table, deletion about 6 months after EOL",
-            }
+            NgcOption(
+                "plain CUDA + pip torch",
+                plain_ref,
+                round(plain.compressed_size / 1e6, 1) if plain else None,
+                plain.cuda_version if plain else None,
+                f"torch {plain_torch} (pip wheel)" if plain_torch else "no wheel found",
+                tuple(str(p) for p in plain.platforms) if plain else (),
+                "NVIDIA's CUDA support policy: EOL table, deletion about 6 months after EOL",
+            )
         )
     releases = sorted(
         (t for t in (NgcTag.try_parse(x) for x in ngc_tags) if t and str(t).endswith("-py3")),
@@ -248,31 +234,32 @@ def compare_ngc(
         if found is None or (cuda and not fleet_check(cuda, fleet_min_driver, facts).ok):
             skipped.append(f"{tag.release} (CUDA {cuda or '?'})")
             continue
-        rows.append(
-            {
-                "option": f"NGC PyTorch {tag.release}",
-                "reference": f"{ngc_repo}:{tag}",
-                "compressed_mb": round(found.compressed_size / 1e6, 1),
-                "cuda": cuda,
-                "pytorch": found.env.get("PYTORCH_VERSION"),
-                "platforms": [str(p) for p in found.platforms],
-                "support": "monthly releases; NVIDIA publishes no deprecation or retention policy for NGC PyTorch",
-            }
-        )
+        support = "monthly releases; NVIDIA publishes no deprecation or retention policy for NGC PyTorch"
         if skipped:
-            rows[-1]["support"] = f"{rows[-1]['support']}; newer releases need a newer driver: {', '.join(skipped)}"
+            support += f"; newer releases need a newer driver: {', '.join(skipped)}"
+        rows.append(
+            NgcOption(
+                f"NGC PyTorch {tag.release}",
+                f"{ngc_repo}:{tag}",
+                round(found.compressed_size / 1e6, 1),
+                cuda,
+                found.env.get("PYTORCH_VERSION"),
+                tuple(str(p) for p in found.platforms),
+                support,
+            )
+        )
         break
     else:
         if releases:
             rows.append(
-                {
-                    "option": "NGC PyTorch: none usable",
-                    "reference": f"{ngc_repo}:{releases[0]}",
-                    "compressed_mb": None,
-                    "cuda": None,
-                    "pytorch": None,
-                    "platforms": [],
-                    "support": f"none of the newest {min(newest_n, len(releases))} runs on R{fleet_min_driver}",
-                }
+                NgcOption(
+                    "NGC PyTorch: none usable",
+                    f"{ngc_repo}:{releases[0]}",
+                    None,
+                    None,
+                    None,
+                    (),
+                    f"none of the newest {min(newest_n, len(releases))} runs on R{fleet_min_driver}",
+                )
             )
     return rows

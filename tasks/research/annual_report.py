@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from tasks.research.annual import AnnualImage
+from tasks.research.annual_model import AnnualImage, NgcOption
 from tasks.research.report_model import REPORT_SCHEMA, ReviewReport
 
 __all__ = ["AnnualReport", "annual_markdown"]
@@ -24,7 +24,7 @@ class AnnualReport:
     sources: str
     fleet_min_driver: int
     images: list[AnnualImage]
-    ngc_vs_cuda: list[dict[str, Any]] = field(default_factory=list)  # the comparison table's rows
+    ngc_vs_cuda: list[NgcOption] = field(default_factory=list)  # the comparison table's rows
     errors: list[str] = field(default_factory=list)  # what could not be checked, one line per cause
     files: dict[str, str] | None = None  # json and markdown, once written
 
@@ -64,7 +64,7 @@ class AnnualReport:
             "sources": self.sources,
             "fleet_min_driver": self.fleet_min_driver,
             "images": [i.to_json() for i in self.images],
-            "ngc_vs_cuda": list(self.ngc_vs_cuda),
+            "ngc_vs_cuda": [row.to_json() for row in self.ngc_vs_cuda],
             "errors": list(self.errors),
             "recommended": self.recommended,
             "complete": self.complete,
@@ -85,22 +85,24 @@ def annual_markdown(report: AnnualReport) -> str:
     lines = [f"# Annual base-image update {report.year}", "", f"Sources: {report.sources}", ""]
     for image in report.images:
         lines += [f"## {image.image} (`{image.current}`)", ""]
-        u, c, p = image.ubuntu, image.cuda_path, image.python
-        lines.append(
-            f"- Ubuntu {u.get('current')}: standard support until {u.get('end_of_standard_support')} "
-            f"({u.get('days_left')} days); next LTS {u.get('next_lts') or '-'}, published for CUDA "
-            f"{u.get('target_cuda')}: {u.get('next_lts_on_target') or 'not yet'}"
-        )
-        lines.append(f"- CUDA {c.get('current')} -> newest on the major the fleet runs: {c.get('newest_on_major')}")
-        if c.get("next_major"):
+        if (u := image.ubuntu) is not None:
             lines.append(
-                f"- next major {c['next_major']}: "
-                + (f"{c['blocked']}; to unblock: {c['unblock']}" if c.get("blocked") else "possible")
+                f"- Ubuntu {u.current}: standard support until {u.end_of_standard_support} "
+                f"({u.days_left} days); next LTS {u.next_lts or '-'}, published for CUDA "
+                f"{u.target_cuda}: {u.next_lts_on_target or 'not yet'}"
             )
-        lines.append(
-            f"- Python with torch wheels for {p.get('variant')}: newest {p.get('newest_with_torch') or 'none'} "
-            f"(torch {p.get('torch') or '-'}; all: {', '.join(p.get('all') or []) or '-'})"
-        )
+        if (c := image.cuda_path) is not None:
+            lines.append(f"- CUDA {c.current} -> newest on the major the fleet runs: {c.newest_on_major}")
+            if c.next_major:
+                lines.append(
+                    f"- next major {c.next_major}: "
+                    + (f"{c.blocked}; to unblock: {c.unblock}" if c.blocked else "possible")
+                )
+        if (p := image.python) is not None:
+            lines.append(
+                f"- Python with torch wheels for {p.variant}: newest {p.newest_with_torch or 'none'} "
+                f"(torch {p.torch or '-'}; all: {', '.join(p.all) or '-'})"
+            )
         for ref, platforms in image.platforms.items():
             lines.append(f"- platforms of `{ref}`: {', '.join(platforms) or 'unknown'}")
         if image.recommended:
@@ -111,8 +113,8 @@ def annual_markdown(report: AnnualReport) -> str:
         lines += ["| option | reference | compressed | CUDA | PyTorch | platforms | support |", "|---" * 7 + "|"]
         for row in report.ngc_vs_cuda:
             lines.append(
-                f"| {row['option']} | `{row['reference']}` | {row['compressed_mb']} MB | {row['cuda']} | "
-                f"{row['pytorch']} | {', '.join(row['platforms'])} | {row['support']} |"
+                f"| {row.option} | `{row.reference}` | {row.compressed_mb} MB | {row.cuda} | "
+                f"{row.pytorch} | {', '.join(row.platforms)} | {row.support} |"
             )
         lines.append("")
     if report.errors:

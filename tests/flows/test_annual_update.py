@@ -29,12 +29,12 @@ def plan(today: date, **kw: object):  # type: ignore[no-untyped-def]
 
 def test_ubuntu_end_of_support_within_a_year_moves_to_the_next_lts() -> None:
     result = plan(date(2026, 11, 28))
-    assert result.ubuntu["current"] == "22.04" and result.ubuntu["end_of_standard_support"] == "2027-05-31"
-    assert result.ubuntu["next_lts_on_target"] == "24.04" and result.ubuntu["days_left"] == 184
+    assert result.ubuntu.current == "22.04" and result.ubuntu.end_of_standard_support == "2027-05-31"
+    assert result.ubuntu.next_lts_on_target == "24.04" and result.ubuntu.days_left == 184
     assert result.target == "nvidia/cuda:12.9.1-runtime-ubuntu24.04" and result.recommended
-    assert result.cuda_path["newest_on_major"] == "12.9.1"
-    assert result.cuda_path["blocked"].startswith("CUDA 12 -> 13 is blocked: R535 is below 580")
-    assert "to R580 or newer" in result.cuda_path["unblock"]
+    assert result.cuda_path.newest_on_major == "12.9.1"
+    assert result.cuda_path.blocked.startswith("CUDA 12 -> 13 is blocked: R535 is below 580")
+    assert "to R580 or newer" in result.cuda_path.unblock
 
 
 def test_ubuntu_far_from_end_of_support_keeps_the_os() -> None:
@@ -45,8 +45,8 @@ def test_ubuntu_far_from_end_of_support_keeps_the_os() -> None:
 
 def test_fleet_on_r580_leaves_only_the_policy_flag() -> None:
     result = plan(date(2026, 11, 28), fleet_min_driver=580)
-    assert result.cuda_path["next_major_runs_on_fleet"] is True
-    assert result.cuda_path["blocked"] == "CUDA 13 runs on the fleet but policy.allow_major_upgrade is false"
+    assert result.cuda_path.next_major_runs_on_fleet is True
+    assert result.cuda_path.blocked == "CUDA 13 runs on the fleet but policy.allow_major_upgrade is false"
 
 
 def test_pinned_minor_stays_on_it() -> None:

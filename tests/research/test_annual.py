@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.research.annual import AnnualImage, plan_cuda_image
+from tasks.research.annual import plan_cuda_image
+from tasks.research.annual_model import AnnualImage
 from tasks.research.annual_report import annual_markdown
 from tasks.research.facts import load_facts
 from tasks.research.report_model import ReviewReport
@@ -118,6 +119,6 @@ def test_a_cudnn8_image_moves_to_the_cudnn_tag_nvidia_publishes() -> None:
     """Regression: the annual update looked for 12.9.1-cudnn8-..., which NVIDIA never published
     (cuDNN images are ``cudnn`` from 12.4.1), so a cudnn8 image was never due."""
     result = annual("nvidia/cuda:12.2.2-cudnn8-runtime-ubuntu22.04")
-    assert result.cuda_path["newest_on_major"] == "12.9.1"
+    assert result.cuda_path.newest_on_major == "12.9.1"
     assert result.recommended and result.target == "nvidia/cuda:12.9.1-cudnn-runtime-ubuntu24.04"
     assert any(r.startswith("the cuDNN major changes 8 -> 9 (cudnn8 -> cudnn)") for r in result.reasons)
