@@ -98,7 +98,8 @@ def research(
         plain = training.target or training.current if training else None
         ngc_rows = compare_ngc(
             plain,
-            training.python.torch if training and training.python else None,
+            # the torch the plan installs for the image's Python, not the newest Python's
+            training.stack.torch if training and training.stack else None,
             ngc[1].rsplit(":", 1)[0],
             session.tags(ngc_ref.registry, ngc_ref.repository) or [],
             facts,

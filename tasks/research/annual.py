@@ -18,7 +18,7 @@ from tasks.registry.session import ImageInfo
 from tasks.research.annual_model import AnnualImage, AnnualStack, CudaPath, NgcOption, PythonAnswer, UbuntuAnswer
 from tasks.research.drivers import fleet_check
 from tasks.research.facts import Facts
-from tasks.research.planner import cudnn_change, newest_torch
+from tasks.research.planner import TorchChoice, cudnn_change, newest_torch
 from tasks.research.sources.pytorch_index import variant_for
 
 PYTHONS = ("3.14", "3.13", "3.12", "3.11", "3.10")
@@ -199,7 +199,7 @@ def _stack(
 
 def compare_ngc(
     plain_ref: str | None,
-    plain_torch: str | None,
+    plain_torch: TorchChoice | None,
     ngc_repo: str,
     ngc_tags: list[str],
     facts: Facts,
@@ -217,7 +217,7 @@ def compare_ngc(
                 plain_ref,
                 round(plain.compressed_size / 1e6, 1) if plain else None,
                 plain.cuda_version if plain else None,
-                f"torch {plain_torch} (pip wheel)" if plain_torch else "no wheel found",
+                f"torch {plain_torch.torch} (pip wheel, {plain_torch.variant})" if plain_torch else "no wheel found",
                 tuple(str(p) for p in plain.platforms) if plain else (),
                 "NVIDIA's CUDA support policy: EOL table, deletion about 6 months after EOL",
             )

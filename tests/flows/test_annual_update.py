@@ -70,6 +70,11 @@ def test_annual_update_offline_on_the_bundled_snapshot(prefect_harness: None, tm
     options = [row["option"] for row in report["ngc_vs_cuda"]]
     assert options[0] == "plain CUDA + pip torch" and options[1].startswith("NGC PyTorch ")
     assert report["ngc_vs_cuda"][1]["pytorch"] and report["ngc_vs_cuda"][1]["compressed_mb"] is not None
+    # Regression: the plain CUDA row named the newest torch of the newest Python (3.13's, on cu129),
+    # not the torch the plan installs for the image's own Python (3.11): the comparison was of a
+    # stack no migration would build.
+    torch = images["training"]["stack"]["torch"]
+    assert report["ngc_vs_cuda"][0]["pytorch"] == f"torch {torch['torch']} (pip wheel, {torch['variant']})"
     saved = json.loads(Path(report["files"]["json"]).read_text())
     markdown = Path(report["files"]["markdown"]).read_text()
     assert markdown.startswith("# Annual base-image update") and "baseimage migrate --report" in markdown
