@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from tasks.research.consumers import ConsumerRuntime
     from tasks.research.sources.base import WheelIndex
     from tasks.research.targets import Target
+    from tasks.update.plan import MigrationPlan
+    from tasks.update.plans import Rules
 
 BUNDLED_SNAPSHOT = Path(__file__).resolve().parent.parent / "config" / "data" / "snapshot"
 
@@ -232,3 +234,31 @@ def build_args_at(settings: Settings, image_name: str, tree: Path) -> dict[str, 
             if image.name == image_name:
                 return dict(image.build_args)
     return next((dict(i.build_args) for i in settings.images if i.name == image_name), {})
+
+
+def plan_rules(settings: Settings) -> Rules:
+    """What a `--to` or `--report` plan is checked against: the fleet, the policy's allowances and
+    the consumers of the exported model."""
+    from tasks.update.consumer_pins import read_consumers
+    from tasks.update.plans import Rules
+
+    return Rules(
+        settings.fleet.min_driver,
+        frozenset(settings.policy.allow_missing),
+        tuple(read_consumers(settings)),
+        settings.policy.bump_consumers,
+    )
+
+
+def with_repository_facts(plan: MigrationPlan, settings: Settings) -> MigrationPlan:
+    """Each change carries the build args its FROM is read with and its pyproject; the plan knows
+    where the policy file is in the repository (a FROM set through build args is changed there)."""
+    try:
+        config: str | None = str(settings.source.resolve().relative_to(settings.root))
+    except ValueError:
+        config = None
+    return plan.with_repository(
+        {i.name: tuple(sorted(i.build_args.items())) for i in settings.images},
+        {i.name: str(i.pyproject) for i in settings.images if i.pyproject},
+        config,
+    )

@@ -33,7 +33,7 @@ from tasks.research.report_model import ReviewReport
 from tasks.statuses import CheckStatus, DecisionOutcome
 from tasks.update import git
 from tasks.update.apply import ApplyResult, apply_plan
-from tasks.update.approval_text import update_description
+from tasks.update.approval_text import pull_request_body, update_description
 from tasks.update.github import PullRequest
 from tasks.update.outcome import Decision, MigrationOutcome, Result
 from tasks.update.plan import MigrationPlan, NoMigration
@@ -51,22 +51,6 @@ def plan_key(context: TaskRunContext, parameters: dict[str, Any]) -> str | None:
     return f"migrate-plan-{run_id}-{hashlib.sha256(inputs.encode()).hexdigest()[:16]}"
 
 
-def _with_repository_facts(plan: MigrationPlan, settings: Settings) -> MigrationPlan:
-    """Each change carries the build args its FROM is read with; the plan knows where the policy
-    file is in the repository (a FROM set through build args is changed there)."""
-    args = {i.name: tuple(sorted(i.build_args.items())) for i in settings.images}
-    projects = {i.name: str(i.pyproject) for i in settings.images if i.pyproject}
-    try:
-        config: str | None = str(settings.source.resolve().relative_to(settings.root))
-    except ValueError:
-        config = None
-    changes = tuple(
-        replace(c, build_args=c.build_args or args.get(c.image, ()), pyproject=c.pyproject or projects.get(c.image))
-        for c in plan.changes
-    )
-    return replace(plan, changes=changes, config=config)
-
-
 @task(name="plan", cache_key_fn=plan_key, persist_result=True)
 def make_plan(config_path: str | None, to: str | None, report_path: str | None) -> MigrationPlan | NoMigration:
     settings = load_settings(Path(config_path) if config_path else None)
@@ -74,38 +58,18 @@ def make_plan(config_path: str | None, to: str | None, report_path: str | None) 
     if to or report_path:
         report = ReviewReport.read(Path(report_path)) if report_path else None
         plan = _checked_plan(settings, to, report, requirements_of)
-        return _with_repository_facts(plan, settings) if plan else NoMigration()
+        return wiring.with_repository_facts(plan, settings) if plan else NoMigration()
     from flows.quarterly_review import quarterly_review
 
-    sources, snapshot = "live", None
     down = wiring.network_down(settings)
     if down:  # as `review` and `--to` do: said loudly, and the plan carries it
-        sources = "offline"
-        snapshot = _snapshot_warning(down)
         get_run_logger().warning("registry unreachable (%s): planning against the bundled snapshot", down)
+    sources = "offline" if down else "live"
     reviewed = quarterly_review(config_path=config_path, sources=sources, update_docs=False, check_banner=False)
     plan = from_report(ReviewReport.from_json(reviewed, "this run's review"), requirements_of)
     if plan is None:  # nothing due: on the snapshot that says nothing of today's registry
-        return NoMigration(" on the bundled snapshot", (_nothing_due_warning(down),)) if down else NoMigration()
-    if snapshot:
-        plan = replace(plan, warnings=(snapshot, *plan.warnings))
-    return _with_repository_facts(plan, settings)
-
-
-def _snapshot_warning(why: object) -> str:
-    return (
-        "this plan was made against the bundled snapshot (config/data/snapshot), as the registry is "
-        f"unreachable ({why}): its tags and digests are not today's registry; review again where it is "
-        "reachable before this reaches production"
-    )
-
-
-def _nothing_due_warning(why: object) -> str:
-    return (
-        "this review was of the bundled snapshot (config/data/snapshot), as the registry is unreachable "
-        f"({why}): nothing is due there, which says nothing of today's registry; review again where it is "
-        "reachable"
-    )
+        return NoMigration.on_snapshot(down) if down else NoMigration()
+    return wiring.with_repository_facts(plan.on_snapshot(down) if down else plan, settings)
 
 
 def _checked_plan(
@@ -115,18 +79,10 @@ def _checked_plan(
     bundled snapshot (said in the plan) when the network is unreachable."""
     from tasks.research.answers import checked_plan, managed_bases
     from tasks.research.support import unsupported_or_bundled
-    from tasks.update.plans import Rules
 
     facts, index_url = wiring.research_sources(settings, None)
     bases = managed_bases(settings.images, settings.path)
-    from tasks.update.consumer_pins import read_consumers
-
-    rules = Rules(
-        settings.fleet.min_driver,
-        frozenset(settings.policy.allow_missing),
-        tuple(read_consumers(settings)),
-        settings.policy.bump_consumers,
-    )
+    rules = wiring.plan_rules(settings)
     first: RegistryUnreachableError | None = None
     for sources in ("live", "offline"):
         transport, description = wiring.make_transport(settings, sources, None, None)
@@ -137,9 +93,7 @@ def _checked_plan(
             plan = checked_plan(
                 to, report, requirements_of, bases, session, index, unsupported, facts, rules, description
             )
-            if plan is not None and first is not None:
-                plan = replace(plan, warnings=(_snapshot_warning(first), *plan.warnings))
-            return plan
+            return plan.on_snapshot(first) if plan is not None and first is not None else plan
         except RegistryUnreachableError as exc:
             if first is not None:
                 raise BaseImageError(
@@ -180,17 +134,8 @@ def open_pull_request(settings: Settings, plan: MigrationPlan, result: ApplyResu
         )
         return None
     git.push(settings.root, settings.github.remote, result.branch)
-    body = (
-        "## Plan\n\n"
-        + plan.summary()
-        + "\n\n## Why\n\n"
-        + "\n".join(f"- {r}" for r in plan.reasons)
-        + "\n\n## Remaining checklist\n\n- [ ] approval (update)\n- [ ] validation on the GPU pool\n"
-        "- [ ] approval (production)\n- [ ] staging, soak, production\n"
-    )
-    return github.open_pull_request(
-        result.branch, settings.github.base_branch, f"Migrate base images: {result.branch.split('/', 1)[1]}", body
-    )
+    title = f"Migrate base images: {result.branch.split('/', 1)[1]}"
+    return github.open_pull_request(result.branch, settings.github.base_branch, title, pull_request_body(plan))
 
 
 def _validate(settings: Settings, plan: MigrationPlan, result: ApplyResult, mode: str) -> ValidationReport:

@@ -121,3 +121,15 @@ def production_description(
             f"### Staging soak: **{soak.status}**\n\n{reasons}- {coverage}; store `{soak.store}`\n{chart}",
         ]
     )
+
+
+def pull_request_body(plan: MigrationPlan) -> str:
+    """The migration pull request's description: the plan, why, and what is left to do."""
+    return (
+        "## Plan\n\n"
+        + plan.summary()
+        + "\n\n## Why\n\n"
+        + "\n".join(f"- {r}" for r in plan.reasons)
+        + "\n\n## Remaining checklist\n\n- [ ] approval (update)\n- [ ] validation on the GPU pool\n"
+        "- [ ] approval (production)\n- [ ] staging, soak, production\n"
+    )

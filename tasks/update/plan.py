@@ -4,7 +4,8 @@ and applied by tasks/update/apply.py."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 from tasks.images.reference import parse_reference
 from tasks.images.tags import CudaTag, NgcTag
@@ -55,12 +56,42 @@ class MigrationPlan:
         ngc = [t for t in (NgcTag.try_parse(x) for x in tags) if t]
         return f"baseimage/ngc-{max(ngc, key=lambda t: t.sort_key).release}" if ngc else "baseimage/update"
 
+    def with_repository(
+        self,
+        build_args: Mapping[str, tuple[tuple[str, str], ...]],
+        pyprojects: Mapping[str, str],
+        config: str | None,
+    ) -> MigrationPlan:
+        """The plan with the repository's facts: each change's build args and pyproject (kept
+        where the change has its own), and the policy file's path in the repository."""
+        changes = tuple(
+            replace(
+                c,
+                build_args=c.build_args or build_args.get(c.image, ()),
+                pyproject=c.pyproject or pyprojects.get(c.image),
+            )
+            for c in self.changes
+        )
+        return replace(self, changes=changes, config=config)
+
+    def on_snapshot(self, why: object) -> MigrationPlan:
+        """The plan, saying first that it was made against the bundled snapshot."""
+        return replace(self, warnings=(snapshot_warning(why), *self.warnings))
+
     def summary(self) -> str:
         lines = [f"- {c.image}: {c.current} -> {c.target}" for c in self.changes]
         lines += [f"- {b.line()}" for b in self.consumers.bumps]
         lines += [f"- the training service exports ONNX with {k}={v}" for k, v in self.environment.items()]
         lines += [f"- warning: {w}" for w in self.warnings]
         return "\n".join(lines)
+
+
+def snapshot_warning(why: object) -> str:
+    return (
+        "this plan was made against the bundled snapshot (config/data/snapshot), as the registry is "
+        f"unreachable ({why}): its tags and digests are not today's registry; review again where it is "
+        "reachable before this reaches production"
+    )
 
 
 @dataclass(frozen=True)
@@ -74,3 +105,15 @@ class NoMigration:
     @property
     def summary(self) -> str:
         return f"no action: nothing to migrate{self.where}"
+
+    @classmethod
+    def on_snapshot(cls, why: object) -> NoMigration:
+        """Nothing due on the bundled snapshot: which says nothing of today's registry."""
+        return cls(
+            " on the bundled snapshot",
+            (
+                "this review was of the bundled snapshot (config/data/snapshot), as the registry is "
+                f"unreachable ({why}): nothing is due there, which says nothing of today's registry; "
+                "review again where it is reachable",
+            ),
+        )
