@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from tasks.errors import ConfigError
 from tasks.registry.auth import Credentials, realm_origin
 from tasks.registry.models import Platform
+from tasks.secrets import redact_url
 from tasks.yaml_file import line_of, read_yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -273,6 +274,18 @@ class Alerts(_Model):
     webhook_url_env: Annotated[str | None, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")] = None
 
 
+def no_credentials(url: str) -> str:
+    """`url`, refused when it carries credentials: the policy file is committed, and a migration
+    writes the PyTorch index's base into requirements files."""
+    netloc = urlsplit(url).netloc
+    if "@" in netloc:
+        raise ValueError(
+            f"put no credentials in the URL ({redact_url(url)}); give them to {netloc.rpartition('@')[2]} in "
+            "~/.netrc, which baseimage and pip both read"
+        )
+    return url
+
+
 class Research(_Model):
     """Where the research phase reads, for sites that mirror its sources (None: the public ones)."""
 
@@ -283,9 +296,11 @@ class Research(_Model):
     @field_validator("nvidia_support_url", "pytorch_index")
     @classmethod
     def _urls(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
+        if value is None:
+            return value
+        if not value.startswith(("http://", "https://")):
             raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
-        return value
+        return no_credentials(value)
 
 
 class Monitoring(_Model):

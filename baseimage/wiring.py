@@ -9,8 +9,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from baseimage.settings import Settings, github_token
-from tasks.errors import BaseImageError
+from baseimage.settings import Settings, github_token, no_credentials
+from tasks.errors import BaseImageError, ConfigError
 from tasks.http import HttpTransport, RetryPolicy
 from tasks.registry.models import Platform
 from tasks.registry.session import RegistrySession
@@ -34,6 +34,11 @@ BUNDLED_SNAPSHOT = Path(__file__).resolve().parent.parent / "config" / "data" / 
 def research_sources(settings: Settings, pytorch_index: str | None) -> tuple[Facts, str]:
     """The bundled facts with NVIDIA's support URL from `research:` when set, and the PyTorch index
     to read: the one given, else `research.pytorch_index`, else the public one."""
+    if pytorch_index is not None:  # a flow parameter (a deployment's, the UI's) as --pytorch-index
+        try:
+            no_credentials(pytorch_index)
+        except ValueError as exc:
+            raise ConfigError(f"pytorch_index: {exc}") from None
     facts = load_facts()
     if settings.research.nvidia_support_url:
         facts = replace(facts, support_live_url=settings.research.nvidia_support_url)

@@ -200,3 +200,20 @@ def test_commands_turn_prefects_sdk_telemetry_off_unless_the_user_said_otherwise
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, env=env, check=False
     )
     assert done.stdout.split()[-2:] == [str(telemetry), preset or "1"], done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("command", ["review", "annual", "snapshot"])
+def test_a_pytorch_index_with_credentials_is_refused_before_anything_runs(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As in the policy file: a token in --pytorch-index would reach the report, and a migration
+    writes the index base into requirements files."""
+    from baseimage.cli import main
+
+    argv = [command, "--pytorch-index", "https://ci:s3cret-token@mirror.example/whl"]
+    argv += [str(tmp_path / "snap")] if command == "snapshot" else []
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert info.value.code == 2
+    assert "--pytorch-index: put no credentials in the URL" in err and "s3cret-token" not in err

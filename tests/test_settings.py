@@ -240,3 +240,29 @@ def test_an_unquoted_python_version_says_to_quote_it(tmp_path: Path) -> None:
         load_settings(config)
     assert f"{config}:2: images[0].python: Input should be a valid string; YAML read 3.1 as a number" in str(info.value)
     assert 'put the value in quotes, e.g. "3.10"' in str(info.value)
+
+
+@pytest.mark.parametrize("field", ["pytorch_index", "nvidia_support_url"])
+def test_a_research_url_never_carries_credentials(tmp_path: Path, field: str) -> None:
+    """Regression: `research.pytorch_index: https://ci:TOKEN@mirror/whl` was accepted, and a
+    migration moved the requirements file's PyTorch index onto that base: the token would be
+    written into a committed requirements file (and the review report). Mirrors already refused
+    it; the research URLs say the same, and where credentials go instead."""
+    config = write(tmp_path, MINIMAL + f"research:\n  {field}: https://ci:s3cret-token@mirror.example/whl\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(config)
+    message = str(info.value)
+    assert f"research.{field}" in message and "put no credentials in the URL" in message
+    assert "~/.netrc" in message and "s3cret-token" not in message, "the error never repeats the secret"
+
+
+def test_a_flow_parameter_pytorch_index_with_credentials_is_refused(tmp_path: Path) -> None:
+    """A deployment's or the UI's pytorch_index parameter goes through the same rule."""
+    from baseimage.wiring import research_sources
+
+    settings = load_settings(write(tmp_path, MINIMAL))
+    with pytest.raises(ConfigError) as info:
+        research_sources(settings, "https://ci:s3cret-token@mirror.example/whl")
+    assert "pytorch_index: put no credentials in the URL" in str(info.value)
+    assert "s3cret-token" not in str(info.value)
+    assert research_sources(settings, "https://mirror.example/whl")[1] == "https://mirror.example/whl"

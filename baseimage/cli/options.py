@@ -91,5 +91,17 @@ def add_sources(p: argparse.ArgumentParser, *, help: str | None, offline_help: s
     p.add_argument("--offline", type=Path, metavar="DIR", help=offline_help)
 
 
+def _index_url(value: str) -> str:
+    """--pytorch-index as the policy file's research.pytorch_index: http(s), no credentials."""
+    from baseimage.settings import no_credentials
+
+    if not value.startswith(("http://", "https://")):
+        raise argparse.ArgumentTypeError(f"must be an http:// or https:// URL, got {value!r}")
+    try:
+        return no_credentials(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_pytorch_index(p: argparse.ArgumentParser, help: str = "PyTorch wheel index") -> None:
-    p.add_argument("--pytorch-index", metavar="URL", help=help)
+    p.add_argument("--pytorch-index", metavar="URL", type=_index_url, help=help)
