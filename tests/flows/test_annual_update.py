@@ -104,3 +104,30 @@ def test_annual_command_falls_back_to_the_snapshot_and_exits_10_when_due(
     assert code == (10 if report["recommended"] else 0)
     assert report["outcome"].startswith(("upgrade due: ", "no upgrade due: "))
     assert (tmp_path / f"annual-{report['year']}.md").exists()
+
+
+def test_annual_command_exits_3_when_a_lookup_failed(
+    prefect_harness: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The exit rule end to end: a base the snapshot has no manifest for is a failed lookup, so the
+    command exits 3 (what was not seen may be due too), even with an upgrade due."""
+    from baseimage.cli import main
+    from tests.support.repo import copy_managed
+
+    repo = copy_managed(tmp_path / "repo", ("dockerfiles", "config"))
+    dockerfile = repo / "dockerfiles" / "training" / "Dockerfile"
+    dockerfile.write_text(
+        dockerfile.read_text().replace(
+            "nvidia/cuda:12.6.0-runtime-ubuntu22.04", "nvidia/cuda:12.4.1-runtime-ubuntu22.04"
+        )
+    )
+    (repo / "config" / "policy.yaml").write_text(
+        "version: 1\nrepository: ..\nimages:\n  - name: trainer\n    dockerfile: dockerfiles/training/Dockerfile\n"
+        "    track: cuda\nfleet:\n  min_driver: 535\n"
+    )
+    argv = ["annual", "--sources", "offline", "--config", str(repo / "config" / "policy.yaml")]
+    code = main([*argv, "--out", str(tmp_path / "out"), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert report["errors"] and any("12.4.1-runtime-ubuntu22.04" in e for e in report["errors"]), report["errors"]
+    assert report["complete"] is False and "incomplete" in report["outcome"]
+    assert code == 3
