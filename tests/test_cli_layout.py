@@ -209,9 +209,16 @@ def test_a_pytorch_index_with_credentials_is_refused_before_anything_runs(
     """As in the policy file: a token in --pytorch-index would reach the report, and a migration
     writes the index base into requirements files."""
     from baseimage.cli import main
+    from tests.support.repo import copy_managed
 
+    # A repository of its own, so that a regression (the command running) never writes this
+    # checkout's policy document or reports.
+    repo = copy_managed(tmp_path / "repo", ("dockerfiles", "config"))
     argv = [command, "--pytorch-index", "https://ci:s3cret-token@mirror.example/whl"]
-    argv += [str(tmp_path / "snap")] if command == "snapshot" else []
+    argv += ["--config", str(repo / "config" / "policy.yaml")]
+    argv += {"review": ["--no-docs", "--out", str(tmp_path / "out")], "annual": ["--out", str(tmp_path / "out")]}.get(
+        command, [str(tmp_path / "snap")]
+    )
     with pytest.raises(SystemExit) as info:
         main(argv)
     err = capsys.readouterr().err
