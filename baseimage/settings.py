@@ -85,20 +85,7 @@ class Registries(_Model):
     @classmethod
     def _mirror_urls(cls, value: dict[str, str]) -> dict[str, str]:
         for registry, url in value.items():
-            if not url.startswith(("http://", "https://")):
-                raise ValueError(f"mirror for {registry} must be an http:// or https:// URL, got {url!r}")
-            try:
-                parts = urlsplit(url)
-                parts.port  # noqa: B018 - raises ValueError on a bad port
-            except ValueError as exc:
-                raise ValueError(f"mirror for {registry}: {url!r} is not a valid URL ({exc})") from exc
-            if not parts.hostname:
-                raise ValueError(f"mirror for {registry}: {url!r} has no host")
-            if "@" in parts.netloc:
-                raise ValueError(
-                    f"mirror for {registry}: put no credentials in the URL; use "
-                    f"registries.credentials.{parts.netloc.rpartition('@')[2]}"
-                )
+            mirror_url(registry, url)
         return value
 
     @field_validator("credentials")
@@ -274,9 +261,37 @@ class Alerts(_Model):
     webhook_url_env: Annotated[str | None, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")] = None
 
 
-def no_credentials(url: str) -> str:
-    """`url`, refused when it carries credentials: the policy file is committed, and a migration
+def _shown(value: str) -> str:
+    """A rejected URL as an error may repeat it: never with what may be a secret in it."""
+    return "a URL with credentials in it" if "@" in value else repr(value)
+
+
+def mirror_url(registry: str, url: str) -> str:
+    """`url` as the mirror of `registry` (the policy file's, --mirror's, a flow's `mirrors`):
+    http(s), a host, no credentials (those go in registries.credentials, keyed by the host)."""
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"mirror for {registry} must be an http:// or https:// URL, got {_shown(url)}")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise ValueError(f"mirror for {registry}: {_shown(url)} is not a valid URL ({exc})") from exc
+    if "@" in parts.netloc:
+        raise ValueError(
+            f"mirror for {registry}: put no credentials in the URL; use "
+            f"registries.credentials.{parts.netloc.rpartition('@')[2]}"
+        )
+    if not parts.hostname:
+        raise ValueError(f"mirror for {registry}: {url!r} has no host")
+    return url
+
+
+def research_url(url: str) -> str:
+    """`url` as a research source (research.pytorch_index, --pytorch-index, a flow's
+    `pytorch_index`): http(s) and no credentials: the policy file is committed, and a migration
     writes the PyTorch index's base into requirements files."""
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"must be an http:// or https:// URL, got {_shown(url)}")
     netloc = urlsplit(url).netloc
     if "@" in netloc:
         raise ValueError(
@@ -296,11 +311,7 @@ class Research(_Model):
     @field_validator("nvidia_support_url", "pytorch_index")
     @classmethod
     def _urls(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
-        return no_credentials(value)
+        return value if value is None else research_url(value)
 
 
 class Monitoring(_Model):

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from baseimage.settings import Settings, github_token, no_credentials
+from baseimage.settings import Settings, github_token, mirror_url, research_url
 from tasks.errors import BaseImageError, ConfigError
 from tasks.http import HttpTransport, RetryPolicy
 from tasks.registry.models import Platform
@@ -31,14 +31,26 @@ if TYPE_CHECKING:
 BUNDLED_SNAPSHOT = Path(__file__).resolve().parent.parent / "config" / "data" / "snapshot"
 
 
+def checked_overrides(mirrors: Mapping[str, str] | None, pytorch_index: str | None) -> None:
+    """A flow's `mirrors` and `pytorch_index` parameters (a deployment's, the UI's) under the rules
+    the policy file and the command line apply: a ConfigError naming the parameter, never
+    repeating a secret. Flows call it first, before any retried task."""
+    try:
+        for registry, url in (mirrors or {}).items():
+            mirror_url(registry, url)
+    except ValueError as exc:
+        raise ConfigError(f"mirrors: {exc}") from None
+    if pytorch_index is not None:
+        try:
+            research_url(pytorch_index)
+        except ValueError as exc:
+            raise ConfigError(f"pytorch_index: {exc}") from None
+
+
 def research_sources(settings: Settings, pytorch_index: str | None) -> tuple[Facts, str]:
     """The bundled facts with NVIDIA's support URL from `research:` when set, and the PyTorch index
     to read: the one given, else `research.pytorch_index`, else the public one."""
-    if pytorch_index is not None:  # a flow parameter (a deployment's, the UI's) as --pytorch-index
-        try:
-            no_credentials(pytorch_index)
-        except ValueError as exc:
-            raise ConfigError(f"pytorch_index: {exc}") from None
+    checked_overrides(None, pytorch_index)
     facts = load_facts()
     if settings.research.nvidia_support_url:
         facts = replace(facts, support_live_url=settings.research.nvidia_support_url)
@@ -107,6 +119,7 @@ def registry_session(
     """One run's registry access: the policy's mirrors (with `mirrors` taking precedence),
     credentials keyed by host, trusted token realms and platform."""
     reg = settings.registries
+    checked_overrides(mirrors, None)
     return RegistrySession(
         mirrors={**reg.mirrors, **dict(mirrors or {})},
         credentials=settings.registry_credentials(),

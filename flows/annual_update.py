@@ -130,6 +130,7 @@ def annual_update(
     if sources not in ("live", "offline"):
         raise BaseImageError(f"sources={sources!r}: use live or offline")
     settings = load_settings(Path(config_path) if config_path else None)
+    wiring.checked_overrides(mirrors, pytorch_index)  # bad input fails now, not after the task's retries
     report = research(settings, sources, offline_dir, mirrors or {}, pytorch_index)
     stem = Path(out_dir) / f"annual-{report.year}"
     report.files = {"json": f"{stem}.json", "markdown": f"{stem}.md"}

@@ -91,6 +91,27 @@ def test_bad_mirror_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None
     assert "'docker.io': expected REGISTRY=URL, e.g. docker.io=http://127.0.0.1:5000" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (
+            "docker.io=https://ci:s3cret-token@mirror.example",
+            "mirror for docker.io: put no credentials in the URL; use registries.credentials.mirror.example",
+        ),
+        ("docker.io=ci:s3cret-token@mirror.example", "a value with credentials in it: expected REGISTRY=URL"),
+    ],
+)
+def test_a_mirror_with_credentials_is_a_usage_error_that_never_repeats_them(
+    value: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Regression: --mirror took a URL with credentials in it, which then reached the scan's
+    warnings, the report's error rows and pull references; the policy file already refused it."""
+    with pytest.raises(SystemExit) as info:
+        main(["scan", "--mirror", value])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and message in err and "s3cret-token" not in err
+
+
 def test_bad_config_exits_2_with_the_reason(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "policy.yaml"
     bad.write_text("images: []\nfleet: {min_driver: x}\n")

@@ -54,14 +54,20 @@ def add_config(p: argparse.ArgumentParser, help: str = "policy file") -> None:
 
 
 def _mirror(text: str) -> tuple[str, str]:
+    from baseimage.settings import mirror_url
+
     registry, sep, url = text.partition("=")
     if not sep or not registry or not url.startswith(("http://", "https://")):
-        raise argparse.ArgumentTypeError(f"{text!r}: expected REGISTRY=URL, e.g. docker.io=http://127.0.0.1:5000")
+        shown = repr(text) if "@" not in text else "a value with credentials in it"
+        raise argparse.ArgumentTypeError(f"{shown}: expected REGISTRY=URL, e.g. docker.io=http://127.0.0.1:5000")
     try:
         parse_reference(f"{registry}/x")
     except BaseImageError as exc:
         raise argparse.ArgumentTypeError(f"{registry!r} is not a registry host") from exc
-    return registry, url
+    try:
+        return registry, mirror_url(registry, url)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_config_and_mirrors(p: argparse.ArgumentParser) -> None:
@@ -93,12 +99,10 @@ def add_sources(p: argparse.ArgumentParser, *, help: str | None, offline_help: s
 
 def _index_url(value: str) -> str:
     """--pytorch-index as the policy file's research.pytorch_index: http(s), no credentials."""
-    from baseimage.settings import no_credentials
+    from baseimage.settings import research_url
 
-    if not value.startswith(("http://", "https://")):
-        raise argparse.ArgumentTypeError(f"must be an http:// or https:// URL, got {value!r}")
     try:
-        return no_credentials(value)
+        return research_url(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -90,6 +91,36 @@ def test_annual_update_names_bad_sources(prefect_harness: None, sources: str) ->
 
     state = annual_update(sources=sources, return_state=True)
     assert state.is_failed() and f"sources={sources!r}: use live or offline" in str(state.message)
+
+
+@pytest.mark.parametrize(
+    ("parameters", "message"),
+    [
+        ({"mirrors": {"docker.io": "https://ci:s3cret-token@mirror.example"}}, "mirrors: mirror for docker.io: put no"),
+        ({"pytorch_index": "https://ci:s3cret-token@mirror.example/whl"}, "pytorch_index: put no credentials"),
+        ({"pytorch_index": "mirror.example/whl"}, "pytorch_index: must be an http:// or https:// URL"),
+    ],
+)
+def test_the_flows_refuse_bad_url_parameters_at_once(
+    prefect_harness: None, tmp_path: Path, parameters: dict[str, Any], message: str
+) -> None:
+    """A deployment's or the UI's `mirrors` and `pytorch_index` go through the rules the policy
+    file and the command line apply; the annual flow fails at once (before its research task's
+    retries), and neither flow repeats the secret."""
+    from flows.annual_update import annual_update
+    from flows.quarterly_review import quarterly_review
+
+    config = str(REPO_ROOT / "config" / "policy.yaml")
+    annual = annual_update(
+        config_path=config, sources="offline", out_dir=str(tmp_path), return_state=True, **parameters
+    )
+    review = quarterly_review(
+        config_path=config, sources="offline", out_dir=str(tmp_path), update_docs=False, return_state=True, **parameters
+    )
+    for state in (annual, review):
+        assert state.is_failed() and message in str(state.message), state.message
+        assert "s3cret-token" not in str(state.message)
+    assert not list(tmp_path.iterdir()), "nothing was written"
 
 
 def test_annual_command_falls_back_to_the_snapshot_and_exits_10_when_due(
