@@ -5,6 +5,7 @@ platforms. Writes reports/annual-<year>.md and .json; the JSON has the shape `ba
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,14 +28,35 @@ from tasks.research.annual_report import AnnualReport, annual_markdown
 from tasks.research.support import unsupported_or_bundled
 
 
-def _bases(settings: Settings) -> list[tuple[str, str, str, str, str | None]]:
-    """(image name, Dockerfile label, base reference, track, pinned minor) of every managed image."""
-    out: list[tuple[str, str, str, str, str | None]] = []
+@dataclass(frozen=True)
+class _Base:
+    """One FROM of a managed image, with what the annual questions need of its image."""
+
+    image: str
+    file: str  # the Dockerfile, as the policy file names it
+    reference: str
+    track: str
+    pin_minor: str | None
+    python: str  # images[].python: the stack is planned for it
+
+
+def _bases(settings: Settings) -> list[_Base]:
+    """Every base of every managed image."""
+    out: list[_Base] = []
     for image in settings.images:
         parsed = read_dockerfile(settings.path(image.dockerfile), image.build_args, str(image.dockerfile))
         for base in parsed.bases:
             if base.reference is not None:
-                out.append((image.name, str(image.dockerfile), str(base.reference), image.track, image.pin_minor))
+                out.append(
+                    _Base(
+                        image.name,
+                        str(image.dockerfile),
+                        str(base.reference),
+                        image.track,
+                        image.pin_minor,
+                        image.python,
+                    )
+                )
     return out
 
 
@@ -71,36 +93,37 @@ def research(
     images: list[AnnualImage] = []
     ngc_rows: list[NgcOption] = []
     bases = _bases(settings)
-    for name, file, reference, track, pin_minor in bases:
-        ref = parse_reference(reference)
+    for base in bases:
+        ref = parse_reference(base.reference)
         tags = session.tags(ref.registry, ref.repository) or []
-        if track == "cuda":
+        if base.track == "cuda":
             images.append(
                 plan_cuda_image(
-                    name,
-                    file,
-                    reference,
+                    base.image,
+                    base.file,
+                    base.reference,
                     tags,
                     facts,
                     today,
                     fleet_min_driver=settings.fleet.min_driver,
                     allow_major=settings.policy.allow_major_upgrade,
                     unsupported=unsupported,
-                    pin_minor=pin_minor,
+                    pin_minor=base.pin_minor,
                     pythons_with_torch=pythons_with_torch,
                     info=info,
+                    python=base.python,
                 )
             )
     training = next((i for i in images if i.image == "training"), images[0] if images else None)
-    ngc = next(((n, r) for n, _f, r, t, _p in bases if t == "ngc"), None)
+    ngc = next((b.reference for b in bases if b.track == "ngc"), None)
     if ngc is not None:
-        ngc_ref = parse_reference(ngc[1])
+        ngc_ref = parse_reference(ngc)
         plain = training.target or training.current if training else None
         ngc_rows = compare_ngc(
             plain,
             # the torch the plan installs for the image's Python, not the newest Python's
             training.stack.torch if training and training.stack else None,
-            ngc[1].rsplit(":", 1)[0],
+            ngc.rsplit(":", 1)[0],
             session.tags(ngc_ref.registry, ngc_ref.repository) or [],
             facts,
             settings.fleet.min_driver,

@@ -74,8 +74,8 @@ def test_annual_update_offline_on_the_bundled_snapshot(prefect_harness: None, tm
     # Regression: the plain CUDA row named the newest torch of the newest Python (3.13's, on cu129),
     # not the torch the plan installs for the image's own Python (3.11): the comparison was of a
     # stack no migration would build.
-    torch = images["training"]["stack"]["torch"]
-    assert report["ngc_vs_cuda"][0]["pytorch"] == f"torch {torch['torch']} (pip wheel, {torch['variant']})"
+    assert images["training"]["stack"]["python"] == "3.11", "images[].python of config/policy.yaml"
+    assert report["ngc_vs_cuda"][0]["pytorch"] == "torch 2.13.0 (pip wheel, cu126)"
     saved = json.loads(Path(report["files"]["json"]).read_text())
     markdown = Path(report["files"]["markdown"]).read_text()
     assert markdown.startswith("# Annual base-image update") and "baseimage migrate --report" in markdown
@@ -83,6 +83,23 @@ def test_annual_update_offline_on_the_bundled_snapshot(prefect_harness: None, tm
         migration = from_report(ReviewReport.from_json(saved), {"training": None, "training-cuda126": None})
         assert migration is not None
         assert {c.image for c in migration.changes} == {i["image"] for i in saved["images"] if i["recommended"]}
+
+
+def test_the_stack_is_planned_for_the_images_own_python(prefect_harness: None, tmp_path: Path) -> None:
+    """Regression: the annual flow never passed images[].python on, so every image's stack (the
+    plan `migrate --report` reads) and the NGC comparison were for Python 3.11."""
+    from flows.annual_update import annual_update
+    from tests.support.repo import copy_managed
+
+    repo = copy_managed(tmp_path / "repo", ("dockerfiles", "config"))
+    config = repo / "config" / "policy.yaml"
+    config.write_text(config.read_text().replace('python: "3.11"', 'python: "3.12"', 1))
+    report = annual_update(config_path=str(config), sources="offline", out_dir=str(tmp_path / "out"))
+    training = next(i for i in report["images"] if i["image"] == "training")
+    assert training["stack"]["python"] == "3.12" and training["plan"]["python"] == "3.12"
+    assert any("the newest for Python 3.12" in r for r in training["reasons"]), training["reasons"]
+    torch = training["stack"]["torch"]
+    assert report["ngc_vs_cuda"][0]["pytorch"] == f"torch {torch['torch']} (pip wheel, {torch['variant']})"
 
 
 @pytest.mark.parametrize("sources", ["auto", "elsewhere"])
