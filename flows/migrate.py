@@ -58,7 +58,11 @@ def make_plan(config_path: str | None, to: str | None, report_path: str | None) 
     if to or report_path:
         report = ReviewReport.read(Path(report_path)) if report_path else None
         plan = _checked_plan(settings, to, report, requirements_of)
-        return wiring.with_repository_facts(plan, settings) if plan else NoMigration()
+        if plan is not None:
+            return wiring.with_repository_facts(plan, settings)
+        if report is not None and report.offline:  # its "nothing due" was the snapshot's
+            return NoMigration.in_offline_report(report.source)
+        return NoMigration()
     from flows.quarterly_review import quarterly_review
 
     down = wiring.network_down(settings)

@@ -62,6 +62,12 @@ class ReviewReport:
     # whether it says it saw everything: an incomplete report is never read as "nothing is due".
     errors: tuple[str, ...] = ()
     complete: bool = True
+    sources: str = ""  # what the review read: "offline snapshot ..." when it replayed one
+
+    @property
+    def offline(self) -> bool:
+        """The review replayed a snapshot: what it found is not today's registry."""
+        return self.sources.startswith("offline snapshot")
 
     @classmethod
     def read(cls, path: Path) -> ReviewReport:
@@ -92,6 +98,7 @@ class ReviewReport:
             schema,
             tuple(str(e) for e in data.get("errors") or ()),
             data.get("complete") is not False,
+            str(data.get("sources") or ""),
         )
 
 

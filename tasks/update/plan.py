@@ -117,3 +117,14 @@ class NoMigration:
                 "review again where it is reachable",
             ),
         )
+
+    @classmethod
+    def in_offline_report(cls, where: str) -> NoMigration:
+        """Nothing due in a saved review that replayed a snapshot (`migrate --report`)."""
+        return cls(
+            " in a review of an offline snapshot",
+            (
+                f"{where} is a review of an offline snapshot (its sources line says which): nothing is due "
+                "there, which says nothing of today's registry; review again where the registry is reachable",
+            ),
+        )

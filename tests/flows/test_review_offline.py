@@ -227,3 +227,31 @@ def test_migrate_with_nothing_due_on_the_snapshot_says_it_was_the_snapshot(
     assert outcome["result"] == "nothing to do"
     assert outcome["report"] == str(path) and f"outcome: {path}" in captured.out, "the outcome says where it is"
     assert outcome["warnings"] and outcome["warnings"][0].startswith("this review was of the bundled snapshot")
+
+
+def test_migrate_report_of_an_offline_review_with_nothing_due_says_it_was_the_snapshot(
+    prefect_harness: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`migrate --report` of a review made on a snapshot that found nothing due: the same caveat
+    as a migration that reviewed the snapshot itself (before, a plain "nothing to migrate")."""
+    from tests.support.repo import commit_all, copy_managed
+
+    repo = copy_managed(tmp_path / "repo", ("dockerfiles", "config"))
+    config = repo / "config" / "policy.yaml"
+    config.write_text(
+        "version: 1\nrepository: ..\nimages:\n  - name: ngc\n    dockerfile: dockerfiles/training/Dockerfile.ngc\n"
+        "    track: ngc\nfleet:\n  min_driver: 580\n"
+    )
+    commit_all(repo)
+    argv = ["review", "--sources", "offline", "--config", str(config), "--no-banner", "--no-docs"]
+    assert main([*argv, "--out", str(tmp_path / "review")]) == 0
+    (report,) = (tmp_path / "review").glob("review-*.json")
+    capsys.readouterr()
+    argv = ["migrate", "--report", str(report), "--dry-run", "--config", str(config)]
+    code = main([*argv, "--out", str(tmp_path / "out")])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "no action: nothing to migrate in a review of an offline snapshot" in captured.out
+    (outcome,) = [json.loads(p.read_text()) for p in (tmp_path / "out").glob("migrate-*.json")]
+    assert outcome["warnings"] and str(report) in outcome["warnings"][0]
+    assert "says nothing of today's registry" in outcome["warnings"][0]

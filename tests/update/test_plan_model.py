@@ -44,3 +44,9 @@ def test_the_pull_request_says_the_plan_why_and_what_is_left() -> None:
     assert body.startswith("## Plan\n\n- a: x:1 -> x:2\n- b: x:1 -> x:2\n- warning: c: not researched")
     assert "## Why\n\n- a: CUDA 12.6 is EOL" in body
     assert "- [ ] approval (production)" in body
+
+
+def test_nothing_due_in_an_offline_report_says_which_report() -> None:
+    found = NoMigration.in_offline_report("reports/review-2026-12-01.json")
+    assert found.summary == "no action: nothing to migrate in a review of an offline snapshot"
+    assert found.warnings[0].startswith("reports/review-2026-12-01.json is a review of an offline snapshot")
