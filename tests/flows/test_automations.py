@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from tests.conftest import REPO_ROOT
 from tests.flows.test_end_to_end import OLD, OSV, nvidia_support, run, start_run, wait_for  # noqa: F401
 from tests.support.http_endpoint import Endpoint, Reply, Request
-from tests.support.prefect_server import PrefectServer, Worker
+from tests.support.prefect_server import PrefectServer, Worker, prefect_api
 from tests.support.pytorch_index import StaticIndex, build_tree
 from tests.support.registry_server import LocalRegistry
 from tests.support.site import Site
@@ -47,25 +46,25 @@ CustomWebhookNotificationBlock(
 
 
 def automation(server: PrefectServer, name: str) -> dict[str, Any]:
-    found = requests.post(f"{server.api_url}/automations/filter", timeout=10, json={}).json()
+    found = prefect_api.post(f"{server.api_url}/automations/filter", timeout=10, json={}).json()
     (match,) = [a for a in found if a["name"] == name]
     return dict(match)
 
 
 def flow_runs(server: PrefectServer, deployment_id: str) -> list[dict[str, Any]]:
     body = {"deployments": {"id": {"any_": [deployment_id]}}}
-    return list(requests.post(f"{server.api_url}/flow_runs/filter", timeout=10, json=body).json())
+    return list(prefect_api.post(f"{server.api_url}/flow_runs/filter", timeout=10, json=body).json())
 
 
 def approval_of(server: PrefectServer, parent_run: str) -> dict[str, Any] | None:
     """The paused `approval` subflow run of `parent_run`, if it is waiting."""
     body = {"flow_runs": {"state": {"type": {"any_": ["PAUSED"]}}}}
-    for paused in requests.post(f"{server.api_url}/flow_runs/filter", timeout=10, json=body).json():
+    for paused in prefect_api.post(f"{server.api_url}/flow_runs/filter", timeout=10, json=body).json():
         task = paused.get("parent_task_run_id")
         if not task:
             continue
-        parent = requests.get(f"{server.api_url}/task_runs/{task}", timeout=10).json()
-        flow = requests.get(f"{server.api_url}/flows/{paused['flow_id']}", timeout=10).json()
+        parent = prefect_api.get(f"{server.api_url}/task_runs/{task}", timeout=10).json()
+        flow = prefect_api.get(f"{server.api_url}/flows/{paused['flow_id']}", timeout=10).json()
         if parent.get("flow_run_id") == parent_run and flow["name"] == "approval":
             return dict(paused)
     return None
@@ -122,7 +121,7 @@ automations:
         assert f"automation {TRIGGER}: on" in again and "replaced" in again
         assert automation(server, TRIGGER)["enabled"] is True
         deployments = {
-            d["name"]: d for d in requests.post(f"{server.api_url}/deployments/filter", timeout=10, json={}).json()
+            d["name"]: d for d in prefect_api.post(f"{server.api_url}/deployments/filter", timeout=10, json={}).json()
         }
         worker = Worker("default", env, tmp_path / "worker-default.log").start()
 
@@ -150,7 +149,7 @@ automations:
         assert runs[0]["parameters"]["report_path"] == str(report), "the review's report, from the event"
         assert runs[0]["parameters"]["validation"] == "deployment", "the deployment's defaults otherwise"
         keyset = waiting["state"]["state_details"]["run_input_keyset"]["description"]
-        shown = requests.get(f"{server.api_url}/flow_runs/{waiting['id']}/input/{keyset}", timeout=10)
+        shown = prefect_api.get(f"{server.api_url}/flow_runs/{waiting['id']}/input/{keyset}", timeout=10)
         assert "## Approve the update?" in shown.text, "the reviewer sees the update to approve"
 
         # A failed run of a baseimage flow is notified through alerts.block.
@@ -166,7 +165,7 @@ automations:
         assert "None" not in sent["text"], "no UI URL on this server: no link, not 'None'"
     finally:
         if migrate_run:
-            requests.post(
+            prefect_api.post(
                 f"{server.api_url}/flow_runs/{migrate_run}/set_state",
                 timeout=10,
                 json={"state": {"type": "CANCELLING"}, "force": True},

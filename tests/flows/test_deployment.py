@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from tests.support.candidate import write_service_repo
-from tests.support.prefect_server import PrefectServer, approve, approve_when_paused, wait_paused
+from tests.support.prefect_server import PrefectServer, approve, approve_when_paused, prefect_api, wait_paused
 from tests.support.registry_server import LocalRegistry, free_port
 from tests.support.site import PREVIOUS, Site
 
@@ -250,8 +249,8 @@ def reject_when_paused(server: PrefectServer, reviewer: str, proc: subprocess.Po
 
 
 def migrate_state(server: PrefectServer) -> tuple[str, str]:
-    runs = requests.post(f"{server.api_url}/flow_runs/filter", timeout=10, json={"sort": "START_TIME_DESC"}).json()
-    flows = {f["id"]: f["name"] for f in requests.post(f"{server.api_url}/flows/filter", timeout=10, json={}).json()}
+    runs = prefect_api.post(f"{server.api_url}/flow_runs/filter", timeout=10, json={"sort": "START_TIME_DESC"}).json()
+    flows = {f["id"]: f["name"] for f in prefect_api.post(f"{server.api_url}/flows/filter", timeout=10, json={}).json()}
     state = next(r for r in runs if flows[r["flow_id"]] == "migrate")["state"]
     return state["type"], state["name"]
 

@@ -17,11 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from tests.conftest import REPO_ROOT
 from tests.support.http_endpoint import Endpoint, Reply, Request
-from tests.support.prefect_server import DEPLOYMENTS, PrefectServer, Worker, approve_when_paused
+from tests.support.prefect_server import DEPLOYMENTS, PrefectServer, Worker, approve_when_paused, prefect_api
 from tests.support.pytorch_index import StaticIndex, build_tree
 from tests.support.registry_server import LocalRegistry, free_port
 from tests.support.site import PREVIOUS, Site
@@ -64,7 +63,7 @@ def run(argv: list[str], env: dict[str, str], cwd: Path = REPO_ROOT, timeout: fl
 def wait_for(server: PrefectServer, run_id: str, timeout: float = 420) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        body = requests.get(f"{server.api_url}/flow_runs/{run_id}", timeout=10).json()
+        body = prefect_api.get(f"{server.api_url}/flow_runs/{run_id}", timeout=10).json()
         if body["state"]["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
             return dict(body)
         time.sleep(1)
@@ -72,9 +71,9 @@ def wait_for(server: PrefectServer, run_id: str, timeout: float = 420) -> dict[s
 
 
 def start_run(server: PrefectServer, deployment: str, parameters: dict[str, Any]) -> str:
-    found = requests.post(f"{server.api_url}/deployments/filter", timeout=10, json={}).json()
+    found = prefect_api.post(f"{server.api_url}/deployments/filter", timeout=10, json={}).json()
     (dep,) = [d for d in found if d["name"] == deployment]
-    created = requests.post(
+    created = prefect_api.post(
         f"{server.api_url}/deployments/{dep['id']}/create_flow_run", timeout=10, json={"parameters": parameters}
     )
     assert created.status_code == 201, created.text
@@ -140,7 +139,7 @@ validation:
         assert "work pool gpu exists" in run([sys.executable, "-m", "deployments.setup"], env), "idempotent"
         prefect = str(Path(sys.executable).parent / "prefect")
         run([prefect, "--no-prompt", "deploy", "--all"], env)
-        deployments = requests.post(f"{server.api_url}/deployments/filter", timeout=10, json={}).json()
+        deployments = prefect_api.post(f"{server.api_url}/deployments/filter", timeout=10, json={}).json()
         assert {d["name"] for d in deployments} == DEPLOYMENTS
         pools = {d["name"]: d["work_pool_name"] for d in deployments}
         assert pools["validate"] == pools["soak-monitor"] == "gpu" and pools["migrate"] == "default"
@@ -200,7 +199,7 @@ validation:
         assert "passed" in by_flow["validate"][0]["outcome"]
         assert by_flow["soak-monitor"][0]["outcome"].startswith("soak of staging passed")
         for flow in ("validate", "soak-monitor"):  # the GPU-bound steps ran through the gpu pool's worker
-            detail = requests.get(f"{server.api_url}/flow_runs/{by_flow[flow][0]['id']}", timeout=10).json()
+            detail = prefect_api.get(f"{server.api_url}/flow_runs/{by_flow[flow][0]['id']}", timeout=10).json()
             assert detail["work_pool_name"] == "gpu", detail
         assert len(by_flow["approval"]) == 2 and all(r["state"] == "Completed" for r in by_flow["approval"])
         assert all(r["link"].startswith(server.api_url.removesuffix("/api") + "/runs/flow-run/") for r in rows)
@@ -235,7 +234,7 @@ def test_serve_runs_every_deployment_with_its_schedule(tmp_path: Path) -> None:
         found: list[dict[str, Any]] = []
         while time.monotonic() < deadline and len(found) < len(DEPLOYMENTS):
             assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            found = requests.post(f"{server.api_url}/deployments/filter", timeout=10, json={}).json()
+            found = prefect_api.post(f"{server.api_url}/deployments/filter", timeout=10, json={}).json()
             time.sleep(1)
         by_name = {d["name"]: d for d in found}
         assert set(by_name) == DEPLOYMENTS

@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from tests.support.http_endpoint import Endpoint, Reply, Request
-from tests.support.prefect_server import PrefectServer, approve, wait_paused
+from tests.support.prefect_server import PrefectServer, approve, prefect_api, wait_paused
 from tests.support.repo import commit_all, copy_managed
 
 TOKEN = "ghp_test-token-not-real"
@@ -71,13 +70,13 @@ def paused_run(server: PrefectServer, proc: subprocess.Popen[str], deadline_s: f
 
 
 def migrate_run_id(server: PrefectServer) -> str:
-    runs = requests.post(f"{server.api_url}/flow_runs/filter", timeout=10, json={"sort": "START_TIME_DESC"}).json()
-    flows = {f["id"]: f["name"] for f in requests.post(f"{server.api_url}/flows/filter", timeout=10, json={}).json()}
+    runs = prefect_api.post(f"{server.api_url}/flow_runs/filter", timeout=10, json={"sort": "START_TIME_DESC"}).json()
+    flows = {f["id"]: f["name"] for f in prefect_api.post(f"{server.api_url}/flows/filter", timeout=10, json={}).json()}
     return next(r["id"] for r in runs if flows[r["flow_id"]] == "migrate")
 
 
 def run_state(server: PrefectServer, run_id: str) -> tuple[str, str]:
-    state = requests.get(f"{server.api_url}/flow_runs/{run_id}", timeout=10).json()["state"]
+    state = prefect_api.get(f"{server.api_url}/flow_runs/{run_id}", timeout=10).json()["state"]
     return state["type"], state["name"]
 
 
@@ -100,7 +99,7 @@ def test_approval_resumed_through_the_api_continues_the_run(server: PrefectServe
             check=False,
         )
         assert refused.returncode == 2 and "--reviewer is empty" in refused.stderr, refused.stderr
-    through_api = requests.post(
+    through_api = prefect_api.post(
         f"{server.api_url}/flow_runs/{paused['id']}/resume",
         timeout=10,
         json={"run_input": {"approve": True, "reviewer": " ", "comment": ""}},
@@ -134,16 +133,18 @@ def test_an_approval_given_as_the_run_pauses_waits_for_the_form(server: PrefectS
     from flows.approvals import Approval, resume
 
     api = server.api_url
-    flow_id = requests.post(f"{api}/flows/", timeout=10, json={"name": "approval-race"}).json()["id"]
-    run_id = requests.post(f"{api}/flow_runs/", timeout=10, json={"flow_id": flow_id}).json()["id"]
+    flow_id = prefect_api.post(f"{api}/flows/", timeout=10, json={"name": "approval-race"}).json()["id"]
+    run_id = prefect_api.post(f"{api}/flow_runs/", timeout=10, json={"flow_id": flow_id}).json()["id"]
     keyset = {part: f"paused-1-{part}" for part in ("description", "response", "schema")}
     paused = {"type": "PAUSED", "name": "Paused", "state_details": {"pause_key": "1", "run_input_keyset": keyset}}
-    set_state = requests.post(f"{api}/flow_runs/{run_id}/set_state", timeout=10, json={"state": paused, "force": True})
+    set_state = prefect_api.post(
+        f"{api}/flow_runs/{run_id}/set_state", timeout=10, json={"state": paused, "force": True}
+    )
     assert set_state.json()["status"] == "ACCEPT", set_state.text
 
     def save_form() -> None:  # as pause_flow_run does, a moment after the state
         schema = json.dumps(Approval.model_json_schema(by_alias=True))
-        requests.post(f"{api}/flow_runs/{run_id}/input", timeout=10, json={"key": keyset["schema"], "value": schema})
+        prefect_api.post(f"{api}/flow_runs/{run_id}/input", timeout=10, json={"key": keyset["schema"], "value": schema})
 
     saver = threading.Timer(1.5, save_form)
     saver.start()
@@ -153,7 +154,7 @@ def test_an_approval_given_as_the_run_pauses_waits_for_the_form(server: PrefectS
     finally:
         saver.cancel()
     assert run_state(server, run_id)[0] == "RUNNING"
-    response = requests.get(f"{api}/flow_runs/{run_id}/input/{keyset['response']}", timeout=10).json()
+    response = prefect_api.get(f"{api}/flow_runs/{run_id}/input/{keyset['response']}", timeout=10).json()
     assert response == {"approve": True, "reviewer": "alice", "comment": "quick"}
 
 

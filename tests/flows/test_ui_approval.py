@@ -20,10 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from tests.conftest import REPO_ROOT
-from tests.support.prefect_server import PrefectServer, wait_paused
+from tests.support.prefect_server import PrefectServer, prefect_api, wait_paused
 from tests.support.registry_server import LocalRegistry, free_port
 from tests.support.site import PREVIOUS, Site
 
@@ -102,7 +101,7 @@ def answer_in_the_ui(
     driver.find_element(By.XPATH, "//button[normalize-space()='Submit']").click()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        state = requests.get(f"{server.api_url}/flow_runs/{run_id}", timeout=10).json()["state"]["type"]
+        state = prefect_api.get(f"{server.api_url}/flow_runs/{run_id}", timeout=10).json()["state"]["type"]
         if state != "PAUSED":
             return text
         time.sleep(0.5)

@@ -11,8 +11,34 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from tests.support.registry_server import free_port
+
+
+def _api_session() -> requests.Session:
+    """Requests to a Prefect API as Prefect's own client sends them: a 503 (the server's "retry me",
+    sent when its database was busy and the transaction rolled back) is retried with back-off, so
+    a loaded machine is not a failed test. Nothing else is retried: a refused connection or any
+    other status reaches the test as it came."""
+    retry = Retry(
+        total=6,
+        connect=0,
+        read=0,
+        other=0,
+        status=6,
+        status_forcelist=(503,),
+        allowed_methods=None,
+        backoff_factor=0.5,
+        raise_on_status=False,
+    )
+    session = requests.Session()
+    session.mount("http://", HTTPAdapter(max_retries=retry))
+    return session
+
+
+prefect_api = _api_session()
 
 # Every deployment prefect.yaml registers (and `baseimage serve` serves).
 DEPLOYMENTS = {
@@ -139,7 +165,7 @@ def wait_paused(
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise AssertionError(proc.stdout.read() if proc.stdout else "the run's process exited")
-        paused = requests.post(
+        paused = prefect_api.post(
             f"{server.api_url}/flow_runs/filter",
             timeout=10,
             json={"flow_runs": {"state": {"type": {"any_": ["PAUSED"]}}}},
@@ -173,7 +199,7 @@ def approve_when_paused(
     the description the reviewer was shown (the form's Markdown)."""
     paused = wait_paused(server, proc, timeout)
     keyset = paused["state"]["state_details"].get("run_input_keyset") or {}
-    shown = requests.get(f"{server.api_url}/flow_runs/{paused['id']}/input/{keyset['description']}", timeout=10)
+    shown = prefect_api.get(f"{server.api_url}/flow_runs/{paused['id']}/input/{keyset['description']}", timeout=10)
     assert shown.status_code == 200, f"the approval form of {paused['id']} has no description: {shown.text}"
     description = str(shown.json())
     approve(server, paused["id"], "--reviewer", reviewer)
