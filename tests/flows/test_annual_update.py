@@ -160,18 +160,15 @@ def test_annual_command_exits_3_when_a_lookup_failed(
     """The exit rule end to end: a base the snapshot has no manifest for is a failed lookup, so the
     command exits 3 (what was not seen may be due too), even with an upgrade due."""
     from baseimage.cli import main
-    from tests.support.repo import copy_managed
+    from tests.support.repo import one_image_repo
 
-    repo = copy_managed(tmp_path / "repo", ("dockerfiles", "config"))
-    dockerfile = repo / "dockerfiles" / "training" / "Dockerfile"
-    dockerfile.write_text(
-        dockerfile.read_text().replace(
-            "nvidia/cuda:12.6.0-runtime-ubuntu22.04", "nvidia/cuda:12.4.1-runtime-ubuntu22.04"
-        )
-    )
-    (repo / "config" / "policy.yaml").write_text(
-        "version: 1\nrepository: ..\nimages:\n  - name: trainer\n    dockerfile: dockerfiles/training/Dockerfile\n"
-        "    track: cuda\nfleet:\n  min_driver: 535\n"
+    repo = one_image_repo(
+        tmp_path / "repo",
+        "trainer",
+        "Dockerfile",
+        "cuda",
+        min_driver=535,
+        base="nvidia/cuda:12.4.1-runtime-ubuntu22.04",
     )
     argv = ["annual", "--sources", "offline", "--config", str(repo / "config" / "policy.yaml")]
     code = main([*argv, "--out", str(tmp_path / "out"), "--json"])

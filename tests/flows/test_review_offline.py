@@ -124,18 +124,15 @@ def test_migrate_never_says_nothing_is_due_when_its_review_could_not_research_an
 ) -> None:
     """Regression: the review it ran could not look up the only image's base (12.4.1 is in no
     snapshot and the network is unreachable) and said so (exit 3), and `migrate` then ended "no action: nothing to migrate" in NothingToDo with exit 0."""
-    from tests.support.repo import commit_all, copy_managed
+    from tests.support.repo import commit_all, one_image_repo
 
-    repo = copy_managed(tmp_path / "repo", ("dockerfiles", "config"))
-    dockerfile = repo / "dockerfiles" / "training" / "Dockerfile"
-    dockerfile.write_text(
-        dockerfile.read_text().replace(
-            "nvidia/cuda:12.6.0-runtime-ubuntu22.04", "nvidia/cuda:12.4.1-runtime-ubuntu22.04"
-        )
-    )
-    (repo / "config" / "policy.yaml").write_text(
-        "version: 1\nrepository: ..\nimages:\n  - name: trainer\n    dockerfile: dockerfiles/training/Dockerfile\n"
-        "    track: cuda\nfleet:\n  min_driver: 580\n"
+    repo = one_image_repo(
+        tmp_path / "repo",
+        "trainer",
+        "Dockerfile",
+        "cuda",
+        min_driver=580,
+        base="nvidia/cuda:12.4.1-runtime-ubuntu22.04",
     )
     commit_all(repo)
     code = main(
@@ -207,13 +204,10 @@ def test_migrate_with_nothing_due_on_the_snapshot_says_it_was_the_snapshot(
     """Regression: offline, a review of the bundled snapshot that found nothing due ended "no
     action: nothing to migrate" (NothingToDo) and said it was the snapshot only in a log line: the
     outcome, its JSON and the command's output read as if today's registry had been asked."""
-    from tests.support.repo import commit_all, copy_managed
+    from tests.support.repo import commit_all, one_image_repo
 
-    repo = copy_managed(tmp_path / "repo", ("dockerfiles", "config"))
-    (repo / "config" / "policy.yaml").write_text(  # the NGC image: supported, no update recommended
-        "version: 1\nrepository: ..\nimages:\n  - name: ngc\n    dockerfile: dockerfiles/training/Dockerfile.ngc\n"
-        "    track: ngc\nfleet:\n  min_driver: 580\n"
-    )
+    # the NGC image: supported, no update recommended
+    repo = one_image_repo(tmp_path / "repo", "ngc", "Dockerfile.ngc", "ngc", min_driver=580)
     commit_all(repo)
     code = main(
         ["migrate", "--dry-run", "--config", str(repo / "config" / "policy.yaml"), "--out", str(tmp_path / "out")]
@@ -234,14 +228,10 @@ def test_migrate_report_of_an_offline_review_with_nothing_due_says_it_was_the_sn
 ) -> None:
     """`migrate --report` of a review made on a snapshot that found nothing due: the same caveat
     as a migration that reviewed the snapshot itself (before, a plain "nothing to migrate")."""
-    from tests.support.repo import commit_all, copy_managed
+    from tests.support.repo import commit_all, one_image_repo
 
-    repo = copy_managed(tmp_path / "repo", ("dockerfiles", "config"))
+    repo = one_image_repo(tmp_path / "repo", "ngc", "Dockerfile.ngc", "ngc", min_driver=580)
     config = repo / "config" / "policy.yaml"
-    config.write_text(
-        "version: 1\nrepository: ..\nimages:\n  - name: ngc\n    dockerfile: dockerfiles/training/Dockerfile.ngc\n"
-        "    track: ngc\nfleet:\n  min_driver: 580\n"
-    )
     commit_all(repo)
     argv = ["review", "--sources", "offline", "--config", str(config), "--no-banner", "--no-docs"]
     assert main([*argv, "--out", str(tmp_path / "review")]) == 0
