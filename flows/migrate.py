@@ -261,13 +261,11 @@ def migrate(
     run_id, out = _run_id(), Path(out_dir)
     secret = redactor(settings)
     plan = make_plan(config_path, to, report_path)
+    warnings = tuple(secret.redact(w) for w in plan.warnings)  # a plan's, or what nothing-due must say
+    for warning in warnings:
+        log.warning("%s", warning)
     if isinstance(plan, NoMigration):
-        warnings = tuple(secret.redact(w) for w in plan.warnings)
-        for warning in warnings:
-            log.warning("%s", warning)
         return _finish(MigrationOutcome(Result.NOTHING_TO_DO, plan.summary, run_id, warnings=warnings), out)
-    for warning in plan.warnings:
-        log.warning("%s", secret.redact(warning))
     result = update(str(settings.root), plan, dry_run)  # a stale or empty plan fails the run here
     shown = secret.redact(result.diff)
     base = MigrationOutcome(
@@ -278,7 +276,7 @@ def migrate(
         result.commit,
         plan.summary(),
         tuple(result.files),
-        warnings=tuple(secret.redact(w) for w in (*plan.warnings, *result.warnings)),
+        warnings=(*warnings, *(secret.redact(w) for w in result.warnings)),
     )
     if dry_run:
         print(shown)
