@@ -150,7 +150,7 @@ def _cuda_path(
     major = current.version[0]
     newest = _fmt(next_major[0])
     check = fleet_check(newest, fleet_min_driver, facts)
-    path = CudaPath(path.current, path.newest_on_major, newest, check.ok)
+    path = replace(path, next_major=newest, next_major_runs_on_fleet=check.ok)
     if not check.ok:
         floor = facts.mvc_floor.get(major + 1)
         unblock = (
