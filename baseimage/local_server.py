@@ -23,6 +23,8 @@ from pathlib import Path
 
 import requests
 
+from baseimage import warm
+from baseimage.warm import prefect_home
 from tasks.errors import BaseImageError
 
 STATE = "baseimage-server.json"
@@ -47,10 +49,6 @@ class LocalServer:
     @property
     def ui_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-
-def prefect_home() -> Path:
-    return Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
 
 
 def _state_file() -> Path:
@@ -176,9 +174,10 @@ def stop() -> LocalServer | None:
 
 
 def api_for_this_command() -> tuple[str | None, str]:
-    """Point this process at an API before Prefect is imported: the configured one, the running
-    local server, or a local server started now. Returns (URL or None for a temporary server,
-    what was done, for the user)."""
+    """Point this process at an API, before Prefect is imported where it is not yet: the
+    configured one, the running local server, or a local server started now (and the warm
+    process beside it, in the background). Returns (URL or None for a temporary server, what
+    was done, for the user)."""
     if os.environ.get("PREFECT_API_URL"):
         return os.environ["PREFECT_API_URL"], ""
     if os.environ.get("BASEIMAGE_SERVER", "").strip().lower() in OFF:
@@ -188,6 +187,8 @@ def api_for_this_command() -> tuple[str | None, str]:
     server, started = start()
     os.environ["PREFECT_API_URL"] = server.api_url
     os.environ.setdefault("PREFECT_UI_URL", server.ui_url)
+    warm.prefect_follows_environment()
+    warm.spawn()  # for the commands after this one; not waited for
     if started:
         return server.api_url, (
             f"started a local Prefect server at {server.ui_url} (it keeps the runs, the history and paused "

@@ -26,6 +26,9 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # baseimage/local_server.py); tests run their own servers, so commands they start use a temporary
 # one unless a test asks for the local server (tests/test_local_server.py).
 os.environ.setdefault("BASEIMAGE_SERVER", "off")
+# Nor does a command hand itself to a warm process (baseimage/warm.py) one of the developer's own
+# commands left running: tests/test_warm.py starts its own and turns this back on.
+os.environ.setdefault("BASEIMAGE_WARM", "off")
 TEST_LABEL = "baseimage.test"
 AUTH = ("ci-user", "ci-password-not-secret")
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from rich.console import Console
 
-from baseimage import __version__
+from baseimage import __version__, warm
 from baseimage.cli import annual, deploy, docs, migrate, retain, review, scan, server, validate
 from baseimage.cli.options import EXIT_ERROR, Subparsers
 from baseimage.printing import print_problem
@@ -87,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # server it talks to has analytics on (a user's own server may). DO_NOT_TRACK is the standard
     # switch it honours; a value the user set stays.
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    warm.prefect_follows_environment(logging_too=True)  # only where Prefect was imported before this
     if not args.verbose:
         _user_errors_without_traceback()
     try:

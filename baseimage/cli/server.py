@@ -20,13 +20,14 @@ def add_parser(sub: Subparsers) -> None:
         sub,
         "server",
         cmd_server,
-        help="the local Prefect server the commands use (start, stop, status)",
+        help="the local Prefect server the commands use, and the warm process beside it (start, stop, status)",
         description=(
             "Commands that run flows use PREFECT_API_URL when it is set; otherwise a persistent local Prefect "
             "server (loopback only, telemetry off, state in $PREFECT_HOME), started in the background by the "
             "first command that needs it, so later commands connect at once and `baseimage history` and "
             "`baseimage approve` work without setting a server up. BASEIMAGE_SERVER=off uses a temporary "
-            "server per command instead."
+            "server per command instead. Beside it runs a warm process that has imported Prefect and the "
+            "product, so that a command starts at once (BASEIMAGE_WARM=off: each command in its own process)."
         ),
     )
     p_srv_local.add_argument("action", choices=["start", "stop", "status"])
@@ -66,19 +67,37 @@ def add_parser(sub: Subparsers) -> None:
 
 
 def cmd_server(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from baseimage import local_server
+    from baseimage import local_server, warm
 
     if args.action == "start":
         server, started = local_server.start(args.port)
         out.print(f"{'started' if started else 'already running'}: {server.ui_url} (API {server.api_url})")
+        if warm.enabled():
+            spawned = warm.spawn()
+            ready = warm.wait_ready()
+            if ready:
+                out.print(f"warm process {'started' if spawned else 'already running'} (pid {ready.pid})")
+            else:
+                print_problem(
+                    err,
+                    "warm process",
+                    f"did not start; commands run in their own process. Its log is {warm.prefect_home() / warm.LOG}",
+                    style="bold yellow",
+                )
         return EXIT_OK
     if args.action == "stop":
+        gone = warm.stop()
+        if gone:
+            out.print(f"stopped the warm process (pid {gone.pid})")
         stopped = local_server.stop()
         out.print(f"stopped the local Prefect server on port {stopped.port}" if stopped else "no local server running")
         return EXIT_OK
     found = local_server.running()
+    ready = warm.running()
     if found:
         out.print(f"running: {found.ui_url} (API {found.api_url}, pid {found.pid})")
+        if ready:
+            out.print(f"warm process: pid {ready.pid}, socket {ready.socket}")
         return EXIT_OK
     out.print("not running (the next command that needs an API starts it)")
     return EXIT_NOT_RUNNING

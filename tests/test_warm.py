@@ -1,0 +1,350 @@
+"""The warm process (baseimage/warm.py, baseimage/warm_server.py): a command handed to it runs in
+a forked child exactly as it would in its own process (output, exit status, working directory,
+environment, the flow run on the server), Ctrl-C and a caller that goes away reach the command,
+and whatever the warm process cannot vouch for (a changed source file, another environment, an
+unsafe socket directory, `baseimage server`) runs in the caller's own process."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from baseimage import warm
+from baseimage.warm_server import Server, Stamps
+from tests.conftest import REPO_ROOT
+from tests.support.prefect_server import PrefectServer, prefect_api
+from tests.support.repo import copy_managed
+
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+CLOCK = re.compile(r"^\d\d:\d\d:\d\d\.\d+ \| ", re.MULTILINE)
+RUN_NAME = re.compile(r"(Flow run|Task run) '[^']+'")
+
+
+class Warm:
+    def __init__(self, home: Path, env: dict[str, str]) -> None:
+        self.home, self.env = home, env
+
+    def cli(
+        self, *args: str, cwd: Path, warm_on: bool = True, extra: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        env = {**self.env, **(extra or {})}
+        if not warm_on:
+            env[warm.ENV] = "off"
+        return subprocess.run(
+            [sys.executable, "-m", "baseimage.cli", *args],
+            env=env,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    def popen(self, *args: str, cwd: Path) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "baseimage.cli", *args],
+            env=self.env,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    @property
+    def log(self) -> str:
+        path = self.home / warm.LOG
+        return path.read_text() if path.exists() else ""
+
+    def children(self, command: str) -> list[int]:
+        return [int(pid) for pid in re.findall(rf"child (\d+): baseimage {command}\n", self.log)]
+
+    def wait_child(self, command: str, known: int, timeout: float = 60) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.children(command)
+            if len(found) > known:
+                return found[-1]
+            time.sleep(0.1)
+        raise AssertionError(f"no new child for {command} in the warm log:\n{self.log}")
+
+
+def _manage(env: dict[str, str], code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", f"from baseimage import warm; import sys; {code}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def warm_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warm]:
+    home = tmp_path_factory.mktemp("warm") / "prefect-home"
+    server = PrefectServer(home).start()
+    env = server.env()
+    env.pop(warm.ENV, None)
+    env.update({warm.IDLE_ENV: "900", "BASEIMAGE_SERVER": "off"})
+    started = _manage(env, "warm.spawn(); sys.exit(0 if warm.wait_ready() else 1)")
+    assert started.returncode == 0, started.stdout + started.stderr + (home / warm.LOG).read_text()
+    try:
+        yield Warm(home, env)
+    finally:
+        _manage(env, "warm.stop()")
+        server.stop()
+
+
+def _comparable(text: str, *paths: Path) -> str:
+    for path in paths:
+        text = text.replace(str(path), "<out>")
+    return RUN_NAME.sub(r"\1 <name>", CLOCK.sub("", UUID.sub("<id>", text)))
+
+
+def test_a_review_through_the_warm_process_is_the_one_its_own_process_runs(warm_process: Warm, tmp_path: Path) -> None:
+    # A copy of the repository as the working directory, its policy file found relative to it.
+    repo = copy_managed(tmp_path / "repo")
+    base = ["review", "--sources", "offline", "--no-banner", "--no-docs", "--json"]
+    known = len(warm_process.children("review"))
+    through = warm_process.cli(*base, "--out", str(tmp_path / "warm"), cwd=repo)
+    assert warm_process.wait_child("review", known), "it ran in a child of the warm process"
+    alone = warm_process.cli(*base, "--out", str(tmp_path / "alone"), cwd=repo, warm_on=False)
+    assert len(warm_process.children("review")) == known + 1, "BASEIMAGE_WARM=off ran in its own process"
+
+    assert through.returncode == alone.returncode == 10, through.stderr + alone.stderr
+    assert _comparable(through.stdout, tmp_path / "warm") == _comparable(alone.stdout, tmp_path / "alone")
+    assert _comparable(through.stderr, tmp_path / "warm") == _comparable(alone.stderr, tmp_path / "alone")
+    report = json.loads(through.stdout)
+    assert "dockerfiles/training/Dockerfile" in {image["file"] for image in report["images"]}
+    assert sorted(p.name for p in (tmp_path / "warm").iterdir()) == sorted(
+        p.name for p in (tmp_path / "alone").iterdir()
+    )
+
+    # Both flow runs are on the caller's server (PREFECT_API_URL from the caller's environment).
+    runs = prefect_api.post(
+        f"{warm_process.env['PREFECT_API_URL']}/flow_runs/filter",
+        json={"flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}},
+        timeout=30,
+    ).json()
+    assert len(runs) >= 2
+
+
+def test_bad_input_and_its_exit_status_are_the_same_through_the_warm_process(
+    warm_process: Warm, tmp_path: Path
+) -> None:
+    known = len(warm_process.children("review"))
+    through = warm_process.cli("review", "--sources", "sideways", cwd=tmp_path)
+    alone = warm_process.cli("review", "--sources", "sideways", cwd=tmp_path, warm_on=False)
+    assert warm_process.wait_child("review", known)
+    assert through.returncode == alone.returncode == 2
+    assert through.stderr == alone.stderr and "invalid choice: 'sideways'" in through.stderr
+    assert through.stdout == alone.stdout == ""
+
+    # The caller's environment, not the warm process's: a policy file named by BASEIMAGE_CONFIG.
+    missing = tmp_path / "nowhere" / "policy.yaml"
+    through = warm_process.cli("scan", "--no-registry", cwd=tmp_path, extra={"BASEIMAGE_CONFIG": str(missing)})
+    alone = warm_process.cli(
+        "scan", "--no-registry", cwd=tmp_path, warm_on=False, extra={"BASEIMAGE_CONFIG": str(missing)}
+    )
+    assert through.returncode == alone.returncode == 2, through.stderr
+    assert str(missing) in through.stderr and through.stderr == alone.stderr
+
+
+class BlackHole:
+    """A loopback port that accepts connections and never answers: a registry that hangs."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.held: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.held.append(conn)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.held:
+            conn.close()
+
+
+def _hanging(warm_process: Warm, *, warm_on: bool = True) -> tuple[subprocess.Popen[str], BlackHole]:
+    """`baseimage history` against an API that never answers: it waits in its main thread."""
+    hole = BlackHole()
+    env = {**warm_process.env, "PREFECT_API_URL": f"{hole.url}/api"}
+    if not warm_on:
+        env[warm.ENV] = "off"
+    caller = subprocess.Popen(
+        [sys.executable, "-m", "baseimage.cli", "history"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # As a command typed at a terminal (a test runner in the background may have it ignored).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    return caller, hole
+
+
+def _gone(pid: int, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _interrupted(caller: subprocess.Popen[str]) -> tuple[int, str]:
+    time.sleep(1.5)  # inside its API request by now
+    assert caller.poll() is None, "history waits on the black-hole API"
+    caller.send_signal(signal.SIGINT)
+    _out, err = caller.communicate(timeout=60)
+    return caller.returncode, err
+
+
+def test_ctrl_c_on_the_command_reaches_its_child(warm_process: Warm) -> None:
+    known = len(warm_process.children("history"))
+    caller, hole = _hanging(warm_process)
+    try:
+        child = warm_process.wait_child("history", known)
+        through, err = _interrupted(caller)
+        alone_caller, alone_hole = _hanging(warm_process, warm_on=False)
+        try:
+            alone, alone_err = _interrupted(alone_caller)
+        finally:
+            alone_hole.close()
+    finally:
+        hole.close()
+    # Both end as a Python process ends on an uncaught KeyboardInterrupt: its traceback, then SIGINT.
+    assert through == alone == -signal.SIGINT, err + alone_err
+    assert "KeyboardInterrupt" in err and "KeyboardInterrupt" in alone_err
+    assert _gone(child)
+    assert f"child {child}: exit -2" in warm_process.log
+
+
+def test_a_command_whose_caller_is_killed_is_stopped(warm_process: Warm) -> None:
+    known = len(warm_process.children("history"))
+    caller, hole = _hanging(warm_process)
+    try:
+        child = warm_process.wait_child("history", known)
+        time.sleep(1.5)  # waiting for the API, where a command in its own process ends 143 on SIGTERM
+        caller.kill()
+        caller.wait(30)
+        assert _gone(child), "SIGTERM reached the child of a caller that went away"
+    finally:
+        hole.close()
+    assert f"the caller of {child} went away" in warm_process.log
+    assert f"child {child}: exit 143" in warm_process.log  # the command's own SIGTERM handling
+
+
+def test_server_commands_never_go_through_the_warm_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(warm.ENV, raising=False)
+    monkeypatch.setattr(warm, "socket_path", lambda: pytest.fail("asked for the socket"))
+    assert warm.run_warm(["-v", "server", "stop"]) is None
+    monkeypatch.setenv(warm.ENV, "off")
+    assert warm.run_warm(["review"]) is None
+
+
+def test_a_socket_directory_others_can_enter_is_not_used(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    folder = tmp_path / f"baseimage-{os.getuid()}"
+    folder.mkdir(mode=0o700)
+    assert warm.runtime_dir() == folder
+    folder.chmod(0o755)
+    assert warm.runtime_dir() is None and warm.socket_path() is None
+    monkeypatch.delenv(warm.ENV, raising=False)
+    assert warm.run_warm(["review"]) is None
+    folder.rmdir()
+    folder.symlink_to(tmp_path)
+    assert warm.runtime_dir() is None
+
+
+def _scripted(path: Path, answer: bytes) -> threading.Thread:
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(path))
+    listener.listen(1)
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        socket.recv_fds(conn, 1 << 20, 3)
+        conn.sendall(answer)
+        conn.close()
+        listener.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_refused_or_dropped_request_runs_in_the_callers_own_process(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv(warm.ENV, raising=False)
+    path = tmp_path / "w.sock"
+    monkeypatch.setattr(warm, "socket_path", lambda: path)
+    for answer in (b'{"refused": "stale: flows/migrate.py changed"}\n', b""):
+        thread = _scripted(path, answer)
+        assert warm.run_warm(["review"]) is None, answer
+        thread.join(10)
+        path.unlink()
+    assert warm.run_warm(["review"]) is None, "no socket: nothing to connect to"
+
+
+def test_a_changed_source_file_makes_the_warm_process_stale(tmp_path: Path) -> None:
+    module = tmp_path / "module.py"
+    module.write_text("x = 1\n")
+    stamps = Stamps({str(module): (module.stat().st_mtime_ns, module.stat().st_size)})
+    server = Server(tmp_path / "w.sock", stamps, idle_s=60)
+    request = {"protocol": warm.PROTOCOL, "fingerprint": warm.fingerprint()}
+    assert server.refusal(request, [0, 1, 2]) == ""
+    module.write_text("x = 22\n")
+    assert server.refusal(request, [0, 1, 2]) == f"stale: {module} changed"
+    assert server.draining, "it takes no more commands"
+    assert server.refusal(request, [0, 1, 2]).startswith("stale: ")
+    fresh = Server(tmp_path / "w.sock", Stamps.now(), idle_s=60)
+    assert fresh.refusal({**request, "fingerprint": "other"}, [0, 1, 2]).startswith("another interpreter")
+    assert fresh.refusal(request, [0, 1]) == "no standard input, output and error passed"
+    assert any(path.endswith("baseimage/warm.py") for path in Stamps.now().files), "product modules are watched"
+
+
+def test_the_fingerprint_follows_the_environment_python_reads_at_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = warm.fingerprint()
+    monkeypatch.setenv("BASEIMAGE_SOMETHING", "1")
+    assert warm.fingerprint() == before, "the command's own variables travel with it"
+    monkeypatch.setenv("PYTHONPATH", "/elsewhere")
+    assert warm.fingerprint() != before
+    monkeypatch.delenv("PYTHONPATH")
+    monkeypatch.setenv("PREFECT_HOME", "/another/home")
+    assert warm.fingerprint() != before
+
+
+def test_it_is_the_caller_side_that_imports_only_the_standard_library() -> None:
+    code = "import sys; before = set(sys.modules); from baseimage import warm; print(sorted(set(sys.modules) - before))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    added = {name.split(".")[0] for name in eval(result.stdout)}  # noqa: S307 - a list of names we printed
+    assert added - set(sys.stdlib_module_names) == {"baseimage"}, added
