@@ -54,6 +54,8 @@ THIRD_PARTY = (
     "prefect.concurrency.sync",
     "prefect.concurrency.asyncio",
     "anyio._backends._asyncio",
+    "fastapi.encoders",  # Prefect serialises a flow's parameters with it
+    "graphviz",  # and imports it for a flow's visualisation
     "docker",
     "pandas",
     "netrc",
@@ -408,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     if threading.active_count() != 1:
         log(f"imports started threads {[t.name for t in threading.enumerate()]}: forking would not be safe; exiting")
         return 1
+    warm.preconfigured_logging = warm.logging_key()
     gc.collect()
     gc.freeze()  # what the imports built is never collected in a child: nor walked, nor copied for it
     idle = float(os.environ.get(warm.IDLE_ENV) or DEFAULT_IDLE_S)

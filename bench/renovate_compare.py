@@ -2,7 +2,8 @@
 one run: the same seeded registry behind the same loopback latency proxy, each tool run as its
 user runs it (a subprocess, start-up included), median of `--repeats` runs.
 
-baseimage's review runs on a running local Prefect server (as `baseimage server` leaves it) with
+baseimage's review runs on a running local Prefect server with the warm process beside it (as
+`baseimage server start` leaves them), and once more in its own process (BASEIMAGE_WARM=off), with
 the PyTorch index behind a second latency proxy (the review reads it; Renovate does not) and the
 bundled NVIDIA support table; Renovate runs its `dockerfile` manager with `--platform=local` (a
 dry-run lookup: it reads the repository and asks the registry, nothing is written), every docker
@@ -33,6 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from baseimage import warm
 from bench.review_fleet import latency_proxy
 from bench.review_scale import review, world, write_fleet
 from tests.support.pytorch_index import StaticIndex
@@ -47,10 +49,15 @@ class Row:
     baseimage_registry_requests: int
     renovate_registry_requests: int
     renovate_updates: int
+    own_process_seconds: float  # the same review with BASEIMAGE_WARM=off
 
     @property
     def ratio(self) -> float:
         return self.baseimage_seconds / self.renovate_seconds
+
+    @property
+    def own_process_ratio(self) -> float:
+        return self.own_process_seconds / self.renovate_seconds
 
 
 def renovate(binary: str, repo: Path, registry: str, work: Path) -> tuple[float, int]:
@@ -128,10 +135,12 @@ def main() -> int:
                 fleet = work / f"fleet-{count}"
                 config = write_fleet(fleet, count, w.bases, reg_proxy.url, f"{idx_proxy.url}/whl", w.support)
                 git_repo(fleet)
+                own_process = {**w.env, warm.ENV: "off"}
                 review(config, w.env, work / "reports")  # warm-up: the server's database, OS caches
                 renovate(args.renovate, fleet, reg_proxy.url, work)
-                ours, theirs, ours_requests, their_requests, updates = [], [], 0, 0, 0
+                ours, alone, theirs, ours_requests, their_requests, updates = [], [], [], 0, 0, 0
                 for _ in range(args.repeats):
+                    alone.append(review(config, own_process, work / "reports"))
                     reg_proxy.requests.clear()
                     ours.append(review(config, w.env, work / "reports"))
                     ours_requests = len(reg_proxy.requests)
@@ -140,21 +149,31 @@ def main() -> int:
                     theirs.append(seconds)
                     their_requests = len(reg_proxy.requests)
                 median = statistics.median
-                row = Row(count, args.latency_ms, median(ours), median(theirs), ours_requests, their_requests, updates)
+                row = Row(
+                    count,
+                    args.latency_ms,
+                    median(ours),
+                    median(theirs),
+                    ours_requests,
+                    their_requests,
+                    updates,
+                    median(alone),
+                )
                 rows.append(row)
     if args.json:
-        print(json.dumps([{**asdict(r), "ratio": r.ratio} for r in rows]))
+        print(json.dumps([{**asdict(r), "ratio": r.ratio, "own_process_ratio": r.own_process_ratio} for r in rows]))
         return 0
     print(f"latency {args.latency_ms:g} ms per request, median of {args.repeats}")
     print(
-        "| Dockerfiles | baseimage review | Renovate lookup | ratio | registry requests (baseimage / Renovate) "
-        "| updates Renovate found |"
+        "| Dockerfiles | baseimage review (warm process) | in its own process | Renovate lookup | ratio (warm / own) "
+        "| registry requests (baseimage / Renovate) | updates Renovate found |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {r.dockerfiles} | {r.baseimage_seconds:.2f} s | {r.renovate_seconds:.2f} s | {r.ratio:.2f} | "
-            f"{r.baseimage_registry_requests} / {r.renovate_registry_requests} | {r.renovate_updates} |"
+            f"| {r.dockerfiles} | {r.baseimage_seconds:.2f} s | {r.own_process_seconds:.2f} s "
+            f"| {r.renovate_seconds:.2f} s | {r.ratio:.2f} / {r.own_process_ratio:.2f} "
+            f"| {r.baseimage_registry_requests} / {r.renovate_registry_requests} | {r.renovate_updates} |"
         )
     return 0
 

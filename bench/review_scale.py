@@ -11,7 +11,9 @@ reports, as ratios measured in the same run:
 - the share of the wall time spent outside the network part (latency x round trips).
 
 Runs against a persistent local Prefect server (`prefect server start`, as `baseimage server`
-starts it), and once, for the 3-image case, on a temporary per-command server, for comparison.
+starts it), each size twice: with the warm process beside it (baseimage/warm.py, as `baseimage
+server start` starts it) and in the command's own process (BASEIMAGE_WARM=off); and once, for the
+3-image case, on a temporary per-command server, for comparison.
 
     python bench/review_scale.py [--sizes 3,200,1000] [--bases 25] [--latency-ms 100] [--json]
 
@@ -37,6 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from baseimage import warm
 from bench.review_fleet import choose_bases, latency_proxy
 from tests.support.http_endpoint import Endpoint, Reply
 from tests.support.prefect_server import PrefectServer
@@ -44,6 +47,7 @@ from tests.support.pytorch_index import StaticIndex, build_tree
 from tests.support.registry_server import LocalRegistry
 from tests.support.seed import RegistryWriter, seed
 from tests.support.universe import FixtureImage
+from tests.support.warm_process import start_warm, stop_warm
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPTH = 5  # tag list -> index -> platform manifest -> config -> PyTorch index pages
@@ -159,11 +163,14 @@ def world(work: Path, bases: int) -> Iterator[World]:
     registry = LocalRegistry(work / "registry").start()
     server = PrefectServer(work / "prefect-home").start()
     nvidia = Endpoint(lambda _req: Reply(404, b"not mirrored")).__enter__()
+    env = {k: v for k, v in server.env().items() if k != warm.ENV}
+    env["PREFECT_LOGGING_LEVEL"] = "WARNING"
     try:
         seed(RegistryWriter(registry.url), chosen)
-        env = {**server.env(), "PREFECT_LOGGING_LEVEL": "WARNING"}
+        start_warm(env)  # as `baseimage server start` starts it beside the server
         yield World(chosen, registry, build_tree(work / "whl"), env, f"{nvidia.url}/manifests/cuda.yaml")
     finally:
+        stop_warm(env)
         nvidia.__exit__(None, None, None)
         server.stop()
         registry.stop()
@@ -181,11 +188,13 @@ def main() -> int:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp, world(Path(tmp), args.bases) as w:
         work = Path(tmp)
+        own_process = {**w.env, warm.ENV: "off"}
         for count in sizes:
-            rows.append(measure(count, w.bases, w.registry, w.tree, latency, w.env, work, "running server", w.support))
+            for label, env in (("running server + warm process", w.env), ("running server", own_process)):
+                rows.append(measure(count, w.bases, w.registry, w.tree, latency, env, work, label, w.support))
         if 3 in sizes:
             temporary = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-            temporary.update(BASEIMAGE_SERVER="off", PREFECT_HOME=str(work / "temp-home"))
+            temporary.update(BASEIMAGE_SERVER="off", PREFECT_HOME=str(work / "temp-home"), BASEIMAGE_WARM="off")
             row = measure(3, w.bases, w.registry, w.tree, latency, temporary, work, "temporary server", w.support)
             rows.append(row)
     if args.json:

@@ -25,10 +25,11 @@ from baseimage.warm_server import Server, Stamps
 from tests.conftest import REPO_ROOT
 from tests.support.prefect_server import PrefectServer, prefect_api
 from tests.support.repo import copy_managed
+from tests.support.warm_process import start_warm, stop_warm
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 CLOCK = re.compile(r"^\d\d:\d\d:\d\d\.\d+ \| ", re.MULTILINE)
-RUN_NAME = re.compile(r"(Flow run|Task run) '[^']+'")
+RUN_NAME = re.compile(r"([Ff]low run|[Tt]ask run) '[^']+'")
 
 
 class Warm:
@@ -79,17 +80,6 @@ class Warm:
         raise AssertionError(f"no new child for {command} in the warm log:\n{self.log}")
 
 
-def _manage(env: dict[str, str], code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", f"from baseimage import warm; import sys; {code}"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-
-
 @pytest.fixture(scope="module")
 def warm_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warm]:
     home = tmp_path_factory.mktemp("warm") / "prefect-home"
@@ -97,12 +87,11 @@ def warm_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warm]:
     env = server.env()
     env.pop(warm.ENV, None)
     env.update({warm.IDLE_ENV: "900", "BASEIMAGE_SERVER": "off"})
-    started = _manage(env, "warm.spawn(); sys.exit(0 if warm.wait_ready() else 1)")
-    assert started.returncode == 0, started.stdout + started.stderr + (home / warm.LOG).read_text()
     try:
+        start_warm(env)
         yield Warm(home, env)
     finally:
-        _manage(env, "warm.stop()")
+        stop_warm(env)
         server.stop()
 
 
@@ -131,13 +120,20 @@ def test_a_review_through_the_warm_process_is_the_one_its_own_process_runs(warm_
         p.name for p in (tmp_path / "alone").iterdir()
     )
 
-    # Both flow runs are on the caller's server (PREFECT_API_URL from the caller's environment).
+    # Prefect's logging set up again for a caller whose settings differ from the warm process's.
+    verbose = {"PREFECT_LOGGING_LEVEL": "INFO"}
+    through = warm_process.cli(*base, "--out", str(tmp_path / "warm"), cwd=repo, extra=verbose)
+    alone = warm_process.cli(*base, "--out", str(tmp_path / "alone"), cwd=repo, warm_on=False, extra=verbose)
+    assert "Beginning flow run" in through.stderr
+    assert _comparable(through.stderr, tmp_path / "warm") == _comparable(alone.stderr, tmp_path / "alone")
+
+    # The flow runs are on the caller's server (PREFECT_API_URL from the caller's environment).
     runs = prefect_api.post(
         f"{warm_process.env['PREFECT_API_URL']}/flow_runs/filter",
         json={"flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}},
         timeout=30,
     ).json()
-    assert len(runs) >= 2
+    assert len(runs) >= 4
 
 
 def test_bad_input_and_its_exit_status_are_the_same_through_the_warm_process(
