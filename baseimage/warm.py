@@ -218,24 +218,26 @@ def _forward(child: int):  # type: ignore[no-untyped-def]
     return handler
 
 
-# In the warm process and its children: Prefect's logging configuration as the warm process made
-# it when it imported Prefect (`logging_key`); a child whose environment gives the same one keeps it.
+# Set in the warm process, and so in its children: Prefect was imported before the command's
+# environment was set, and its logging configured as `preconfigured_logging` (`logging_key`).
+imported_early = False
 preconfigured_logging: tuple[object, ...] | None = None
 
 
 def prefect_follows_environment(logging_too: bool = False) -> None:
-    """Prefect reads its settings (and configures logging) when it is imported; where it already
-    was when the command's environment was set (a child of the warm process, a test calling
-    `main`), read them again from the environment as it is now. Logging is configured again
-    unless the warm process configured it from the same settings and file (about 0.15 s,
-    most of it Prefect rendering every setting into its template). Nothing to do in a process
-    that imports Prefect later."""
-    if "prefect.context" not in sys.modules:
+    """In a child of the warm process, Prefect was imported (and read its settings, and configured
+    logging) before the command's environment was set: read the settings again from the
+    environment as it is now, and configure logging again unless the warm process configured it
+    from the same settings and file (about 0.15 s, most of it Prefect rendering every setting into
+    its template). Nothing to do in a command's own process, which imports Prefect after that
+    (nor in a test calling `main` in a process that goes on, which keeps its own settings)."""
+    if not imported_early or "prefect.context" not in sys.modules:
         return
     import prefect.context
 
     prefect.context.refresh_global_settings_context()
-    if logging_too and (preconfigured_logging is None or logging_key() != preconfigured_logging):
+    key = logging_key() if logging_too else None
+    if logging_too and (key is None or key != preconfigured_logging):
         import prefect.logging.configuration
 
         prefect.logging.configuration.setup_logging(incremental=False)

@@ -410,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     if threading.active_count() != 1:
         log(f"imports started threads {[t.name for t in threading.enumerate()]}: forking would not be safe; exiting")
         return 1
-    warm.preconfigured_logging = warm.logging_key()
+    warm.imported_early, warm.preconfigured_logging = True, warm.logging_key()
     gc.collect()
     gc.freeze()  # what the imports built is never collected in a child: nor walked, nor copied for it
     idle = float(os.environ.get(warm.IDLE_ENV) or DEFAULT_IDLE_S)
