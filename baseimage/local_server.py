@@ -188,7 +188,7 @@ def api_for_this_command() -> tuple[str | None, str]:
     os.environ["PREFECT_API_URL"] = server.api_url
     os.environ.setdefault("PREFECT_UI_URL", server.ui_url)
     warm.prefect_follows_environment()
-    warm.spawn()  # for the commands after this one; not waited for
+    warm.spawn()  # for the commands after this one; not waited for (nor started where one is starting)
     if started:
         return server.api_url, (
             f"started a local Prefect server at {server.ui_url} (it keeps the runs, the history and paused "

@@ -1,5 +1,5 @@
 """The warm process: a command run by hand starts in about the time its own work takes, not
-after two seconds of importing Prefect, pydantic's schemas and the product.
+after the seconds it takes to import Prefect, pydantic's schemas and the product (about 3 s here).
 
 Beside the persistent local Prefect server (baseimage/local_server.py) runs one more background
 process, started with it (`baseimage server start`, or in the background by the first command
@@ -20,7 +20,7 @@ or ``BASEIMAGE_WARM=off``. Only the user who started it can connect (a private d
 the peer's uid checked on every connection).
 
 This module is the caller's side and imports only the standard library: it runs before anything
-else in the ``baseimage`` command. The warm side is baseimage/warm_server.py."""
+else in the ``baseimage`` command. The warm side is baseimage/cli/warm_server.py."""
 
 from __future__ import annotations
 
@@ -43,11 +43,13 @@ IDLE_ENV = "BASEIMAGE_WARM_IDLE_S"
 OFF = ("off", "0", "false", "no")
 PROTOCOL = 1
 LOG = "baseimage-warm.log"
-# Passed on to the child's process group, as a terminal would to a command in the foreground.
+# Their dispositions travel with the command: one its caller ignores, the child ignores too.
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 CONNECT_TIMEOUT_S = 2.0
 READY_TIMEOUT_S = 120.0
 HEADER = struct.Struct("!I")
+# Read by the interpreter or the C library when the process starts, beside PYTHON* and LD_*.
+STARTUP_VARIABLES = ("LANG", "LC_ALL", "LC_CTYPE")
 
 
 def enabled() -> bool:
@@ -69,13 +71,15 @@ def fingerprint() -> str:
     parts = [
         PROTOCOL,
         os.getuid(),
+        os.getgid(),
+        sorted(os.getgroups()),  # after `newgrp docker` the Docker socket is another matter
         sys.executable,
         sys.prefix,
         str(product_root()),
         str(prefect_home().resolve()),
         # What Python reads at start-up: its own variables, and the locale its streams' encoding
         # comes from.
-        sorted((k, v) for k, v in os.environ.items() if k.startswith("PYTHON") or k in ("LANG", "LC_ALL", "LC_CTYPE")),
+        sorted((k, v) for k, v in os.environ.items() if k.startswith(("PYTHON", "LD_")) or k in STARTUP_VARIABLES),
     ]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:20]
 
@@ -85,9 +89,9 @@ def runtime_dir() -> Path | None:
     is not: then nothing is started or connected to."""
     base = Path(os.environ.get("XDG_RUNTIME_DIR") or os.environ.get("TMPDIR") or "/tmp")  # noqa: S108 - checked below
     folder = base / f"baseimage-{os.getuid()}"
-    with contextlib.suppress(FileExistsError):
-        folder.mkdir(mode=0o700, parents=False)
     try:
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir(mode=0o700, parents=False)
         info = folder.lstat()
     except OSError:
         return None
@@ -169,6 +173,7 @@ def run_warm(argv: list[str]) -> int | None:
             "cwd": os.getcwd(),
             "env": dict(os.environ),
             "umask": _umask(),
+            "unbuffered": bool(getattr(sys.stdout, "write_through", False)),
             # A command started in the background by a shell has SIGINT ignored: so has its child.
             "ignored": [int(sig) for sig in FORWARDED if signal.getsignal(sig) == signal.SIG_IGN],
         }
@@ -182,26 +187,23 @@ def run_warm(argv: list[str]) -> int | None:
         if not started or "pid" not in started:
             return None  # refused (stale, draining) or gone before the fork: run it here
         child = int(str(started["pid"]))
-        previous = {
-            sig: signal.signal(sig, _forward(child)) for sig in FORWARDED if signal.getsignal(sig) != signal.SIG_IGN
-        }
-        try:
+        with _Forwarding(child):
             ended = lines.next()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
         if ended is None or "exit" not in ended:
             print(
-                f"error: the warm baseimage process ended while running this command (child pid {child}); "
-                f"its log is {prefect_home() / LOG}. BASEIMAGE_WARM=off runs commands in their own process.",
+                f"error: lost touch with the command in the warm baseimage process (pid {child}): it may still be "
+                f"running; its log is {prefect_home() / LOG}. BASEIMAGE_WARM=off runs commands in their own process.",
                 file=sys.stderr,
             )
             return 1
+        code = int(str(ended["exit"]))
         if "signal" in ended:  # ended by a signal (Ctrl-C included): so does this process, as the command's would
             number = int(str(ended["signal"]))
-            signal.signal(number, signal.SIG_DFL)
-            os.kill(os.getpid(), number)
-        return int(str(ended["exit"]))
+            with contextlib.suppress(OSError, ValueError):
+                if number != signal.SIGKILL:  # whose disposition cannot be set (nor need be)
+                    signal.signal(number, signal.SIG_DFL)
+                os.kill(os.getpid(), number)
+        return code
 
 
 def _umask() -> int:
@@ -210,12 +212,42 @@ def _umask() -> int:
     return mask
 
 
-def _forward(child: int):  # type: ignore[no-untyped-def]
-    def handler(signum: int, _frame: object) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(child, signum)
+class _Forwarding:
+    """While the child runs, this process stands in for it: what a terminal sends to the command's
+    process group (Ctrl-C, Ctrl-\\, hang-up) goes to the child's; what is sent to one process (SIGTERM,
+    a window-size change) to the child; Ctrl-Z stops the child's group and then this process, and
+    when this one is continued so is the child. Signals this process ignores stay ignored."""
 
-    return handler
+    GROUP = (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP)
+    PROCESS = (signal.SIGTERM, signal.SIGWINCH)
+
+    def __init__(self, child: int) -> None:
+        self.child = child
+        self.previous: dict[int, object] = {}
+
+    def __enter__(self) -> _Forwarding:
+        for sig in (*self.GROUP, *self.PROCESS, signal.SIGTSTP, signal.SIGCONT):
+            if signal.getsignal(sig) != signal.SIG_IGN:
+                self.previous[sig] = signal.signal(sig, self.handle)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+
+    def handle(self, signum: int, _frame: object) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if signum in self.GROUP:
+                os.killpg(self.child, signum)
+            elif signum == signal.SIGTSTP:
+                os.killpg(self.child, signal.SIGSTOP)
+                signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+                os.kill(os.getpid(), signal.SIGTSTP)  # stops here until continued
+                signal.signal(signal.SIGTSTP, self.handle)
+            elif signum == signal.SIGCONT:
+                os.killpg(self.child, signal.SIGCONT)
+            else:
+                os.kill(self.child, signum)
 
 
 # Set in the warm process, and so in its children: Prefect was imported before the command's
@@ -291,22 +323,36 @@ def running() -> WarmProcess | None:
     return found
 
 
-def spawn() -> bool:
-    """Start the warm process in the background unless it runs (True: started now). The caller
-    does not wait for it: the commands after it use it once it is ready."""
-    if not enabled() or running():
-        return False
+def _starting_or_serving(path: Path) -> bool:
+    """Whether a warm process holds this socket's lock: it takes it before it imports anything."""
+    import fcntl
+
+    try:
+        with path.with_suffix(".lock").open("a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    except OSError:
+        return True  # cannot tell: start nothing
+    return False
+
+
+def spawn() -> subprocess.Popen[bytes] | None:
+    """Start the warm process in the background unless one runs or is starting (the process, or
+    None). The caller need not wait for it: the commands after it use it once it is ready."""
     path = socket_path()
-    if path is None:
-        return False
-    stop()  # a state file left by one that is gone
+    if not enabled() or path is None or _starting_or_serving(path):
+        return None
     home = prefect_home()
     home.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_UI_URL")}
-    with (home / LOG).open("ab") as log:
-        subprocess.Popen(
+    log = os.open(home / LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        return subprocess.Popen(
             # -P: nothing from the working directory ("/") is importable.
-            [sys.executable, "-P", "-m", "baseimage.warm_server", str(path)],
+            [sys.executable, "-P", "-m", "baseimage.cli.warm_server", str(path)],
             cwd="/",
             env=env,
             stdin=subprocess.DEVNULL,
@@ -314,7 +360,8 @@ def spawn() -> bool:
             stderr=log,
             start_new_session=True,  # outlives this command: that is the point
         )
-    return True
+    finally:
+        os.close(log)
 
 
 def _is_warm_process(pid: int) -> bool:
@@ -322,33 +369,51 @@ def _is_warm_process(pid: int) -> bool:
         command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    return b"baseimage.warm_server" in command
+    return b"baseimage.cli.warm_server" in command
 
 
-def wait_ready(timeout: float = READY_TIMEOUT_S) -> WarmProcess | None:
+def wait_ready(process: subprocess.Popen[bytes] | None = None, timeout: float = READY_TIMEOUT_S) -> WarmProcess | None:
+    """The warm process once it answers; None after `timeout`, or at once when `process` (the one
+    `spawn` started) has exited."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = running()
         if found:
             return found
+        if process is not None and process.poll() is not None:
+            return running()
         time.sleep(0.1)
     return None
 
 
-def stop(timeout: float = 20.0) -> WarmProcess | None:
-    """Stop the warm process for this caller (None: none ran). Commands it is running finish."""
-    try:
-        data = json.loads(state_file().read_text())
-        found = WarmProcess(int(data["pid"]), str(data["socket"]))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if not _is_warm_process(found.pid):  # gone, and its pid perhaps another process's now
-        state_file().unlink(missing_ok=True)
-        return None
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.kill(found.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and Path(found.socket).exists():
-        time.sleep(0.05)
-    state_file().unlink(missing_ok=True)
-    return found
+@dataclass(frozen=True)
+class Stopped:
+    process: WarmProcess
+    exited: bool  # False: still finishing the commands it was running when asked to stop
+
+
+def stop(timeout: float = 20.0) -> list[Stopped]:
+    """Stop every warm process of this Prefect home (any interpreter or installation that shares
+    it), each asked with SIGTERM: it takes no more commands and exits when those it is running
+    have ended."""
+    stopped = []
+    for state in sorted(prefect_home().glob("baseimage-warm-*.json")):
+        try:
+            data = json.loads(state.read_text())
+            found = WarmProcess(int(data["pid"]), str(data["socket"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            state.unlink(missing_ok=True)
+            continue
+        if not _is_warm_process(found.pid):  # gone, and its pid perhaps another process's now
+            state.unlink(missing_ok=True)
+            continue
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(found.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _is_warm_process(found.pid):
+            time.sleep(0.05)
+        exited = not _is_warm_process(found.pid)
+        if exited:
+            state.unlink(missing_ok=True)  # it removes its own; one killed outright cannot
+        stopped.append(Stopped(found, exited))
+    return stopped

@@ -27,7 +27,7 @@ def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def warm_ready(env: dict[str, str]) -> bool:
-    code = "from baseimage import warm; import sys; sys.exit(0 if warm.wait_ready(60) else 1)"
+    code = "from baseimage import warm; import sys; sys.exit(0 if warm.wait_ready(timeout=60) else 1)"
     return subprocess.run([sys.executable, "-c", code], env=env, timeout=120, check=False).returncode == 0
 
 

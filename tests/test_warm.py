@@ -1,4 +1,4 @@
-"""The warm process (baseimage/warm.py, baseimage/warm_server.py): a command handed to it runs in
+"""The warm process (baseimage/warm.py, baseimage/cli/warm_server.py): a command handed to it runs in
 a forked child exactly as it would in its own process (output, exit status, working directory,
 environment, the flow run on the server), Ctrl-C and a caller that goes away reach the command,
 and whatever the warm process cannot vouch for (a changed source file, another environment, an
@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from baseimage import warm
-from baseimage.warm_server import Server, Stamps
+from baseimage.cli.warm_server import Server, Stamps
 from tests.conftest import REPO_ROOT
 from tests.support.prefect_server import PrefectServer, prefect_api
 from tests.support.repo import copy_managed
@@ -316,7 +316,7 @@ def test_a_changed_source_file_makes_the_warm_process_stale(tmp_path: Path) -> N
     module.write_text("x = 1\n")
     stamps = Stamps({str(module): (module.stat().st_mtime_ns, module.stat().st_size)})
     server = Server(tmp_path / "w.sock", stamps, idle_s=60)
-    request = {"protocol": warm.PROTOCOL, "fingerprint": warm.fingerprint()}
+    request = {"protocol": warm.PROTOCOL, "fingerprint": warm.fingerprint(), "env": dict(os.environ), "cwd": "/"}
     assert server.refusal(request, [0, 1, 2]) == ""
     module.write_text("x = 22\n")
     assert server.refusal(request, [0, 1, 2]) == f"stale: {module} changed"
@@ -344,3 +344,93 @@ def test_it_is_the_caller_side_that_imports_only_the_standard_library() -> None:
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
     added = {name.split(".")[0] for name in eval(result.stdout)}  # noqa: S307 - a list of names we printed
     assert added - set(sys.stdlib_module_names) == {"baseimage"}, added
+
+
+def test_an_unusable_temporary_directory_leaves_the_command_to_its_own_process(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv(warm.ENV, raising=False)
+    for base in (tmp_path / "missing" / "deeper", Path("/proc")):
+        monkeypatch.setenv("XDG_RUNTIME_DIR", str(base))
+        assert warm.runtime_dir() is None
+        assert warm.run_warm(["review"]) is None
+        assert warm.spawn() is None
+
+
+def test_other_prefect_settings_run_in_the_callers_own_process(warm_process: Warm, tmp_path: Path) -> None:
+    """Prefect reads task and flow defaults when a module declares them, in the warm process long
+    before this caller: a caller with other PREFECT_* settings, or a Prefect settings file where it
+    runs, is not one the warm process can stand in for."""
+    known = len(warm_process.children("scan"))
+    args = ("scan", "--no-registry", "--config", str(REPO_ROOT / "config" / "policy.yaml"))
+    retries = warm_process.cli(*args, cwd=REPO_ROOT, extra={"PREFECT_TASKS_DEFAULT_RETRIES": "2"})
+    assert retries.returncode == 0, retries.stderr
+    assert "refused baseimage scan: other Prefect settings in the environment" in warm_process.log
+    (tmp_path / "prefect.toml").write_text("[tasks]\ndefault_retries = 2\n")
+    here = warm_process.cli(*args, cwd=tmp_path)
+    assert here.returncode == 0, here.stderr
+    assert f"refused baseimage scan: Prefect settings in {tmp_path / 'prefect.toml'}" in warm_process.log
+    assert len(warm_process.children("scan")) == known, "both ran in their own process"
+    plain = warm_process.cli(*args, cwd=REPO_ROOT)
+    assert plain.returncode == 0 and plain.stdout == retries.stdout == here.stdout
+    assert len(warm_process.children("scan")) == known + 1
+
+
+def test_a_child_killed_outright_ends_its_caller_the_same_way(warm_process: Warm) -> None:
+    known = len(warm_process.children("history"))
+    caller, hole = _hanging(warm_process)
+    try:
+        child = warm_process.wait_child("history", known)
+        os.kill(child, signal.SIGKILL)
+        caller.communicate(timeout=60)
+    finally:
+        hole.close()
+    assert caller.returncode == -signal.SIGKILL
+
+
+@pytest.fixture
+def own_warm(tmp_path: Path) -> Iterator[Warm]:
+    """A warm process of its own (its own Prefect home): for the tests that end it."""
+    home = tmp_path / "own-home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_") and k != warm.ENV}
+    env.update(PREFECT_HOME=str(home), PREFECT_LOGGING_LEVEL="WARNING", BASEIMAGE_SERVER="off")
+    try:
+        start_warm(env)
+        yield Warm(home, env)
+    finally:
+        stop_warm(env)
+
+
+def test_a_changed_prefect_profile_makes_the_warm_process_stale_and_it_exits(own_warm: Warm) -> None:
+    args = ("scan", "--no-registry", "--config", str(REPO_ROOT / "config" / "policy.yaml"))
+    before = own_warm.cli(*args, cwd=REPO_ROOT)
+    assert before.returncode == 0 and len(own_warm.children("scan")) == 1
+    (own_warm.home / "profiles.toml").write_text('active = "default"\n[profiles.default]\n')
+    after = own_warm.cli(*args, cwd=REPO_ROOT)
+    assert after.returncode == 0 and after.stdout == before.stdout
+    assert len(own_warm.children("scan")) == 1, "the second ran in its own process"
+    assert f"stale: {own_warm.home / 'profiles.toml'} changed" in own_warm.log
+    deadline = time.monotonic() + 30
+    while "exited" not in own_warm.log and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert own_warm.log.rstrip().endswith("exited")
+    assert not list(own_warm.home.glob("baseimage-warm-*.json"))
+
+
+def test_a_command_outlives_a_warm_process_that_dies_and_still_reports_its_status(own_warm: Warm) -> None:
+    state = json.loads(next(own_warm.home.glob("baseimage-warm-*.json")).read_text())
+    caller, hole = _hanging(own_warm)
+    try:
+        child = own_warm.wait_child("history", 0)
+        time.sleep(1.5)
+        os.kill(int(state["pid"]), signal.SIGKILL)
+        assert _gone(int(state["pid"]))
+        time.sleep(0.5)
+        assert caller.poll() is None, "the command goes on without the warm process"
+        caller.send_signal(signal.SIGINT)  # still reaches the child: the caller sends it itself
+        _out, err = caller.communicate(timeout=60)
+    finally:
+        hole.close()
+    assert caller.returncode == -signal.SIGINT, err
+    assert "KeyboardInterrupt" in err and "lost touch" not in err
+    assert _gone(child)

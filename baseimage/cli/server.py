@@ -74,9 +74,9 @@ def cmd_server(args: argparse.Namespace, out: Console, err: Console) -> int:
         out.print(f"{'started' if started else 'already running'}: {server.ui_url} (API {server.api_url})")
         if warm.enabled():
             spawned = warm.spawn()
-            ready = warm.wait_ready()
+            ready = warm.wait_ready(spawned)
             if ready:
-                out.print(f"warm process {'started' if spawned else 'already running'} (pid {ready.pid})")
+                out.print(f"warm process {'started' if spawned else 'running'} (pid {ready.pid})")
             else:
                 print_problem(
                     err,
@@ -86,9 +86,11 @@ def cmd_server(args: argparse.Namespace, out: Console, err: Console) -> int:
                 )
         return EXIT_OK
     if args.action == "stop":
-        gone = warm.stop()
-        if gone:
-            out.print(f"stopped the warm process (pid {gone.pid})")
+        for gone in warm.stop():
+            if gone.exited:
+                out.print(f"stopped the warm process (pid {gone.process.pid})")
+            else:
+                out.print(f"asked the warm process to stop (pid {gone.process.pid}): it ends when its commands have")
         stopped = local_server.stop()
         out.print(f"stopped the local Prefect server on port {stopped.port}" if stopped else "no local server running")
         return EXIT_OK

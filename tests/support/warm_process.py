@@ -24,10 +24,12 @@ def _manage(env: dict[str, str], code: str) -> subprocess.CompletedProcess[str]:
 
 def start_warm(env: dict[str, str]) -> None:
     """Start it for `env` (which must not turn it off) and wait until it answers."""
-    started = _manage(env, "warm.spawn(); sys.exit(0 if warm.wait_ready() else 1)")
+    started = _manage(env, "p = warm.spawn(); sys.exit(0 if warm.wait_ready(p) else 1)")
     if started.returncode != 0:
         log = Path(env["PREFECT_HOME"]) / warm.LOG
-        raise RuntimeError(f"the warm process did not start: {started.stderr}\n{log.read_text() if log.exists() else ''}")
+        raise RuntimeError(
+            f"the warm process did not start: {started.stderr}\n{log.read_text() if log.exists() else ''}"
+        )
 
 
 def stop_warm(env: dict[str, str]) -> None:

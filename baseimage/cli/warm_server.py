@@ -1,19 +1,25 @@
-"""The warm side of baseimage/warm.py: ``python -P -m baseimage.warm_server SOCKET``, started
+"""The warm side of baseimage/warm.py: ``python -P -m baseimage.cli.warm_server SOCKET``, started
 in the background by `warm.spawn`.
 
 It imports what a command needs (the product's packages and the parts of Prefect a flow run
-loads), checks that no thread was started by those imports (a fork copies only the thread that
-calls it, so a process with others is not safe to fork: then it exits and commands run in their
-own process), records the size and modification time of every product module it loaded and of
-the installed packages' folder, and serves one connection at a time from a single thread:
+loads, numpy's BLAS held to one thread), checks that the process has no thread but its own,
+counted by the OS (a fork copies only the thread that calls it, so a process with others is not
+safe to fork: then it exits and commands run in their own process), records the size and
+modification time of every product module it loaded, of the installed packages' folders and of
+Prefect's profiles (exiting at once if one changed while it imported), and serves one connection
+at a time from a single thread:
 
-- the peer must be this user (SO_PEERCRED), the request this protocol and fingerprint;
+- the peer must be this user (SO_PEERCRED), the request this protocol and fingerprint, with the
+  PREFECT_* variables Prefect read at import the same as here and no Prefect settings file in
+  the working directory (Prefect reads task and flow defaults when a module declares them);
 - a changed source file or installed package answers "stale": the request runs in the caller's
   own process, and this one stops taking commands and exits when its children have ended;
-- otherwise it forks. The child makes itself the command's process (`_become_the_command`) and
-  runs it; the parent tells the caller the child's pid, watches the connection (a caller that
-  goes away gets its child's process group sent SIGTERM) and sends the exit status when the
-  child ends.
+- otherwise it forks. The parent tells the caller the child's pid and only then lets the child
+  go (a caller that never heard of a child runs the command itself, so that child never runs
+  it); the child makes itself the command's process (`_become_the_command`), runs it and
+  reports its exit status itself (it outlives a warm process that dies meanwhile); the parent
+  watches the connection (a caller that goes away gets its child's process group sent SIGTERM)
+  and reports a child that a signal ended.
 
 SIGTERM (`baseimage server stop`) closes the socket at once; children that are running finish.
 With no child and no request for BASEIMAGE_WARM_IDLE_S seconds (default an hour) it exits."""
@@ -39,6 +45,7 @@ import sysconfig
 import threading
 import time
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,11 +70,13 @@ THIRD_PARTY = (
 PRODUCT = ("baseimage", "flows", "tasks")
 DEFAULT_IDLE_S = 3600.0
 PEERCRED = struct.Struct("3i")
-INTERRUPTED = 130
+GRACE_S = 0.5
+SINGLE_THREADED = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def log(message: str) -> None:
-    print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} warm[{os.getpid()}]: {message}", file=sys.stderr, flush=True)
+    with contextlib.suppress(OSError, ValueError):  # a full disk never stops the commands
+        print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} warm[{os.getpid()}]: {message}", file=sys.stderr, flush=True)
 
 
 def preload() -> list[str]:
@@ -77,7 +86,7 @@ def preload() -> list[str]:
     for name in PRODUCT:
         package = importlib.import_module(name)
         for module in pkgutil.walk_packages(package.__path__, f"{name}."):
-            if module.name.endswith(".__main__") or module.name == __name__:
+            if module.name.endswith(".__main__") or module.name == "baseimage.cli.warm_server":
                 continue
             try:
                 importlib.import_module(module.name)
@@ -99,7 +108,10 @@ class Stamps:
 
     @classmethod
     def now(cls) -> Stamps:
-        paths = {sysconfig.get_paths()["purelib"]}
+        # Installed packages (a pip install or removal changes their folders), Prefect's profiles
+        # (settings read at import), and every product module loaded.
+        paths = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+        paths.add(os.environ.get("PREFECT_PROFILES_PATH") or str(warm.prefect_home() / "profiles.toml"))
         for name, module in list(sys.modules.items()):
             path = getattr(module, "__file__", None)
             if path and name.split(".")[0] in PRODUCT:
@@ -111,6 +123,44 @@ class Stamps:
             if _stamp(path) != stamp:
                 return path
         return None
+
+    def newer_than(self, when_ns: int) -> str | None:
+        """A file changed after `when_ns` (while the imports ran: what was loaded may be older)."""
+        return next((path for path, (mtime, _size) in self.files.items() if mtime > when_ns), None)
+
+
+# Read by Prefect when a command runs, or handled here: the rest of PREFECT_* is read when Prefect
+# or a module declaring tasks is imported (task and flow defaults), so it must be the same.
+PER_COMMAND = (
+    "PREFECT_API_URL",
+    "PREFECT_UI_URL",
+    "PREFECT_API_KEY",
+    "PREFECT_HOME",
+    "PREFECT_SERVER_ANALYTICS_ENABLED",
+)
+
+
+def prefect_environment(env: Mapping[str, str]) -> list[tuple[str, str]]:
+    return sorted(
+        (k, str(v))
+        for k, v in env.items()
+        if k.startswith("PREFECT_") and k not in PER_COMMAND and not k.startswith("PREFECT_LOGGING_")
+    )
+
+
+def prefect_files(cwd: Path) -> str | None:
+    """A file in the working directory that Prefect reads its settings from, when it has some:
+    prefect.toml, pyproject.toml's [tool.prefect], PREFECT_* lines in .env."""
+    for name, marker in (("prefect.toml", ""), ("pyproject.toml", "[tool.prefect"), (".env", "PREFECT_")):
+        path = cwd / name
+        try:
+            with path.open(errors="replace") as handle:
+                text = handle.read(1 << 20)
+        except OSError:
+            continue
+        if marker in text:
+            return str(path)
+    return None
 
 
 def _stamp(path: str) -> tuple[int, int]:
@@ -134,6 +184,10 @@ class Server:
     last: float = field(default_factory=time.monotonic)
     wakeup: tuple[int, int] = (-1, -1)
     lock: Any = None  # held while the socket is served; a successor waits for it
+    owner: int = field(default_factory=os.getpid)
+    # Callers whose connection closed, with when their child is sent SIGTERM if it still runs (a
+    # child that reported its exit status closes it too, a moment before it ends).
+    gone: dict[int, float] = field(default_factory=dict)
 
     def open(self) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -161,7 +215,7 @@ class Server:
             log(f"{why}: no more commands; {len(self.children)} running")
 
     def close_listener(self) -> None:
-        if self.listener is None:
+        if self.listener is None or os.getpid() != self.owner:
             return
         self.selector.unregister(self.listener)
         self.listener.close()
@@ -174,7 +228,7 @@ class Server:
 
     def serve(self) -> None:
         while True:
-            for key, _events in self.selector.select(timeout=1.0):
+            for key, _events in self.selector.select(timeout=0.2 if self.gone else 1.0):
                 if key.data == "accept":
                     self.accept()
                 elif key.data == "signal":
@@ -183,6 +237,7 @@ class Server:
                 else:
                     self.caller_gone(key.data, key.fileobj)  # type: ignore[arg-type]
             self.reap()
+            self.stop_orphans()
             if self.draining:
                 self.close_listener()
                 if not self.children:
@@ -194,6 +249,14 @@ class Server:
         assert self.listener is not None
         conn, _ = self.listener.accept()
         self.last = time.monotonic()
+        try:
+            self.handle(conn)
+        except Exception as exc:  # one bad request never takes the commands that run down with it
+            log(f"request failed: {type(exc).__name__}: {exc}")
+            with contextlib.suppress(OSError):
+                conn.close()
+
+    def handle(self, conn: socket.socket) -> None:
         conn.settimeout(10)
         fds: list[int] = []
         try:
@@ -216,37 +279,59 @@ class Server:
                     raise ValueError("request cut short")
                 body += chunk
             request = json.loads(body)
+            if not isinstance(request, dict):
+                raise ValueError("not a JSON object")
         except (OSError, ValueError) as exc:
             log(f"bad request: {exc}")
             for fd in fds:
                 os.close(fd)
             conn.close()
             return
+        command = warm.first_command([str(a) for a in request.get("argv") or []]) or ""
         refusal = self.refusal(request, fds)
         if refusal:
-            log(f"refused {request.get('argv')}: {refusal}")
+            log(f"refused baseimage {command}: {refusal}")
             with contextlib.suppress(OSError):
                 conn.sendall(json.dumps({"refused": refusal}).encode() + b"\n")
             for fd in fds:
                 os.close(fd)
             conn.close()
             return
-        child = os.fork()
+        # The child waits for "go", sent once the caller knows its pid: a caller that never hears
+        # of a child runs the command itself, so a child it never heard of must never run it.
+        go_read, go_write = os.pipe()
+        try:
+            child = os.fork()
+        except OSError as exc:
+            os.close(go_read)
+            os.close(go_write)
+            for fd in fds:
+                os.close(fd)
+            with contextlib.suppress(OSError):
+                conn.sendall(json.dumps({"refused": f"cannot fork: {exc}"}).encode() + b"\n")
+            conn.close()
+            return
         if child == 0:
-            self._child(conn, fds, request)  # never returns
+            os.close(go_write)
+            self._child(conn, fds, request, go_read)  # never returns
+        os.close(go_read)
         with contextlib.suppress(OSError):  # the child does it too: whichever runs first
             os.setpgid(child, child)
         for fd in fds:
             os.close(fd)
-        # The command's name only: its arguments and environment may hold what the log must not.
-        log(f"child {child}: baseimage {warm.first_command(list(request['argv'])) or ''}".rstrip())
         self.children[child] = conn
         self.started[child] = time.monotonic()
-        self.selector.register(conn, selectors.EVENT_READ, child)
         try:
             conn.sendall(json.dumps({"pid": child}).encode() + b"\n")
+            os.write(go_write, b"g")
         except OSError:
+            os.close(go_write)  # no "go": the child exits without running anything
             self.caller_gone(child, conn)
+            return
+        os.close(go_write)
+        self.selector.register(conn, selectors.EVENT_READ, child)
+        # The command's name only: its arguments and environment may hold what the log must not.
+        log(f"child {child}: baseimage {command}".rstrip())
 
     def refusal(self, request: dict[str, Any], fds: list[int]) -> str:
         if self.draining:
@@ -259,15 +344,32 @@ class Server:
         if changed:
             self.drain(f"stale: {changed} changed since this process started")
             return f"stale: {changed} changed"
+        env = request.get("env")
+        if not isinstance(env, dict) or prefect_environment(env) != prefect_environment(os.environ):
+            return "other Prefect settings in the environment than this process imported Prefect with"
+        found = prefect_files(Path(str(request.get("cwd"))))
+        if found:
+            return f"Prefect settings in {found}, read when Prefect is imported"
         return ""
 
     def caller_gone(self, child: int, conn: socket.socket) -> None:
-        """The caller's end became readable: it sends nothing after its request, so it is gone."""
+        """The caller's end became readable: it sends nothing after its request, so it is gone,
+        killed or done (it closes once its child has reported): its child gets SIGTERM unless it
+        ends within `GRACE_S`."""
         with contextlib.suppress(KeyError, ValueError):
             self.selector.unregister(conn)
-        log(f"the caller of {child} went away: SIGTERM to its process group")
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(child, signal.SIGTERM)
+        self.gone.setdefault(child, time.monotonic() + GRACE_S)
+
+    def stop_orphans(self) -> None:
+        now = time.monotonic()
+        for child, deadline in list(self.gone.items()):
+            if child not in self.children:
+                del self.gone[child]
+            elif now >= deadline:
+                del self.gone[child]
+                log(f"the caller of {child} went away: SIGTERM to its process group")
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(child, signal.SIGTERM)
 
     def reap(self) -> None:
         while self.children:
@@ -291,10 +393,19 @@ class Server:
             conn.close()
             self.last = time.monotonic()
 
-    def _child(self, conn: socket.socket, fds: list[int], request: dict[str, Any]) -> None:
-        code = 70
+    def _child(self, conn: socket.socket, fds: list[int], request: dict[str, Any], go: int) -> None:
+        try:
+            self._command(conn, fds, request, go)
+        finally:
+            os._exit(70)  # whatever happened, a child never returns into the warm process's frames
+
+    def _command(self, conn: socket.socket, fds: list[int], request: dict[str, Any], go: int) -> None:
+        code, report = 70, -1
         try:
             os.setpgid(0, 0)
+            if os.read(go, 1) != b"g":
+                os._exit(code)  # the caller never learnt of this child: it runs the command itself
+            os.close(go)
             signal.set_wakeup_fd(-1)
             # The signals as a new interpreter sets them, and ignored where the caller ignores them.
             for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
@@ -312,15 +423,18 @@ class Server:
                 self.lock = None
             os.close(self.wakeup[0])
             os.close(self.wakeup[1])
-            conn.close()
+            report = conn.detach()  # the child reports its own exit: it outlives a warm process that dies
             _become_the_command(fds, request)
         except BaseException:  # the command never started: say why, on its stderr
             with contextlib.suppress(Exception):
                 os.write(2, f"error: the warm process could not start the command:\n{traceback.format_exc()}".encode())
             os._exit(code)
-        code = _run(list(request["argv"]))
-        _finish()
-        if code == INTERRUPTED:  # as the interpreter ends after an uncaught KeyboardInterrupt
+        code, interrupted = _run(list(request["argv"]))
+        code = _finish(code)
+        ended = {"exit": 128 + signal.SIGINT, "signal": int(signal.SIGINT)} if interrupted else {"exit": code}
+        with contextlib.suppress(OSError):
+            os.write(report, json.dumps(ended).encode() + b"\n")
+        if interrupted:  # as the interpreter ends after an uncaught KeyboardInterrupt: by SIGINT
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGINT)
         os._exit(code)
@@ -338,12 +452,14 @@ def _become_the_command(fds: list[int], request: dict[str, Any]) -> None:
     os.environ.clear()
     os.environ.update({str(k): str(v) for k, v in request["env"].items()})
     sys.argv = [str(request["argv0"]), *request["argv"]]
+    time.tzset()  # the C library read TZ when this process started, not the caller's
     encoding, errors = sys.stdout.encoding, sys.stdout.errors or "strict"
+    unbuffered = bool(request.get("unbuffered"))  # python -u, PYTHONUNBUFFERED
     # As the interpreter makes them: stdout line-buffered on a terminal, stderr always.
     streams = {
-        "stdin": _stream(0, encoding, errors, line_buffering=False),
-        "stdout": _stream(1, encoding, errors, line_buffering=os.isatty(1)),
-        "stderr": _stream(2, encoding, "backslashreplace", line_buffering=True),
+        "stdin": _stream(0, encoding, errors, line_buffering=False, unbuffered=False),
+        "stdout": _stream(1, encoding, errors, line_buffering=os.isatty(1), unbuffered=unbuffered),
+        "stderr": _stream(2, encoding, "backslashreplace", line_buffering=True, unbuffered=unbuffered),
     }
     for name, stream in streams.items():
         setattr(sys, name, stream)
@@ -353,45 +469,52 @@ def _become_the_command(fds: list[int], request: dict[str, Any]) -> None:
         logging.root.removeHandler(handler)
 
 
-def _stream(fd: int, encoding: str, errors: str, line_buffering: bool) -> io.TextIOWrapper:
+def _stream(fd: int, encoding: str, errors: str, *, line_buffering: bool, unbuffered: bool) -> io.TextIOWrapper:
     raw = io.FileIO(fd, "r" if fd == 0 else "w", closefd=False)
     buffered = io.BufferedReader(raw) if fd == 0 else io.BufferedWriter(raw)
-    return io.TextIOWrapper(buffered, encoding=encoding, errors=errors, line_buffering=line_buffering)
+    return io.TextIOWrapper(
+        buffered, encoding=encoding, errors=errors, line_buffering=line_buffering, write_through=unbuffered
+    )
 
 
-def _run(argv: list[str]) -> int:
+def _run(argv: list[str]) -> tuple[int, bool]:
+    """The command's exit status, and whether it ended in an uncaught KeyboardInterrupt."""
     from baseimage import cli
 
     try:
-        return cli.run_here(argv)
+        return cli.run_here(argv), False
     except SystemExit as exc:
         if exc.code is None or isinstance(exc.code, int):
-            return int(exc.code or 0)
+            return int(exc.code or 0), False
         print(exc.code, file=sys.stderr)
-        return 1
+        return 1, False
     except KeyboardInterrupt:
         traceback.print_exc()
-        return INTERRUPTED
+        return 128 + signal.SIGINT, True
     except BaseException:  # as the interpreter would: the traceback, status 1
         traceback.print_exc()
-        return 1
+        return 1, False
 
 
-def _finish() -> None:
+def _finish(code: int) -> int:
     """What the interpreter does on the way out, before the process ends: wait for the threads
-    that are not daemons, run the exit handlers, flush the standard streams."""
+    that are not daemons, run the exit handlers, flush the standard streams (a flush that fails,
+    a closed pipe say, makes the status 120, as it does there)."""
     with contextlib.suppress(Exception):
         threading._shutdown()  # type: ignore[attr-defined]
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
+        try:
             stream.flush()
+        except Exception:
+            code = 120
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -P -m baseimage.warm_server SOCKET", file=sys.stderr)
+        print("usage: python -P -m baseimage.cli.warm_server SOCKET", file=sys.stderr)
         return 2
     path = Path(args[0])
     if path != warm.socket_path():
@@ -403,32 +526,48 @@ def main(argv: list[str] | None = None) -> int:
     except BlockingIOError:
         log("another warm process serves this socket")
         return 0
-    started = time.monotonic()
+    state = warm.state_file()
+    state.parent.mkdir(parents=True, exist_ok=True)
+    # Written before the imports, so that `baseimage server stop` finds one that is still starting.
+    state.write_text(json.dumps({"pid": os.getpid(), "socket": str(path), "started": time.time()}))
+    started, began_ns = time.monotonic(), time.time_ns()
+    # numpy's BLAS starts a thread pool when imported: one thread, so that nothing but this one runs.
+    for name in SINGLE_THREADED:
+        os.environ[name] = "1"
     missing = preload()
     for name in missing:
         log(f"not preloaded: {name}")
-    if threading.active_count() != 1:
-        log(f"imports started threads {[t.name for t in threading.enumerate()]}: forking would not be safe; exiting")
+    threads = len(os.listdir("/proc/self/task"))
+    if threads != 1 or threading.active_count() != 1:
+        log(f"the imports started {threads - 1} threads: forking would not be safe; exiting")
+        _forget(state)
         return 1
     warm.imported_early, warm.preconfigured_logging = True, warm.logging_key()
     gc.collect()
     gc.freeze()  # what the imports built is never collected in a child: nor walked, nor copied for it
     idle = float(os.environ.get(warm.IDLE_ENV) or DEFAULT_IDLE_S)
-    server = Server(path, Stamps.now(), idle, lock=lock)
+    stamps = Stamps.now()
+    edited = stamps.newer_than(began_ns)
+    if edited:
+        log(f"{edited} changed while this process imported it; exiting (the next command starts a fresh one)")
+        _forget(state)
+        return 0
+    server = Server(path, stamps, idle, lock=lock)
     server.open()
-    state = warm.state_file()
-    state.parent.mkdir(parents=True, exist_ok=True)
-    state.write_text(json.dumps({"pid": os.getpid(), "socket": str(path), "started": time.time()}))
     log(f"ready on {path} after {time.monotonic() - started:.1f} s ({len(server.stamps.files)} files watched)")
     try:
         server.serve()
     finally:
         server.close_listener()
-        with contextlib.suppress(OSError, ValueError):
-            if json.loads(state.read_text()).get("pid") == os.getpid():
-                state.unlink()
+        _forget(state)
         log("exited")
     return 0
+
+
+def _forget(state: Path) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads(state.read_text()).get("pid") == os.getpid():
+            state.unlink()
 
 
 if __name__ == "__main__":
