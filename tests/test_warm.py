@@ -434,3 +434,33 @@ def test_a_command_outlives_a_warm_process_that_dies_and_still_reports_its_statu
     assert caller.returncode == -signal.SIGINT, err
     assert "KeyboardInterrupt" in err and "lost touch" not in err
     assert _gone(child)
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def _wait_state(pid: int, wanted: set[str], timeout: float = 10) -> str:
+    deadline = time.monotonic() + timeout
+    while (state := _state(pid)) not in wanted and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return state
+
+
+def test_ctrl_z_stops_the_child_with_its_caller_and_fg_continues_both(warm_process: Warm) -> None:
+    known = len(warm_process.children("history"))
+    caller, hole = _hanging(warm_process)
+    try:
+        child = warm_process.wait_child("history", known)
+        time.sleep(1.0)
+        caller.send_signal(signal.SIGTSTP)
+        assert _wait_state(caller.pid, {"T"}) == "T", "the caller stopped"
+        assert _wait_state(child, {"T"}) == "T", "and its child with it"
+        caller.send_signal(signal.SIGCONT)
+        assert _wait_state(caller.pid, {"S", "R"}) in {"S", "R"}
+        assert _wait_state(child, {"S", "R"}) in {"S", "R"}, "fg continued the child too"
+        caller.send_signal(signal.SIGINT)
+        caller.communicate(timeout=60)
+    finally:
+        hole.close()
+    assert caller.returncode == -signal.SIGINT
