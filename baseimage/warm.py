@@ -106,9 +106,11 @@ def socket_path() -> Path | None:
 
 
 def state_file() -> Path:
-    """Its pid and socket; one per fingerprint, so that two installations sharing a Prefect home
-    keep their own."""
-    return prefect_home() / f"baseimage-warm-{fingerprint()}.json"
+    """Its pid and socket; one per socket (the fingerprint and the socket's directory), so that
+    two installations sharing a Prefect home, or a cron job without XDG_RUNTIME_DIR, keep their
+    own."""
+    where = str(socket_path() or fingerprint())
+    return prefect_home() / f"baseimage-warm-{hashlib.sha256(where.encode()).hexdigest()[:20]}.json"
 
 
 @dataclass(frozen=True)
@@ -189,6 +191,8 @@ def run_warm(argv: list[str]) -> int | None:
         child = int(str(started["pid"]))
         with _Forwarding(child):
             ended = lines.next()
+        if ended is not None and "refused" in ended:
+            return None  # the child never started the command (the warm process died first): run it here
         if ended is None or "exit" not in ended:
             print(
                 f"error: lost touch with the command in the warm baseimage process (pid {child}): it may still be "
@@ -236,16 +240,20 @@ class _Forwarding:
             signal.signal(sig, handler)  # type: ignore[arg-type]
 
     def handle(self, signum: int, _frame: object) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            if signum in self.GROUP:
+        if signum == signal.SIGTSTP:
+            self.send(signal.SIGSTOP, group=True)
+            signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTSTP)  # stops here until continued
+            signal.signal(signal.SIGTSTP, self.handle)
+        elif signum == signal.SIGCONT:
+            self.send(signal.SIGCONT, group=True)
+        else:
+            self.send(signum, group=signum in self.GROUP)
+
+    def send(self, signum: int, *, group: bool) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):  # the child may have ended
+            if group:
                 os.killpg(self.child, signum)
-            elif signum == signal.SIGTSTP:
-                os.killpg(self.child, signal.SIGSTOP)
-                signal.signal(signal.SIGTSTP, signal.SIG_DFL)
-                os.kill(os.getpid(), signal.SIGTSTP)  # stops here until continued
-                signal.signal(signal.SIGTSTP, self.handle)
-            elif signum == signal.SIGCONT:
-                os.killpg(self.child, signal.SIGCONT)
             else:
                 os.kill(self.child, signum)
 
@@ -298,7 +306,9 @@ def logging_key() -> tuple[object, ...] | None:
             return None
         values.append((name, str(setting.value())))  # type: ignore[union-attr]
     overrides = sorted((k, v) for k, v in os.environ.items() if k.startswith("PREFECT_LOGGING_"))
-    return (str(path), info.st_mtime_ns, info.st_size, tuple(values), tuple(overrides))
+    # Prefect's console handler decides on colour when it is made: a terminal's is another one.
+    terminal = (os.isatty(2), os.environ.get("TERM"), os.environ.get("FORCE_COLOR"), os.environ.get("NO_COLOR"))
+    return (str(path), info.st_mtime_ns, info.st_size, tuple(values), tuple(overrides), terminal)
 
 
 # ---------------------------------------------------------------- managing it

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from baseimage import warm
-from baseimage.cli.warm_server import Server, Stamps
+from baseimage.cli.warm_server import Server, Stamps, prefect_files
 from tests.conftest import REPO_ROOT
 from tests.support.prefect_server import PrefectServer, prefect_api
 from tests.support.repo import copy_managed
@@ -464,3 +464,17 @@ def test_ctrl_z_stops_the_child_with_its_caller_and_fg_continues_both(warm_proce
     finally:
         hole.close()
     assert caller.returncode == -signal.SIGINT
+
+
+def test_which_files_in_the_working_directory_hold_prefect_settings(tmp_path: Path) -> None:
+    assert prefect_files(tmp_path) is None
+    (tmp_path / ".env").write_text(
+        "# PREFECT_ settings go here\nPREFECT_API_URL=http://127.0.0.1:4200/api\nCOMPOSE=x\n"
+    )
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n[tool.prefect-other]\na = 1\n')
+    assert prefect_files(tmp_path) is None, "per-command settings, comments and other tools are not Prefect's"
+    (tmp_path / ".env").write_text("export PREFECT_TASKS_DEFAULT_RETRIES=3\n")
+    assert prefect_files(tmp_path) == str(tmp_path / ".env")
+    (tmp_path / ".env").unlink()
+    (tmp_path / "pyproject.toml").write_text("[tool.prefect.tasks]\ndefault_retries = 3\n")
+    assert prefect_files(tmp_path) == str(tmp_path / "pyproject.toml")

@@ -44,6 +44,7 @@ import sys
 import sysconfig
 import threading
 import time
+import tomllib
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -124,9 +125,14 @@ class Stamps:
                 return path
         return None
 
-    def newer_than(self, when_ns: int) -> str | None:
-        """A file changed after `when_ns` (while the imports ran: what was loaded may be older)."""
-        return next((path for path, (mtime, _size) in self.files.items() if mtime > when_ns), None)
+    @classmethod
+    def of(cls, paths: list[str]) -> Stamps:
+        return cls({path: _stamp(path) for path in paths})
+
+    def changed_since(self, earlier: Stamps) -> str | None:
+        """A file whose stamp differs from `earlier`'s (it changed while the imports ran, so
+        what was loaded may be older than what is on disk)."""
+        return next((p for p, stamp in self.files.items() if p in earlier.files and earlier.files[p] != stamp), None)
 
 
 # Read by Prefect when a command runs, or handled here: the rest of PREFECT_* is read when Prefect
@@ -140,6 +146,15 @@ PER_COMMAND = (
 )
 
 
+def _sources() -> list[str]:
+    """What `Stamps.now` will watch, found before anything is imported: the product's modules on
+    disk, the installed packages' folders and Prefect's profiles."""
+    root = warm.product_root()
+    paths = [str(p) for name in PRODUCT for p in (root / name).rglob("*.py")]
+    paths += [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    return [*paths, os.environ.get("PREFECT_PROFILES_PATH") or str(warm.prefect_home() / "profiles.toml")]
+
+
 def prefect_environment(env: Mapping[str, str]) -> list[tuple[str, str]]:
     return sorted(
         (k, str(v))
@@ -149,18 +164,32 @@ def prefect_environment(env: Mapping[str, str]) -> list[tuple[str, str]]:
 
 
 def prefect_files(cwd: Path) -> str | None:
-    """A file in the working directory that Prefect reads its settings from, when it has some:
-    prefect.toml, pyproject.toml's [tool.prefect], PREFECT_* lines in .env."""
-    for name, marker in (("prefect.toml", ""), ("pyproject.toml", "[tool.prefect"), (".env", "PREFECT_")):
-        path = cwd / name
-        try:
-            with path.open(errors="replace") as handle:
-                text = handle.read(1 << 20)
-        except OSError:
-            continue
-        if marker in text:
-            return str(path)
-    return None
+    """A file in the working directory that Prefect reads settings from at import, when it has
+    some: prefect.toml, pyproject.toml's [tool.prefect], and PREFECT_* keys in .env other than
+    those read per command (`prefect_environment`)."""
+    toml = cwd / "prefect.toml"
+    if toml.is_file():
+        return str(toml)
+    pyproject = cwd / "pyproject.toml"
+    try:
+        with pyproject.open("rb") as handle:
+            tool = tomllib.load(handle).get("tool", {})
+        if isinstance(tool, dict) and "prefect" in tool:
+            return str(pyproject)
+    except (OSError, tomllib.TOMLDecodeError):
+        pass
+    dotenv = cwd / ".env"
+    try:
+        with dotenv.open(errors="replace") as handle:
+            text = handle.read(1 << 20)
+    except OSError:
+        return None
+    keys = {}
+    for line in text.splitlines():
+        key, sep, value = line.strip().removeprefix("export ").partition("=")
+        if sep and not key.startswith("#"):
+            keys[key.strip()] = value
+    return str(dotenv) if prefect_environment(keys) else None
 
 
 def _stamp(path: str) -> tuple[int, int]:
@@ -370,6 +399,7 @@ class Server:
                 log(f"the caller of {child} went away: SIGTERM to its process group")
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(child, signal.SIGTERM)
+                    os.killpg(child, signal.SIGCONT)  # a group stopped by Ctrl-Z gets it too
 
     def reap(self) -> None:
         while self.children:
@@ -403,8 +433,10 @@ class Server:
         code, report = 70, -1
         try:
             os.setpgid(0, 0)
-            if os.read(go, 1) != b"g":
-                os._exit(code)  # the caller never learnt of this child: it runs the command itself
+            if os.read(go, 1) != b"g":  # the warm process failed before its "go": run it there
+                with contextlib.suppress(OSError):
+                    conn.sendall(json.dumps({"refused": "not started"}).encode() + b"\n")
+                os._exit(code)
             os.close(go)
             signal.set_wakeup_fd(-1)
             # The signals as a new interpreter sets them, and ignored where the caller ignores them.
@@ -530,7 +562,8 @@ def main(argv: list[str] | None = None) -> int:
     state.parent.mkdir(parents=True, exist_ok=True)
     # Written before the imports, so that `baseimage server stop` finds one that is still starting.
     state.write_text(json.dumps({"pid": os.getpid(), "socket": str(path), "started": time.time()}))
-    started, began_ns = time.monotonic(), time.time_ns()
+    started = time.monotonic()
+    before = Stamps.of(_sources())
     # numpy's BLAS starts a thread pool when imported: one thread, so that nothing but this one runs.
     for name in SINGLE_THREADED:
         os.environ[name] = "1"
@@ -547,7 +580,7 @@ def main(argv: list[str] | None = None) -> int:
     gc.freeze()  # what the imports built is never collected in a child: nor walked, nor copied for it
     idle = float(os.environ.get(warm.IDLE_ENV) or DEFAULT_IDLE_S)
     stamps = Stamps.now()
-    edited = stamps.newer_than(began_ns)
+    edited = stamps.changed_since(before)
     if edited:
         log(f"{edited} changed while this process imported it; exiting (the next command starts a fresh one)")
         _forget(state)
