@@ -8,8 +8,8 @@ waits on a Unix socket. The ``baseimage`` command connects, hands over its argum
 directory, environment, umask and its own standard input, output and error (the file descriptors
 themselves, so a terminal stays a terminal), and the warm process forks: the child is a process
 like a freshly started command, in its own process group, whose output goes straight to the
-caller. Its exit status comes back as the command's. Ctrl-C and SIGTERM on the command are passed
-on to the child's process group; a caller that goes away takes its child with it. The flow runs,
+caller. Its exit status comes back as the command's. Signals on the command reach the child as
+they would the command (`_Forwarding`); a caller that goes away takes its child with it. The flow runs,
 their state, retries and logs are Prefect's as before: only the import is shared.
 
 Anything the warm process cannot vouch for runs in the command's own process, as before: no warm
@@ -314,17 +314,21 @@ def logging_key() -> tuple[object, ...] | None:
 # ---------------------------------------------------------------- managing it
 
 
+def _read_state(state: Path) -> WarmProcess | None:
+    try:
+        data = json.loads(state.read_text())
+        return WarmProcess(int(data["pid"]), str(data["socket"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def running() -> WarmProcess | None:
     """The warm process for this caller, when it answers on its socket."""
     path = socket_path()
     if path is None:
         return None
-    try:
-        data = json.loads(state_file().read_text())
-        found = WarmProcess(int(data["pid"]), str(data["socket"]))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if found.socket != str(path):
+    found = _read_state(state_file())
+    if found is None or found.socket != str(path):
         return None
     conn = _connect(path)
     if conn is None:
@@ -408,13 +412,8 @@ def stop(timeout: float = 20.0) -> list[Stopped]:
     have ended."""
     stopped = []
     for state in sorted(prefect_home().glob("baseimage-warm-*.json")):
-        try:
-            data = json.loads(state.read_text())
-            found = WarmProcess(int(data["pid"]), str(data["socket"]))
-        except (OSError, ValueError, KeyError, TypeError):
-            state.unlink(missing_ok=True)
-            continue
-        if not _is_warm_process(found.pid):  # gone, and its pid perhaps another process's now
+        found = _read_state(state)
+        if found is None or not _is_warm_process(found.pid):  # gone, its pid perhaps another's now
             state.unlink(missing_ok=True)
             continue
         with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -34,7 +34,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from baseimage import warm
 from bench.review_fleet import latency_proxy
 from bench.review_scale import review, world, write_fleet
 from tests.support.pytorch_index import StaticIndex
@@ -135,12 +134,11 @@ def main() -> int:
                 fleet = work / f"fleet-{count}"
                 config = write_fleet(fleet, count, w.bases, reg_proxy.url, f"{idx_proxy.url}/whl", w.support)
                 git_repo(fleet)
-                own_process = {**w.env, warm.ENV: "off"}
                 review(config, w.env, work / "reports")  # warm-up: the server's database, OS caches
                 renovate(args.renovate, fleet, reg_proxy.url, work)
                 ours, alone, theirs, ours_requests, their_requests, updates = [], [], [], 0, 0, 0
                 for _ in range(args.repeats):
-                    alone.append(review(config, own_process, work / "reports"))
+                    alone.append(review(config, w.own_process, work / "reports"))
                     reg_proxy.requests.clear()
                     ours.append(review(config, w.env, work / "reports"))
                     ours_requests = len(reg_proxy.requests)

@@ -156,6 +156,11 @@ class World:
     env: dict[str, str]
     support: str
 
+    @property
+    def own_process(self) -> dict[str, str]:
+        """`env` for a command in its own process: the warm process turned off."""
+        return {**self.env, warm.ENV: "off"}
+
 
 @contextmanager
 def world(work: Path, bases: int) -> Iterator[World]:
@@ -188,13 +193,12 @@ def main() -> int:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp, world(Path(tmp), args.bases) as w:
         work = Path(tmp)
-        own_process = {**w.env, warm.ENV: "off"}
         for count in sizes:
-            for label, env in (("running server + warm process", w.env), ("running server", own_process)):
+            for label, env in (("running server + warm process", w.env), ("running server", w.own_process)):
                 rows.append(measure(count, w.bases, w.registry, w.tree, latency, env, work, label, w.support))
         if 3 in sizes:
             temporary = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-            temporary.update(BASEIMAGE_SERVER="off", PREFECT_HOME=str(work / "temp-home"), BASEIMAGE_WARM="off")
+            temporary.update(BASEIMAGE_SERVER="off", PREFECT_HOME=str(work / "temp-home"), **{warm.ENV: "off"})
             row = measure(3, w.bases, w.registry, w.tree, latency, temporary, work, "temporary server", w.support)
             rows.append(row)
     if args.json:

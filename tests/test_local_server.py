@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from tests.conftest import REPO_ROOT
+from tests.support.warm_process import warm_ready
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -24,11 +25,6 @@ def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
         timeout=300,
         check=False,
     )
-
-
-def warm_ready(env: dict[str, str]) -> bool:
-    code = "from baseimage import warm; import sys; sys.exit(0 if warm.wait_ready(timeout=60) else 1)"
-    return subprocess.run([sys.executable, "-c", code], env=env, timeout=120, check=False).returncode == 0
 
 
 def test_the_first_command_starts_a_local_server_and_the_next_ones_reuse_it(tmp_path: Path) -> None:

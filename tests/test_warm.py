@@ -52,16 +52,6 @@ class Warm:
             check=False,
         )
 
-    def popen(self, *args: str, cwd: Path) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "baseimage.cli", *args],
-            env=self.env,
-            cwd=cwd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
     @property
     def log(self) -> str:
         path = self.home / warm.LOG

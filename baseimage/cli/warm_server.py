@@ -109,25 +109,23 @@ class Stamps:
 
     @classmethod
     def now(cls) -> Stamps:
-        # Installed packages (a pip install or removal changes their folders), Prefect's profiles
-        # (settings read at import), and every product module loaded.
-        paths = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
-        paths.add(os.environ.get("PREFECT_PROFILES_PATH") or str(warm.prefect_home() / "profiles.toml"))
+        """Every product module loaded, and what `_beside_the_modules` names."""
+        paths = set(_beside_the_modules())
         for name, module in list(sys.modules.items()):
             path = getattr(module, "__file__", None)
             if path and name.split(".")[0] in PRODUCT:
                 paths.add(path)
-        return cls({path: _stamp(path) for path in sorted(paths)})
+        return cls.of(sorted(paths))
+
+    @classmethod
+    def of(cls, paths: list[str]) -> Stamps:
+        return cls({path: _stamp(path) for path in paths})
 
     def changed(self) -> str | None:
         for path, stamp in self.files.items():
             if _stamp(path) != stamp:
                 return path
         return None
-
-    @classmethod
-    def of(cls, paths: list[str]) -> Stamps:
-        return cls({path: _stamp(path) for path in paths})
 
     def changed_since(self, earlier: Stamps) -> str | None:
         """A file whose stamp differs from `earlier`'s (it changed while the imports ran, so
@@ -146,13 +144,19 @@ PER_COMMAND = (
 )
 
 
+def _beside_the_modules() -> list[str]:
+    """Watched besides the product's modules: the installed packages' folders (an install or a
+    removal changes them) and Prefect's profiles (settings read at import)."""
+    paths = sysconfig.get_paths()
+    profiles = os.environ.get("PREFECT_PROFILES_PATH") or str(warm.prefect_home() / "profiles.toml")
+    return [paths["purelib"], paths["platlib"], profiles]
+
+
 def _sources() -> list[str]:
     """What `Stamps.now` will watch, found before anything is imported: the product's modules on
-    disk, the installed packages' folders and Prefect's profiles."""
+    disk and what `_beside_the_modules` names."""
     root = warm.product_root()
-    paths = [str(p) for name in PRODUCT for p in (root / name).rglob("*.py")]
-    paths += [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
-    return [*paths, os.environ.get("PREFECT_PROFILES_PATH") or str(warm.prefect_home() / "profiles.toml")]
+    return [*(str(p) for name in PRODUCT for p in (root / name).rglob("*.py")), *_beside_the_modules()]
 
 
 def prefect_environment(env: Mapping[str, str]) -> list[tuple[str, str]]:
@@ -190,6 +194,20 @@ def prefect_files(cwd: Path) -> str | None:
         if sep and not key.startswith("#"):
             keys[key.strip()] = value
     return str(dotenv) if prefect_environment(keys) else None
+
+
+def _send(conn: socket.socket, message: dict[str, Any]) -> None:
+    """One JSON line to the caller (`warm._Lines` reads them)."""
+    conn.sendall(json.dumps(message).encode() + b"\n")
+
+
+def _refuse(conn: socket.socket, fds: list[int], why: str) -> None:
+    """Tell the caller to run the command itself, and let go of what it sent."""
+    for fd in fds:
+        os.close(fd)
+    with contextlib.suppress(OSError):
+        _send(conn, {"refused": why})
+    conn.close()
 
 
 def _stamp(path: str) -> tuple[int, int]:
@@ -320,11 +338,7 @@ class Server:
         refusal = self.refusal(request, fds)
         if refusal:
             log(f"refused baseimage {command}: {refusal}")
-            with contextlib.suppress(OSError):
-                conn.sendall(json.dumps({"refused": refusal}).encode() + b"\n")
-            for fd in fds:
-                os.close(fd)
-            conn.close()
+            _refuse(conn, fds, refusal)
             return
         # The child waits for "go", sent once the caller knows its pid: a caller that never hears
         # of a child runs the command itself, so a child it never heard of must never run it.
@@ -334,11 +348,7 @@ class Server:
         except OSError as exc:
             os.close(go_read)
             os.close(go_write)
-            for fd in fds:
-                os.close(fd)
-            with contextlib.suppress(OSError):
-                conn.sendall(json.dumps({"refused": f"cannot fork: {exc}"}).encode() + b"\n")
-            conn.close()
+            _refuse(conn, fds, f"cannot fork: {exc}")
             return
         if child == 0:
             os.close(go_write)
@@ -351,7 +361,7 @@ class Server:
         self.children[child] = conn
         self.started[child] = time.monotonic()
         try:
-            conn.sendall(json.dumps({"pid": child}).encode() + b"\n")
+            _send(conn, {"pid": child})
             os.write(go_write, b"g")
         except OSError:
             os.close(go_write)  # no "go": the child exits without running anything
@@ -419,7 +429,7 @@ class Server:
                 self.selector.unregister(conn)
             ended: dict[str, int] = {"exit": code} if code >= 0 else {"exit": 128 - code, "signal": -code}
             with contextlib.suppress(OSError):
-                conn.sendall(json.dumps(ended).encode() + b"\n")
+                _send(conn, ended)
             conn.close()
             self.last = time.monotonic()
 
@@ -435,7 +445,7 @@ class Server:
             os.setpgid(0, 0)
             if os.read(go, 1) != b"g":  # the warm process failed before its "go": run it there
                 with contextlib.suppress(OSError):
-                    conn.sendall(json.dumps({"refused": "not started"}).encode() + b"\n")
+                    _send(conn, {"refused": "not started"})
                 os._exit(code)
             os.close(go)
             signal.set_wakeup_fd(-1)

@@ -32,5 +32,10 @@ def start_warm(env: dict[str, str]) -> None:
         )
 
 
+def warm_ready(env: dict[str, str], timeout: float = 60) -> bool:
+    """Whether the warm process for `env` answers within `timeout` (one started by someone else)."""
+    return _manage(env, f"sys.exit(0 if warm.wait_ready(timeout={timeout!r}) else 1)").returncode == 0
+
+
 def stop_warm(env: dict[str, str]) -> None:
     _manage(env, "warm.stop()")
